@@ -1,0 +1,25 @@
+/* ONNX → chain. The only part of seqrt that sees protobuf-c structures. */
+#ifndef SEQRT_IMPORTER_H
+#define SEQRT_IMPORTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/chain.h"
+
+typedef struct sq_import_options {
+  /* Folder of the model file, for external data; NULL when loaded from
+   * memory (external references are then rejected). */
+  const char *model_dir;
+  /* Refuse models whose weights would need more bytes than this (0: a
+   * default multiple of the buffer size). */
+  uint64_t memory_limit;
+} sq_import_options;
+
+/* Parse an ONNX ModelProto from `data` and turn it into a chain. On failure
+ * returns the status and sets the thread's message (core/error.h) naming the
+ * node/tensor and the reason. The buffer is not retained. */
+seqrt_status sq_import(const uint8_t *data, size_t size,
+                       const sq_import_options *options, sq_chain **out);
+
+#endif
