@@ -39,7 +39,8 @@ void sq_chain_free(sq_chain *chain) {
 
 int64_t sq_shape_count(const sq_shape *shape, int64_t batch) {
   int64_t n = 1;
-  for (int i = 0; i < shape->rank; i++) n *= shape->dims[i] < 0 ? batch : shape->dims[i];
+  for (int i = 0; i < shape->rank; i++)
+    n *= shape->dims[i] < 0 ? batch : shape->dims[i];
   return n;
 }
 

@@ -25,20 +25,20 @@ typedef enum sq_family {
 /* Every layer kind, with its display name (torchinfo-like) and family.
  * To add a kind: one row here, one case in the importer's op table, one in
  * the runtime's builder for its family. */
-#define SQ_LAYER_KINDS(X)                      \
-  X(LINEAR, "Linear", SQ_FAMILY_LINEAR)        \
-  X(CONV, "Conv", SQ_FAMILY_CONV)              \
-  X(MAXPOOL, "MaxPool", SQ_FAMILY_POOL)        \
-  X(AVGPOOL, "AvgPool", SQ_FAMILY_POOL)        \
-  X(BATCHNORM, "BatchNorm", SQ_FAMILY_NORM)    \
-  X(RELU, "ReLU", SQ_FAMILY_ELTWISE)           \
-  X(LEAKYRELU, "LeakyReLU", SQ_FAMILY_ELTWISE) \
-  X(SIGMOID, "Sigmoid", SQ_FAMILY_ELTWISE)     \
-  X(TANH, "Tanh", SQ_FAMILY_ELTWISE)           \
-  X(ELU, "ELU", SQ_FAMILY_ELTWISE)             \
-  X(SOFTMAX, "Softmax", SQ_FAMILY_SOFTMAX)     \
-  X(LOGSOFTMAX, "LogSoftmax", SQ_FAMILY_SOFTMAX) \
-  X(FLATTEN, "Flatten", SQ_FAMILY_RESHAPE)     \
+#define SQ_LAYER_KINDS(X)                                                      \
+  X(LINEAR, "Linear", SQ_FAMILY_LINEAR)                                        \
+  X(CONV, "Conv", SQ_FAMILY_CONV)                                              \
+  X(MAXPOOL, "MaxPool", SQ_FAMILY_POOL)                                        \
+  X(AVGPOOL, "AvgPool", SQ_FAMILY_POOL)                                        \
+  X(BATCHNORM, "BatchNorm", SQ_FAMILY_NORM)                                    \
+  X(RELU, "ReLU", SQ_FAMILY_ELTWISE)                                           \
+  X(LEAKYRELU, "LeakyReLU", SQ_FAMILY_ELTWISE)                                 \
+  X(SIGMOID, "Sigmoid", SQ_FAMILY_ELTWISE)                                     \
+  X(TANH, "Tanh", SQ_FAMILY_ELTWISE)                                           \
+  X(ELU, "ELU", SQ_FAMILY_ELTWISE)                                             \
+  X(SOFTMAX, "Softmax", SQ_FAMILY_SOFTMAX)                                     \
+  X(LOGSOFTMAX, "LogSoftmax", SQ_FAMILY_SOFTMAX)                               \
+  X(FLATTEN, "Flatten", SQ_FAMILY_RESHAPE)                                     \
   X(RESHAPE, "Reshape", SQ_FAMILY_RESHAPE)
 
 typedef enum sq_kind {

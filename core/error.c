@@ -24,7 +24,8 @@ void sq_error_prefix(const char *fmt, ...) {
   vsnprintf(prefix, sizeof prefix, fmt, ap);
   va_end(ap);
   memcpy(old, last_error, sizeof old);
-  snprintf(last_error, sizeof last_error, "%s: %s", prefix, old);
+  int used = snprintf(last_error, sizeof last_error, "%.400s: ", prefix);
+  snprintf(last_error + used, sizeof last_error - (size_t)used, "%.600s", old);
 }
 
 void sq_error_clear(void) { last_error[0] = '\0'; }

@@ -132,14 +132,14 @@ seqrt_status seqrt_model_output_shape(const seqrt_model *model, int64_t batch,
 /* ---- layers -------------------------------------------------------------- */
 
 typedef struct seqrt_layer_info {
-  const char *name;     /* module path, e.g. "features.0" or "fc1" */
-  const char *kind;     /* e.g. "Conv", "Linear", "ReLU" */
-  const char *nodes;    /* the ONNX nodes it covers, comma separated */
-  const char *folded;   /* module names folded into it ("" if none), e.g.
-                           the BatchNorm folded into a Conv */
-  seqrt_shape input;    /* dims[0] == -1 for a dynamic batch */
+  const char *name;   /* module path, e.g. "features.0" or "fc1" */
+  const char *kind;   /* e.g. "Conv", "Linear", "ReLU" */
+  const char *nodes;  /* the ONNX nodes it covers, comma separated */
+  const char *folded; /* module names folded into it ("" if none), e.g.
+                         the BatchNorm folded into a Conv */
+  seqrt_shape input;  /* dims[0] == -1 for a dynamic batch */
   seqrt_shape output;
-  int64_t parameters;   /* learned values (weights, biases, slopes) */
+  int64_t parameters; /* learned values (weights, biases, slopes) */
 } seqrt_layer_info;
 
 /* Number of layers in the chain. */

@@ -1,0 +1,431 @@
+/* The public API: models own a chain and a cache of plans (one per batch
+ * size and kind); contexts own the per-run state bound to those plans. */
+#define _GNU_SOURCE
+#include "seqrt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/chain.h"
+#include "core/error.h"
+#include "importer/importer.h"
+#include "runtime/runtime.h"
+
+struct seqrt_options {
+  uint64_t memory_limit;
+};
+
+typedef struct plan_entry {
+  int64_t batch;
+  bool observable;
+  sq_plan *plan;
+} plan_entry;
+
+/* Plans are built lazily on first use of a batch size; the cache is the
+ * only mutable part of a model, guarded by its own lock. */
+typedef struct plan_cache {
+  pthread_mutex_t lock;
+  plan_entry *entries;
+  int count, capacity;
+} plan_cache;
+
+struct seqrt_model {
+  sq_chain *chain;
+  plan_cache *plans;
+};
+
+typedef struct exec_entry {
+  const sq_plan *plan;
+  sq_exec *exec;
+} exec_entry;
+
+struct seqrt_context {
+  const seqrt_model *model;
+  int threads;
+  exec_entry *execs;
+  int count, capacity;
+};
+
+const char *seqrt_version(void) { return SEQRT_VERSION_STRING; }
+
+/* ---- options ----------------------------------------------------------- */
+
+seqrt_status seqrt_options_create(seqrt_options **out) {
+  if (!out) return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "options: out is NULL");
+  *out = calloc(1, sizeof **out);
+  if (!*out) return sq_error(SEQRT_ERR_NOMEM, "options: out of memory");
+  return SEQRT_OK;
+}
+
+void seqrt_options_free(seqrt_options *options) { free(options); }
+
+seqrt_status seqrt_options_set_memory_limit(seqrt_options *options,
+                                            uint64_t bytes) {
+  if (!options)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "options: handle is NULL");
+  options->memory_limit = bytes;
+  return SEQRT_OK;
+}
+
+/* ---- loading ------------------------------------------------------------- */
+
+static seqrt_status model_from_chain(sq_chain *chain, seqrt_model **out) {
+  seqrt_model *model = calloc(1, sizeof *model);
+  plan_cache *plans = calloc(1, sizeof *plans);
+  if (!model || !plans || pthread_mutex_init(&plans->lock, NULL) != 0) {
+    free(model);
+    free(plans);
+    sq_chain_free(chain);
+    return sq_error(SEQRT_ERR_NOMEM, "out of memory creating the model");
+  }
+  model->chain = chain;
+  model->plans = plans;
+  *out = model;
+  return SEQRT_OK;
+}
+
+static seqrt_status load(const void *data, size_t size, const char *model_dir,
+                         const seqrt_options *options, seqrt_model **out) {
+  sq_import_options import = {model_dir, options ? options->memory_limit : 0};
+  sq_chain *chain = NULL;
+  seqrt_status status = sq_import(data, size, &import, &chain);
+  if (status != SEQRT_OK) return status;
+  return model_from_chain(chain, out);
+}
+
+seqrt_status seqrt_model_load_buffer(const void *data, size_t size,
+                                     const seqrt_options *options,
+                                     seqrt_model **out) {
+  if (!out) return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "load: out is NULL");
+  *out = NULL;
+  if (!data && size)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "load: data is NULL");
+  sq_error_clear();
+  return load(data, size, NULL, options, out);
+}
+
+static char *folder_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) return strdup(".");
+  if (slash == path) return strdup("/");
+  return strndup(path, (size_t)(slash - path));
+}
+
+/* The file is mapped, not copied: weights are copied once by the importer
+ * into their own aligned buffers. */
+seqrt_status seqrt_model_load_file(const char *path,
+                                   const seqrt_options *options,
+                                   seqrt_model **out) {
+  if (!out) return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "load: out is NULL");
+  *out = NULL;
+  if (!path) return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "load: path is NULL");
+  sq_error_clear();
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return sq_error(SEQRT_ERR_IO, "cannot open '%s': %s", path,
+                    strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return sq_error(SEQRT_ERR_IO, "'%s' is not a regular file", path);
+  }
+  size_t size = (size_t)st.st_size;
+  void *data = NULL;
+  if (size > 0) {
+    data = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (data == MAP_FAILED) {
+      close(fd);
+      return sq_error(SEQRT_ERR_IO, "cannot map '%s': %s", path,
+                      strerror(errno));
+    }
+  }
+  close(fd);
+  char *dir = folder_of(path);
+  seqrt_status status =
+      dir ? load(data, size, dir, options, out)
+          : sq_error(SEQRT_ERR_NOMEM, "out of memory loading '%s'", path);
+  free(dir);
+  if (data) munmap(data, size);
+  if (status != SEQRT_OK) sq_error_prefix("%s", path);
+  return status;
+}
+
+void seqrt_model_free(seqrt_model *model) {
+  if (!model) return;
+  for (int i = 0; i < model->plans->count; i++)
+    sq_plan_free(model->plans->entries[i].plan);
+  free(model->plans->entries);
+  pthread_mutex_destroy(&model->plans->lock);
+  free(model->plans);
+  sq_chain_free(model->chain);
+  free(model);
+}
+
+/* ---- model description --------------------------------------------------- */
+
+static void shape_out(const sq_shape *in, seqrt_shape *out) {
+  out->rank = in->rank;
+  memcpy(out->dims, in->dims, sizeof out->dims);
+}
+
+seqrt_status seqrt_model_input(const seqrt_model *model, seqrt_shape *shape,
+                               seqrt_dtype *dtype) {
+  if (!model)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "model handle is NULL");
+  if (shape) shape_out(&model->chain->input, shape);
+  if (dtype) *dtype = model->chain->input_dtype;
+  return SEQRT_OK;
+}
+
+seqrt_status seqrt_model_output_shape(const seqrt_model *model, int64_t batch,
+                                      seqrt_shape *shape) {
+  if (!model || !shape)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "model or shape is NULL");
+  if (batch <= 0)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "batch %lld must be > 0",
+                    (long long)batch);
+  shape_out(&model->chain->output, shape);
+  if (shape->rank > 0 && shape->dims[0] < 0) shape->dims[0] = batch;
+  return SEQRT_OK;
+}
+
+int seqrt_model_layer_count(const seqrt_model *model) {
+  return model ? model->chain->n_layers : 0;
+}
+
+seqrt_status seqrt_model_layer(const seqrt_model *model, int index,
+                               seqrt_layer_info *info) {
+  if (!model || !info)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "model or info is NULL");
+  if (index < 0 || index >= model->chain->n_layers)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT,
+                    "layer index %d out of range (model has %d layers)", index,
+                    model->chain->n_layers);
+  const sq_layer *layer = &model->chain->layers[index];
+  info->name = layer->name;
+  info->kind = sq_kind_name(layer->kind);
+  info->nodes = layer->nodes ? layer->nodes : "";
+  info->folded = layer->folded ? layer->folded : "";
+  shape_out(&layer->in, &info->input);
+  shape_out(&layer->out, &info->output);
+  info->parameters = sq_layer_parameters(layer);
+  return SEQRT_OK;
+}
+
+/* True if `name` is one entry of the comma-separated `list`. */
+static bool list_contains(const char *list, const char *name) {
+  size_t len = strlen(name);
+  for (const char *p = list; p && *p;) {
+    const char *end = strchr(p, ',');
+    size_t item = end ? (size_t)(end - p) : strlen(p);
+    if (item == len && strncmp(p, name, len) == 0) return true;
+    p = end ? end + 1 : NULL;
+  }
+  return false;
+}
+
+int seqrt_model_find_layer(const seqrt_model *model, const char *name) {
+  if (!model || !name) return -1;
+  for (int i = 0; i < model->chain->n_layers; i++)
+    if (strcmp(model->chain->layers[i].name, name) == 0) return i;
+  for (int i = 0; i < model->chain->n_layers; i++)
+    if (list_contains(model->chain->layers[i].folded, name)) return i;
+  return -1;
+}
+
+const char *seqrt_model_removed_layers(const seqrt_model *model) {
+  return model && model->chain->removed ? model->chain->removed : "";
+}
+
+/* ---- plans -----------------------------------------------------------------
+ */
+
+static seqrt_status find_or_create_plan(const seqrt_model *model, int64_t batch,
+                                        bool observable, const sq_plan **out) {
+  plan_cache *cache = model->plans;
+  seqrt_status status = SEQRT_OK;
+  pthread_mutex_lock(&cache->lock);
+  for (int i = 0; i < cache->count; i++) {
+    if (cache->entries[i].batch == batch &&
+        cache->entries[i].observable == observable) {
+      *out = cache->entries[i].plan;
+      pthread_mutex_unlock(&cache->lock);
+      return SEQRT_OK;
+    }
+  }
+  if (cache->count == cache->capacity) {
+    int capacity = cache->capacity ? 2 * cache->capacity : 4;
+    plan_entry *grown =
+        realloc(cache->entries, (size_t)capacity * sizeof *grown);
+    if (!grown) {
+      pthread_mutex_unlock(&cache->lock);
+      return sq_error(SEQRT_ERR_NOMEM, "out of memory caching a plan");
+    }
+    cache->entries = grown;
+    cache->capacity = capacity;
+  }
+  sq_plan *plan = NULL;
+  status = sq_plan_create(model->chain, batch, observable, &plan);
+  if (status == SEQRT_OK) {
+    cache->entries[cache->count++] = (plan_entry){batch, observable, plan};
+    *out = plan;
+  }
+  pthread_mutex_unlock(&cache->lock);
+  return status;
+}
+
+/* ---- contexts and runs ------------------------------------------------------
+ */
+
+seqrt_status seqrt_context_create(const seqrt_model *model,
+                                  seqrt_context **out) {
+  if (!model || !out)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "model or out is NULL");
+  *out = calloc(1, sizeof **out);
+  if (!*out)
+    return sq_error(SEQRT_ERR_NOMEM, "out of memory creating a context");
+  (*out)->model = model;
+  return SEQRT_OK;
+}
+
+void seqrt_context_free(seqrt_context *ctx) {
+  if (!ctx) return;
+  for (int i = 0; i < ctx->count; i++) sq_exec_free(ctx->execs[i].exec);
+  free(ctx->execs);
+  free(ctx);
+}
+
+seqrt_status seqrt_context_set_threads(seqrt_context *ctx, int threads) {
+  if (!ctx) return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "context is NULL");
+  if (threads < 0)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "threads %d must be >= 0",
+                    threads);
+  ctx->threads = threads;
+  return SEQRT_OK;
+}
+
+static seqrt_status exec_for(seqrt_context *ctx, int64_t batch, bool observable,
+                             sq_exec **out) {
+  const sq_plan *plan = NULL;
+  seqrt_status status =
+      find_or_create_plan(ctx->model, batch, observable, &plan);
+  if (status != SEQRT_OK) return status;
+  for (int i = 0; i < ctx->count; i++)
+    if (ctx->execs[i].plan == plan) {
+      *out = ctx->execs[i].exec;
+      return SEQRT_OK;
+    }
+  if (ctx->count == ctx->capacity) {
+    int capacity = ctx->capacity ? 2 * ctx->capacity : 4;
+    exec_entry *grown = realloc(ctx->execs, (size_t)capacity * sizeof *grown);
+    if (!grown) return sq_error(SEQRT_ERR_NOMEM, "out of memory in context");
+    ctx->execs = grown;
+    ctx->capacity = capacity;
+  }
+  sq_exec *exec = NULL;
+  status = sq_exec_create(plan, &exec);
+  if (status != SEQRT_OK) return status;
+  ctx->execs[ctx->count++] = (exec_entry){plan, exec};
+  *out = exec;
+  return SEQRT_OK;
+}
+
+static void format_dims(const int64_t *dims, int rank, char *buf, size_t size) {
+  sq_shape shape = {.rank = rank};
+  for (int i = 0; i < rank && i < SQ_MAX_RANK; i++) shape.dims[i] = dims[i];
+  sq_shape_format(&shape, buf, size);
+}
+
+/* Checks `t` against `expected` (batch -1 = any) and returns the batch. */
+static seqrt_status check_input(const sq_chain *chain, const seqrt_tensor *t,
+                                const sq_shape *expected, const char *what,
+                                int64_t *batch) {
+  char want[128], got[128];
+  if (!t || !t->data)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "%s: tensor or data is NULL",
+                    what);
+  if (t->dtype != chain->input_dtype && expected == &chain->input)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT,
+                    "%s: dtype %s, the model expects %s", what,
+                    t->dtype == SEQRT_INT64 ? "int64" : "float32",
+                    chain->input_dtype == SEQRT_INT64 ? "int64" : "float32");
+  bool ok = t->rank == expected->rank && t->rank >= 1 && t->dims[0] > 0;
+  for (int i = 0; ok && i < t->rank; i++)
+    ok = expected->dims[i] < 0 ? t->dims[i] > 0
+                               : t->dims[i] == expected->dims[i];
+  if (!ok) {
+    sq_shape_format(expected, want, sizeof want);
+    format_dims(t->dims, t->rank < 0 ? 0 : t->rank, got, sizeof got);
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT,
+                    "%s shape %s does not match the model's %s (-1 = any "
+                    "batch)",
+                    what, got, want);
+  }
+  *batch = t->dims[0];
+  return SEQRT_OK;
+}
+
+static void fill_output(const sq_shape *shape, int64_t batch,
+                        seqrt_tensor *output) {
+  output->dtype = SEQRT_FLOAT32;
+  output->rank = shape->rank;
+  for (int i = 0; i < shape->rank; i++)
+    output->dims[i] = shape->dims[i] < 0 ? batch : shape->dims[i];
+}
+
+static seqrt_status run_range(seqrt_context *ctx, int first, int last,
+                              const seqrt_tensor *input, seqrt_tensor *output,
+                              bool observable, seqrt_layer_callback callback,
+                              void *user) {
+  const sq_chain *chain = ctx->model->chain;
+  const sq_shape *in_shape =
+      chain->n_layers ? &chain->layers[first].in : &chain->input;
+  const sq_shape *out_shape =
+      chain->n_layers ? &chain->layers[last].out : &chain->output;
+  int64_t batch = 0;
+  seqrt_status status = check_input(chain, input, in_shape, "input", &batch);
+  if (status != SEQRT_OK) return status;
+  if (!output || !output->data)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "output or its data is NULL");
+  fill_output(out_shape, batch, output);
+  if (chain->n_layers == 0) { /* every layer was removed: identity */
+    memcpy(output->data, input->data,
+           (size_t)sq_shape_count(out_shape, batch) * sizeof(float));
+    return SEQRT_OK;
+  }
+  sq_exec *exec = NULL;
+  status = exec_for(ctx, batch, observable, &exec);
+  if (status != SEQRT_OK) return status;
+  sq_run_args args = {first,        last,     input->data, output->data,
+                      ctx->threads, callback, user};
+  return sq_exec_run(exec, &args);
+}
+
+seqrt_status seqrt_run(seqrt_context *ctx, const seqrt_tensor *input,
+                       seqrt_tensor *output) {
+  if (!ctx) return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "context is NULL");
+  sq_error_clear();
+  int last = ctx->model->chain->n_layers - 1;
+  return run_range(ctx, 0, last < 0 ? 0 : last, input, output, false, NULL,
+                   NULL);
+}
+
+seqrt_status seqrt_run_layers(seqrt_context *ctx, int first, int last,
+                              const seqrt_tensor *input, seqrt_tensor *output,
+                              seqrt_layer_callback callback, void *user) {
+  if (!ctx) return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "context is NULL");
+  sq_error_clear();
+  int n = ctx->model->chain->n_layers;
+  if (first < 0 || last >= n || first > last)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT,
+                    "layer range %d..%d is not within 0..%d", first, last,
+                    n - 1);
+  return run_range(ctx, first, last, input, output, true, callback, user);
+}

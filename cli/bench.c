@@ -1,0 +1,196 @@
+/* seqrt bench: load time, latency percentiles, throughput, peak RSS and CPU
+ * time per run, measured through the public API. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static double now_us(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
+}
+
+static double cpu_us(void) {
+  struct rusage r;
+  getrusage(RUSAGE_SELF, &r);
+  return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1e6 + r.ru_utime.tv_usec +
+         r.ru_stime.tv_usec;
+}
+
+static long peak_rss_kb(void) {
+  struct rusage r;
+  getrusage(RUSAGE_SELF, &r);
+  return r.ru_maxrss;
+}
+
+static int by_value(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double percentile(const double *sorted, int n, double p) {
+  int i = (int)(p / 100.0 * (n - 1) + 0.5);
+  return sorted[i < n ? i : n - 1];
+}
+
+/* A deterministic input of the model's shape at `batch`: floats in [-1, 1]
+ * or zeros for index inputs (always a valid index). */
+static int make_input(const seqrt_model *model, int batch, seqrt_tensor *t) {
+  seqrt_shape shape;
+  seqrt_dtype dtype;
+  seqrt_model_input(model, &shape, &dtype);
+  *t = (seqrt_tensor){.dtype = dtype, .rank = shape.rank};
+  size_t count = 1;
+  for (int i = 0; i < shape.rank; i++) {
+    t->dims[i] = shape.dims[i] < 0 ? batch : shape.dims[i];
+    count *= (size_t)t->dims[i];
+  }
+  t->data = calloc(count ? count : 1, 8);
+  if (!t->data) return error_exit(EXIT_FAIL, "out of memory for the input");
+  if (dtype == SEQRT_FLOAT32) {
+    unsigned state = 12345;
+    for (size_t i = 0; i < count; i++) {
+      state = state * 1103515245u + 12345u;
+      ((float *)t->data)[i] = (float)((state >> 8) & 0xffff) / 32768.0f - 1;
+    }
+  }
+  return 0;
+}
+
+static int make_output(const seqrt_model *model, int64_t batch,
+                       seqrt_tensor *t) {
+  seqrt_shape shape;
+  if (seqrt_model_output_shape(model, batch, &shape) != SEQRT_OK)
+    return error_exit(EXIT_FAIL, "%s", seqrt_last_error());
+  size_t count = 1;
+  for (int i = 0; i < shape.rank; i++) count *= (size_t)shape.dims[i];
+  *t = (seqrt_tensor){.data = malloc(count ? count * sizeof(float) : 1)};
+  return t->data ? 0 : error_exit(EXIT_FAIL, "out of memory for the output");
+}
+
+static void pause_ms(int ms) {
+  struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&t, NULL);
+}
+
+typedef struct bench_result {
+  double load_ms, plan_ms, p50, p90, p99, mean, cpu_per_run, busy_ratio;
+  double throughput;
+  long peak_rss_kb;
+} bench_result;
+
+/* Times `o->iters` runs after `o->warmup` untimed ones. */
+static int time_runs(seqrt_context *ctx, const seqrt_tensor *in,
+                     seqrt_tensor *out, const options *o, bench_result *r) {
+  double *samples = malloc((size_t)o->iters * sizeof *samples);
+  if (!samples) return error_exit(EXIT_FAIL, "out of memory");
+  for (int i = 0; i < o->warmup; i++)
+    if (seqrt_run(ctx, in, out) != SEQRT_OK) {
+      free(samples);
+      return error_exit(EXIT_FAIL, "%s", seqrt_last_error());
+    }
+  int progress = isatty(STDERR_FILENO);
+  double start = now_us(), last_report = start, cpu0 = cpu_us(), busy = 0;
+  for (int i = 0; i < o->iters; i++) {
+    if (o->interval_ms) pause_ms(o->interval_ms);
+    double t0 = now_us();
+    seqrt_status status = seqrt_run(ctx, in, out);
+    double t1 = now_us();
+    if (status != SEQRT_OK) {
+      free(samples);
+      return error_exit(EXIT_FAIL, "%s", seqrt_last_error());
+    }
+    samples[i] = t1 - t0;
+    busy += samples[i];
+    if (progress && t1 - start > 1e6 && t1 - last_report > 2.5e5) {
+      fprintf(stderr, "\rseqrt bench: run %d of %d", i + 1, o->iters);
+      last_report = t1;
+    }
+  }
+  double cpu = cpu_us() - cpu0;
+  if (progress && now_us() - start > 1e6) fprintf(stderr, "\r\033[K");
+  qsort(samples, (size_t)o->iters, sizeof *samples, by_value);
+  r->p50 = percentile(samples, o->iters, 50);
+  r->p90 = percentile(samples, o->iters, 90);
+  r->p99 = percentile(samples, o->iters, 99);
+  r->mean = busy / o->iters;
+  r->throughput = in->dims[0] * 1e6 / r->mean;
+  r->cpu_per_run = cpu / o->iters;
+  int threads =
+      o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+  r->busy_ratio = cpu / (busy * threads);
+  free(samples);
+  return 0;
+}
+
+static void print_result(const options *o, const seqrt_tensor *in,
+                         const bench_result *r) {
+  if (o->json) {
+    printf("{\"model\": ");
+    print_json_string(o->model);
+    printf(", \"batch\": %lld, \"threads\": %d, "
+           "\"iters\": %d, \"warmup\": %d, \"interval_ms\": %d, "
+           "\"load_ms\": %.3f, \"plan_ms\": %.3f, \"p50_us\": %.2f, "
+           "\"p90_us\": %.2f, \"p99_us\": %.2f, \"mean_us\": %.2f, "
+           "\"throughput_per_s\": %.2f, \"peak_rss_kb\": %ld, "
+           "\"cpu_us_per_run\": %.2f, \"cpu_busy_ratio\": %.3f}\n",
+           (long long)in->dims[0], o->threads, o->iters, o->warmup,
+           o->interval_ms, r->load_ms, r->plan_ms, r->p50, r->p90, r->p99,
+           r->mean, r->throughput, r->peak_rss_kb, r->cpu_per_run,
+           r->busy_ratio);
+    return;
+  }
+  printf("model      %s\n", o->model);
+  printf("batch      %lld, threads %d%s, %d runs after %d warm-up\n",
+         (long long)in->dims[0], o->threads, o->threads ? "" : " (default)",
+         o->iters, o->warmup);
+  printf("load       %.2f ms (first run with plan creation %.2f ms)\n",
+         r->load_ms, r->plan_ms);
+  printf("latency    p50 %.1f us  p90 %.1f us  p99 %.1f us\n", r->p50, r->p90,
+         r->p99);
+  printf("throughput %.1f samples/s\n", r->throughput);
+  printf("cpu        %.1f us per run (%.2f of runtime x threads)\n",
+         r->cpu_per_run, r->busy_ratio);
+  printf("peak RSS   %ld kB\n", r->peak_rss_kb);
+}
+
+int cmd_bench(int argc, char **argv) {
+  options o;
+  int rc = parse_options(argc, argv, &o);
+  if (rc) return rc;
+  if (o.iters < 1) return error_exit(EXIT_FAIL, "--iters must be at least 1");
+  bench_result r = {0};
+  double t0 = now_us();
+  seqrt_model *model = NULL;
+  if ((rc = load_model(o.model, &model))) return rc;
+  r.load_ms = (now_us() - t0) / 1e3;
+  seqrt_tensor in = {0}, out = {0};
+  seqrt_context *ctx = NULL;
+  if (!(rc = make_input(model, o.batch > 0 ? o.batch : 1, &in)) &&
+      !(rc = make_output(model, in.dims[0], &out))) {
+    if (seqrt_context_create(model, &ctx) != SEQRT_OK ||
+        seqrt_context_set_threads(ctx, o.threads) != SEQRT_OK)
+      rc = error_exit(EXIT_FAIL, "%s", seqrt_last_error());
+  }
+  if (!rc) {
+    t0 = now_us();
+    if (seqrt_run(ctx, &in, &out) != SEQRT_OK)
+      rc = error_exit(EXIT_FAIL, "%s", seqrt_last_error());
+    r.plan_ms = (now_us() - t0) / 1e3;
+  }
+  if (!rc && !(rc = time_runs(ctx, &in, &out, &o, &r))) {
+    r.peak_rss_kb = peak_rss_kb();
+    print_result(&o, &in, &r);
+  }
+  seqrt_context_free(ctx);
+  free(in.data);
+  free(out.data);
+  seqrt_model_free(model);
+  return rc;
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package seqrt needs to build, test and export
+# models. Run as root (or through sudo).
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update
+$SUDO apt-get install -y --no-install-recommends \
+  build-essential cmake pkg-config \
+  libdnnl-dev ocl-icd-opencl-dev opencl-c-headers \
+  libprotobuf-c-dev protobuf-c-compiler \
+  googletest libgtest-dev \
+  python3-torch python3-numpy python3-onnx libonnx-testdata
