@@ -23,6 +23,7 @@ typedef struct options {
   double atol, rtol;
   int batch, iters, warmup, interval_ms; /* bench */
   int json;
+  int isolated; /* verify DIR: feed each layer PyTorch's input for it */
 } options;
 
 /* Prints "seqrt: <message>" on stderr and returns `code`. */
@@ -64,5 +65,8 @@ comparison compare(const float *got, const float *want, size_t n, double atol,
 
 int cmd_bench(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+
+/* seqrt verify DIR for a folder written by models/torch_export.py. */
+int verify_layers(const char *dir, const options *o);
 
 #endif

@@ -53,7 +53,20 @@ static const char usage[] =
     "when\n"
     "                              both errors exceed their tolerance "
     "(defaults\n"
-    "                              atol 1e-4, rtol 1e-4)\n"
+    "                              atol 1e-4, rtol 1e-4); NaN/Inf where "
+    "PyTorch\n"
+    "                              is finite always fails\n"
+    "  seqrt verify DIR [--isolated] [--json] [--atol A] [--rtol R]\n"
+    "                              DIR from models/torch_export.py: compare "
+    "every\n"
+    "                              layer with PyTorch and name the first "
+    "that\n"
+    "                              diverges; --isolated feeds each layer "
+    "PyTorch's\n"
+    "                              input for it. DIR may also be an ONNX "
+    "backend\n"
+    "                              test folder (model.onnx, "
+    "test_data_set_N/)\n"
     "  seqrt bench MODEL.onnx [--batch N] [--threads N] [--iters N] "
     "[--warmup N]\n"
     "              [--interval-ms M] [--json]\n"
@@ -97,8 +110,8 @@ int parse_options(int argc, char **argv, options *o) {
       o->model = arg;
       continue;
     }
-    if (strcmp(arg, "--json") == 0) {
-      o->json = 1;
+    if (strcmp(arg, "--json") == 0 || strcmp(arg, "--isolated") == 0) {
+      *(arg[2] == 'j' ? &o->json : &o->isolated) = 1;
       continue;
     }
     if (i + 1 >= argc) return error_exit(EXIT_FAIL, "%s needs a value", arg);

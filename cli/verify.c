@@ -143,6 +143,8 @@ static int verify_data_sets(const seqrt_model *model, const char *dir,
 
 static int verify_dir(const options *o) {
   char path[4096], input[4096], expect[4096];
+  snprintf(path, sizeof path, "%s/manifest.json", o->model);
+  if (is_file(path)) return verify_layers(o->model, o);
   snprintf(path, sizeof path, "%s/model.onnx", o->model);
   seqrt_model *model = NULL;
   int rc = load_model(path, &model);
