@@ -54,6 +54,12 @@ const char *sq_shape_format(const sq_shape *shape, char *buf, size_t size) {
   return buf;
 }
 
+void *sq_aligned_alloc(size_t bytes) {
+  size_t rounded = (bytes + 63) / 64 * 64;
+  if (rounded < bytes) return NULL;
+  return aligned_alloc(64, rounded ? rounded : 64);
+}
+
 int64_t sq_layer_parameters(const sq_layer *layer) {
   return layer->weight.count + layer->bias.count;
 }

@@ -129,4 +129,8 @@ const char *sq_shape_format(const sq_shape *shape, char *buf, size_t size);
 
 int64_t sq_layer_parameters(const sq_layer *layer);
 
+/* 64-byte aligned allocation for weights and activations (free with free);
+ * NULL on failure or overflow. */
+void *sq_aligned_alloc(size_t bytes);
+
 #endif

@@ -3,7 +3,9 @@
 #define SEQRT_RUNTIME_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "../core/chain.h"
 
@@ -17,6 +19,22 @@ typedef struct sq_plan sq_plan;
 seqrt_status sq_plan_create(const sq_chain *chain, int64_t batch,
                             bool observable, sq_plan **out);
 void sq_plan_free(sq_plan *plan);
+
+/* What a plan holds and what each of its execs will allocate. */
+typedef struct sq_plan_stats {
+  int steps;                  /* primitives run by a whole-chain run */
+  size_t activation_bytes;    /* each of an exec's two ping-pong buffers */
+  size_t view_bytes;          /* an exec's plain view buffer (observable) */
+  size_t scratchpad_bytes;    /* an exec's scratchpad */
+  size_t owned_weight_bytes;  /* weights reordered into plan-owned buffers */
+  size_t shared_weight_bytes; /* weights read in place from the chain */
+} sq_plan_stats;
+
+void sq_plan_get_stats(const sq_plan *plan, sq_plan_stats *stats);
+
+/* One line per step: layers covered, oneDNN implementation, src/dst/weights
+ * layouts (format-tag style, e.g. "aBcd16b" for nChw16c). For debugging. */
+void sq_plan_print(const sq_plan *plan, FILE *f);
 
 /* Per-context execution state bound to one plan: activation ping-pong
  * buffers, user-mode scratchpad, oneDNN memory objects and stream. One

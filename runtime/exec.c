@@ -1,0 +1,269 @@
+/* Per-context execution: buffers, stream and memory objects are made once
+ * in sq_exec_create; sq_exec_run only points the user's tensors in and runs
+ * the plan's primitives. */
+#include <omp.h>
+#include <oneapi/dnnl/dnnl_debug.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* The exec's memory objects for one step, bound to its buffers. */
+typedef struct exec_step {
+  dnnl_memory_t src;      /* step src_md on the src buffer */
+  dnnl_memory_t main_src; /* main's src_md on the src buffer */
+  dnnl_memory_t main_dst; /* main's dst_md on the dst buffer */
+  dnnl_memory_t dst;      /* step dst_md on the dst buffer */
+  dnnl_memory_t user_in;  /* user_in_md on the caller's input (set per run) */
+  dnnl_memory_t user_out; /* user_out_md on the caller's output (per run) */
+  dnnl_memory_t view;     /* user_out_md on the view buffer */
+  dnnl_memory_t scratch_main, scratch_in, scratch_user, scratch_out;
+} exec_step;
+
+struct sq_exec {
+  const sq_plan *plan;
+  dnnl_stream_t stream;
+  void *buf[2];
+  void *view;
+  void *scratch;
+  exec_step *steps;
+};
+
+static seqrt_status exec_error(const char *what, dnnl_status_t st) {
+  return sq_error(SEQRT_ERR_BACKEND, "oneDNN %s failed: %s", what,
+                  dnnl_status2str(st));
+}
+
+/* A memory object for `md` on `data`; none when the md is absent. */
+static seqrt_status memory_on(const sq_plan *plan, const dnnl_memory_desc_t *md,
+                              void *data, dnnl_memory_t *out) {
+  *out = NULL;
+  if (md->ndims == 0) return SEQRT_OK;
+  dnnl_status_t st = dnnl_memory_create(out, md, plan->engine, data);
+  return st == dnnl_success ? SEQRT_OK : exec_error("memory creation", st);
+}
+
+static seqrt_status scratch_on(sq_exec *exec, const sq_prim *p,
+                               dnnl_memory_t *out) {
+  *out = NULL;
+  if (!p->prim || p->scratch_md.ndims == 0 ||
+      dnnl_memory_desc_get_size(&p->scratch_md) == 0)
+    return SEQRT_OK;
+  return memory_on(exec->plan, &p->scratch_md, exec->scratch, out);
+}
+
+static seqrt_status bind_step(sq_exec *exec, int index) {
+  const sq_plan *plan = exec->plan;
+  const sq_step *s = &plan->steps[index];
+  exec_step *m = &exec->steps[index];
+  void *src = exec->buf[s->src_buf], *dst = exec->buf[s->dst_buf];
+  seqrt_status st = memory_on(plan, &s->src_md, src, &m->src);
+  if (st == SEQRT_OK) st = memory_on(plan, &s->main.src_md, src, &m->main_src);
+  if (st == SEQRT_OK) st = memory_on(plan, &s->main.dst_md, dst, &m->main_dst);
+  if (st == SEQRT_OK) st = memory_on(plan, &s->dst_md, dst, &m->dst);
+  if (st == SEQRT_OK) st = memory_on(plan, &s->user_in_md, NULL, &m->user_in);
+  if (st == SEQRT_OK) st = memory_on(plan, &s->user_out_md, NULL, &m->user_out);
+  if (st == SEQRT_OK && exec->view && s->out_reorder.prim)
+    st = memory_on(plan, &s->user_out_md, exec->view, &m->view);
+  if (st == SEQRT_OK) st = scratch_on(exec, &s->main, &m->scratch_main);
+  if (st == SEQRT_OK) st = scratch_on(exec, &s->in_reorder, &m->scratch_in);
+  if (st == SEQRT_OK) st = scratch_on(exec, &s->user_reorder, &m->scratch_user);
+  if (st == SEQRT_OK) st = scratch_on(exec, &s->out_reorder, &m->scratch_out);
+  return st;
+}
+
+static void unbind_step(exec_step *m) {
+  dnnl_memory_t all[] = {m->src,          m->main_src,     m->main_dst,
+                         m->dst,          m->user_in,      m->user_out,
+                         m->view,         m->scratch_main, m->scratch_in,
+                         m->scratch_user, m->scratch_out};
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+    dnnl_memory_destroy(all[i]);
+}
+
+static seqrt_status alloc_buffers(sq_exec *exec) {
+  const sq_plan *plan = exec->plan;
+  exec->buf[0] = sq_aligned_alloc(plan->activation_bytes);
+  exec->buf[1] = sq_aligned_alloc(plan->activation_bytes);
+  exec->scratch = sq_aligned_alloc(plan->scratchpad_bytes);
+  if (plan->view_bytes) exec->view = sq_aligned_alloc(plan->view_bytes);
+  exec->steps = calloc((size_t)plan->n_steps, sizeof *exec->steps);
+  if (!exec->buf[0] || !exec->buf[1] || !exec->scratch || !exec->steps ||
+      (plan->view_bytes && !exec->view))
+    return sq_error(SEQRT_ERR_NOMEM,
+                    "out of memory for run buffers (2 x %zu activation bytes, "
+                    "%zu scratchpad bytes)",
+                    plan->activation_bytes, plan->scratchpad_bytes);
+  return SEQRT_OK;
+}
+
+seqrt_status sq_exec_create(const sq_plan *plan, sq_exec **out) {
+  if (!plan || !out)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT,
+                    "sq_exec_create: NULL argument");
+  *out = NULL;
+  sq_exec *exec = calloc(1, sizeof *exec);
+  if (!exec)
+    return sq_error(SEQRT_ERR_NOMEM, "out of memory for a run context");
+  exec->plan = plan;
+  seqrt_status st = alloc_buffers(exec);
+  if (st == SEQRT_OK) {
+    dnnl_status_t dst = dnnl_stream_create(&exec->stream, plan->engine,
+                                           dnnl_stream_default_flags);
+    if (dst != dnnl_success) st = exec_error("stream creation", dst);
+  }
+  for (int i = 0; st == SEQRT_OK && i < plan->n_steps; i++)
+    st = bind_step(exec, i);
+  if (st != SEQRT_OK) {
+    sq_exec_free(exec);
+    return st;
+  }
+  *out = exec;
+  return SEQRT_OK;
+}
+
+void sq_exec_free(sq_exec *exec) {
+  if (!exec) return;
+  for (int i = 0; exec->steps && i < exec->plan->n_steps; i++)
+    unbind_step(&exec->steps[i]);
+  free(exec->steps);
+  if (exec->stream) dnnl_stream_destroy(exec->stream);
+  free(exec->buf[0]);
+  free(exec->buf[1]);
+  free(exec->view);
+  free(exec->scratch);
+  free(exec);
+}
+
+/* ---- running ---- */
+
+static seqrt_status run_prim(sq_exec *exec, const sq_layer *layer,
+                             const sq_prim *p, dnnl_memory_t src,
+                             dnnl_memory_t dst, dnnl_memory_t scratch) {
+  dnnl_exec_arg_t args[SQ_MAX_EXEC_ARGS];
+  int n = 0;
+  args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, src};
+  args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DST, dst};
+  if (scratch) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, scratch};
+  for (int i = 0; i < p->n_consts; i++) args[n++] = p->consts[i];
+  SQ_DNNL(layer, "execution",
+          dnnl_primitive_execute(p->prim, exec->stream, n, args));
+  return SEQRT_OK;
+}
+
+/* Where a run's endpoints are. */
+typedef struct run_io {
+  const sq_run_args *args;
+  int first_step, last_step;
+} run_io;
+
+static seqrt_status run_view_step(sq_exec *exec, int index, const run_io *io) {
+  const sq_step *s = &exec->plan->steps[index];
+  exec_step *m = &exec->steps[index];
+  const sq_layer *layer = &exec->plan->chain->layers[s->lo];
+  bool first = index == io->first_step, last = index == io->last_step;
+  if (s->main.prim && !first)
+    return run_prim(exec, layer, &s->main, m->main_src,
+                    last ? m->user_out : m->main_dst, m->scratch_main);
+  /* Plain data already: the bytes only move at the ends of the run. */
+  const void *from = first ? io->args->input : exec->buf[s->src_buf];
+  void *to = last ? io->args->output : exec->buf[s->dst_buf];
+  if (from != to) memmove(to, from, dnnl_memory_desc_get_size(&s->dst_md));
+  return SEQRT_OK;
+}
+
+static seqrt_status run_main_step(sq_exec *exec, int index, const run_io *io) {
+  const sq_step *s = &exec->plan->steps[index];
+  exec_step *m = &exec->steps[index];
+  const sq_layer *layer = &exec->plan->chain->layers[s->lo];
+  bool first = index == io->first_step, last = index == io->last_step;
+  seqrt_status st = SEQRT_OK;
+  dnnl_memory_t src = m->main_src;
+  if (first && s->user_reorder.prim)
+    st = run_prim(exec, layer, &s->user_reorder, m->user_in, m->src,
+                  m->scratch_user);
+  else if (first)
+    src = m->user_in;
+  else if (s->in_reorder.prim)
+    st = run_prim(exec, layer, &s->in_reorder, exec->steps[index - 1].dst,
+                  m->src, m->scratch_in);
+  if (st != SEQRT_OK) return st;
+  bool direct = last && s->dst_direct;
+  st = run_prim(exec, layer, &s->main, src, direct ? m->user_out : m->main_dst,
+                m->scratch_main);
+  if (st == SEQRT_OK && last && !direct)
+    st = run_prim(exec, layer, &s->out_reorder, m->dst, m->user_out,
+                  m->scratch_out);
+  return st;
+}
+
+/* Show step `index`'s output (plain) to the callback. */
+static seqrt_status observe(sq_exec *exec, int index, const run_io *io,
+                            bool *stop) {
+  const sq_step *s = &exec->plan->steps[index];
+  exec_step *m = &exec->steps[index];
+  const sq_layer *layer = &exec->plan->chain->layers[s->hi];
+  seqrt_tensor view = {.dtype = SEQRT_FLOAT32, .rank = layer->out.rank};
+  dnnl_dims_t dims;
+  sq_dims(&layer->out, exec->plan->batch, dims);
+  memcpy(view.dims, dims, sizeof(int64_t) * (size_t)view.rank);
+  if (index == io->last_step) {
+    view.data = io->args->output;
+  } else if (s->dst_direct) {
+    view.data = exec->buf[s->dst_buf];
+  } else {
+    seqrt_status st =
+        run_prim(exec, layer, &s->out_reorder, m->dst, m->view, m->scratch_out);
+    if (st != SEQRT_OK) return st;
+    view.data = exec->view;
+  }
+  SQ_DNNL(layer, "stream wait", dnnl_stream_wait(exec->stream));
+  *stop = io->args->callback(io->args->user, s->hi, layer->name, &view) != 0;
+  return SEQRT_OK;
+}
+
+static seqrt_status check_run_args(const sq_exec *exec,
+                                   const sq_run_args *args) {
+  if (!exec || !args || !args->input || !args->output)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "sq_exec_run: NULL argument");
+  const sq_plan *plan = exec->plan;
+  int n = plan->chain->n_layers;
+  if (args->first < 0 || args->last >= n || args->first > args->last)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT,
+                    "layer range %d..%d is not within 0..%d", args->first,
+                    args->last, n - 1);
+  if (!plan->observable && (args->first != 0 || args->last != n - 1))
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT,
+                    "a fused plan runs only the whole chain (0..%d), not "
+                    "%d..%d",
+                    n - 1, args->first, args->last);
+  if (!plan->observable && args->callback)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT,
+                    "layer callbacks need an observable plan");
+  return SEQRT_OK;
+}
+
+seqrt_status sq_exec_run(sq_exec *exec, const sq_run_args *args) {
+  seqrt_status st = check_run_args(exec, args);
+  if (st != SEQRT_OK) return st;
+  const sq_plan *plan = exec->plan;
+  /* OpenMP's thread count is a per-thread setting: set it where we run. */
+  if (args->threads > 0) omp_set_num_threads(args->threads);
+  run_io io = {args, plan->layer_step[args->first],
+               plan->layer_step[args->last]};
+  dnnl_status_t dst = dnnl_memory_set_data_handle(
+      exec->steps[io.first_step].user_in, (void *)args->input);
+  if (dst == dnnl_success)
+    dst = dnnl_memory_set_data_handle(exec->steps[io.last_step].user_out,
+                                      args->output);
+  if (dst != dnnl_success) return exec_error("setting the user buffers", dst);
+  for (int i = io.first_step; i <= io.last_step; i++) {
+    st = plan->steps[i].is_view ? run_view_step(exec, i, &io)
+                                : run_main_step(exec, i, &io);
+    bool stop = false;
+    if (st == SEQRT_OK && args->callback) st = observe(exec, i, &io, &stop);
+    if (st != SEQRT_OK || stop) return st;
+  }
+  dst = dnnl_stream_wait(exec->stream);
+  return dst == dnnl_success ? SEQRT_OK : exec_error("stream wait", dst);
+}

@@ -1,0 +1,107 @@
+/* LINEAR: y = x W^T + b over the last dim. Rank 2 runs as an inner
+ * product; higher ranks as a matmul whose weights broadcast over the leading
+ * dims. */
+#include "internal.h"
+
+static seqrt_status add_bias(sq_builder *b, int ndims, int64_t n) {
+  const sq_layer *layer = b->layer;
+  if (!layer->bias.data) return SEQRT_OK;
+  dnnl_dims_t dims;
+  for (int i = 0; i < ndims; i++) dims[i] = 1;
+  dims[ndims - 1] = n;
+  dnnl_memory_desc_t md;
+  seqrt_status st = sq_md_plain(layer, ndims, dims, &md);
+  if (st == SEQRT_OK)
+    st = sq_builder_add_const(b, DNNL_ARG_BIAS, &md, layer->bias.data);
+  return st;
+}
+
+static seqrt_status inner_product(sq_builder *b, const dnnl_dims_t in,
+                                  const dnnl_dims_t out, int64_t k, int64_t n) {
+  const sq_layer *layer = b->layer;
+  dnnl_dims_t wdims = {n, k}, bdims = {n};
+  dnnl_memory_desc_t src, weights, bias, dst, user_weights;
+  seqrt_status st = sq_md_any(layer, 2, in, &src);
+  if (st == SEQRT_OK) st = sq_md_any(layer, 2, wdims, &weights);
+  if (st == SEQRT_OK) st = sq_md_any(layer, 2, out, &dst);
+  if (st == SEQRT_OK) st = sq_md_plain(layer, 1, bdims, &bias);
+  if (st == SEQRT_OK) st = sq_md_plain(layer, 2, wdims, &user_weights);
+  if (st != SEQRT_OK) return st;
+  dnnl_inner_product_desc_t desc;
+  SQ_DNNL(layer, "inner product descriptor",
+          dnnl_inner_product_forward_desc_init(
+              &desc, dnnl_forward_inference, &src, &weights,
+              layer->bias.data ? &bias : NULL, &dst));
+  st = sq_builder_create_pd(b, &desc, "inner product");
+  if (st == SEQRT_OK)
+    st = sq_builder_add_const(b, DNNL_ARG_WEIGHTS, &user_weights,
+                              layer->weight.data);
+  if (st == SEQRT_OK) st = add_bias(b, 1, n);
+  return st;
+}
+
+static seqrt_status matmul(sq_builder *b, int ndims, const dnnl_dims_t in,
+                           const dnnl_dims_t out, int64_t k, int64_t n) {
+  const sq_layer *layer = b->layer;
+  /* B = W^T as [1, ..., 1, K, N]: the chain's [N, K] array seen with
+   * strides (.., 1, K). */
+  dnnl_dims_t wdims, wstrides;
+  for (int i = 0; i < ndims; i++) {
+    wdims[i] = 1;
+    wstrides[i] = k * n;
+  }
+  wdims[ndims - 2] = k;
+  wdims[ndims - 1] = n;
+  wstrides[ndims - 2] = 1;
+  wstrides[ndims - 1] = k;
+  dnnl_memory_desc_t src, weights, bias, dst, user_weights;
+  seqrt_status st = sq_md_any(layer, ndims, in, &src);
+  if (st == SEQRT_OK) st = sq_md_any(layer, ndims, wdims, &weights);
+  if (st == SEQRT_OK) st = sq_md_any(layer, ndims, out, &dst);
+  if (st != SEQRT_OK) return st;
+  SQ_DNNL(layer, "weights memory descriptor",
+          dnnl_memory_desc_init_by_strides(&user_weights, ndims, wdims,
+                                           dnnl_f32, wstrides));
+  dnnl_dims_t bdims;
+  for (int i = 0; i < ndims; i++) bdims[i] = 1;
+  bdims[ndims - 1] = n;
+  st = sq_md_plain(layer, ndims, bdims, &bias);
+  if (st != SEQRT_OK) return st;
+  dnnl_matmul_desc_t desc;
+  SQ_DNNL(layer, "matmul descriptor",
+          dnnl_matmul_desc_init(&desc, &src, &weights,
+                                layer->bias.data ? &bias : NULL, &dst));
+  st = sq_builder_create_pd(b, &desc, "matmul");
+  if (st == SEQRT_OK)
+    st = sq_builder_add_const(b, DNNL_ARG_WEIGHTS, &user_weights,
+                              layer->weight.data);
+  if (st == SEQRT_OK) st = add_bias(b, ndims, n);
+  return st;
+}
+
+seqrt_status sq_build_linear(sq_builder *b) {
+  const sq_layer *layer = b->layer;
+  int rank = layer->in.rank;
+  dnnl_dims_t in, out;
+  if (rank < 2 || layer->out.rank != rank)
+    return sq_error(SEQRT_ERR_INVALID_MODEL,
+                    "layer '%s' (Linear): input rank %d, output rank %d "
+                    "(need equal ranks >= 2)",
+                    layer->name, rank, layer->out.rank);
+  sq_dims(&layer->in, b->plan->batch, in);
+  sq_dims(&layer->out, b->plan->batch, out);
+  for (int i = 0; i < rank - 1; i++)
+    if (in[i] != out[i])
+      return sq_error(SEQRT_ERR_INVALID_MODEL,
+                      "layer '%s' (Linear): output dim %d is %lld, input has "
+                      "%lld",
+                      layer->name, i, (long long)out[i], (long long)in[i]);
+  int64_t k = in[rank - 1], n = out[rank - 1];
+  seqrt_status st =
+      sq_check_weights(layer, &layer->weight, "weight", n * k, true);
+  if (st == SEQRT_OK)
+    st = sq_check_weights(layer, &layer->bias, "bias", n, false);
+  if (st != SEQRT_OK) return st;
+  return rank == 2 ? inner_product(b, in, out, k, n)
+                   : matmul(b, rank, in, out, k, n);
+}

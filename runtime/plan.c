@@ -1,0 +1,679 @@
+/* The plan: one step per layer (observable) or per fused group, built by the
+ * family builders, then wired together (reorders, ping-pong buffers). */
+#include <oneapi/dnnl/dnnl_debug.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ---- the process-wide CPU engine ---------------------------------------- */
+
+static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
+static dnnl_engine_t cpu_engine;
+static dnnl_status_t cpu_engine_status;
+
+static void engine_create(void) {
+  cpu_engine_status = dnnl_engine_create(&cpu_engine, dnnl_cpu, 0);
+}
+
+static seqrt_status engine_get(dnnl_engine_t *out) {
+  if (pthread_once(&engine_once, engine_create) != 0)
+    return sq_error(SEQRT_ERR_BACKEND,
+                    "could not initialise the oneDNN engine");
+  if (cpu_engine_status != dnnl_success)
+    return sq_error(SEQRT_ERR_BACKEND, "oneDNN CPU engine creation failed: %s",
+                    dnnl_status2str(cpu_engine_status));
+  *out = cpu_engine;
+  return SEQRT_OK;
+}
+
+/* ---- helpers shared by the builders ---- */
+
+seqrt_status sq_dnnl_error(const sq_layer *layer, const char *what,
+                           dnnl_status_t status) {
+  return sq_error(SEQRT_ERR_BACKEND, "layer '%s' (%s): oneDNN %s failed: %s",
+                  layer->name, sq_kind_name(layer->kind), what,
+                  dnnl_status2str(status));
+}
+
+void sq_dims(const sq_shape *shape, int64_t batch, dnnl_dims_t dims) {
+  for (int i = 0; i < shape->rank; i++)
+    dims[i] = (i == 0 && shape->dims[i] < 0) ? batch : shape->dims[i];
+}
+
+seqrt_status sq_md_plain(const sq_layer *layer, int ndims,
+                         const dnnl_dims_t dims, dnnl_memory_desc_t *md) {
+  SQ_DNNL(layer, "plain memory descriptor",
+          dnnl_memory_desc_init_by_strides(md, ndims, dims, dnnl_f32, NULL));
+  return SEQRT_OK;
+}
+
+seqrt_status sq_md_any(const sq_layer *layer, int ndims, const dnnl_dims_t dims,
+                       dnnl_memory_desc_t *md) {
+  SQ_DNNL(layer, "memory descriptor",
+          dnnl_memory_desc_init_by_tag(md, ndims, dims, dnnl_f32,
+                                       dnnl_format_tag_any));
+  return SEQRT_OK;
+}
+
+bool sq_md_is_plain(const dnnl_memory_desc_t *md) {
+  dnnl_memory_desc_t plain;
+  if (md->ndims == 0 || md->format_kind != dnnl_blocked) return false;
+  if (dnnl_memory_desc_init_by_strides(&plain, md->ndims, md->dims,
+                                       md->data_type, NULL) != dnnl_success)
+    return false;
+  return dnnl_memory_desc_equal(md, &plain);
+}
+
+seqrt_status sq_builder_create_pd(sq_builder *b, const void *op_desc,
+                                  const char *what) {
+  SQ_DNNL(b->layer, what,
+          dnnl_primitive_desc_create(&b->pd, op_desc, b->attr, b->plan->engine,
+                                     NULL));
+  return SEQRT_OK;
+}
+
+/* Run a reorder once at plan time (weights into the layout a primitive
+ * chose). */
+static seqrt_status reorder_now(sq_builder *b, dnnl_memory_t from,
+                                dnnl_memory_t to) {
+  const dnnl_memory_desc_t *from_md, *to_md;
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_primitive_t prim = NULL;
+  dnnl_engine_t engine = b->plan->engine;
+  dnnl_memory_get_memory_desc(from, &from_md);
+  dnnl_memory_get_memory_desc(to, &to_md);
+  dnnl_status_t st = dnnl_reorder_primitive_desc_create(&pd, from_md, engine,
+                                                        to_md, engine, NULL);
+  if (st == dnnl_success) st = dnnl_primitive_create(&prim, pd);
+  if (st == dnnl_success) {
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    st = dnnl_primitive_execute(prim, b->plan->build_stream, 2, args);
+  }
+  if (st == dnnl_success) st = dnnl_stream_wait(b->plan->build_stream);
+  dnnl_primitive_destroy(prim);
+  dnnl_primitive_desc_destroy(pd);
+  if (st != dnnl_success) return sq_dnnl_error(b->layer, "weights reorder", st);
+  return SEQRT_OK;
+}
+
+static seqrt_status add_owned_const(sq_builder *b, int arg,
+                                    const dnnl_memory_desc_t *user_md,
+                                    const dnnl_memory_desc_t *want,
+                                    const void *data) {
+  sq_step *step = b->step;
+  sq_prim *main = &step->main;
+  int slot = 0;
+  while (slot < SQ_MAX_CONSTS && step->owned[slot]) slot++;
+  if (slot == SQ_MAX_CONSTS)
+    return sq_error(SEQRT_ERR_BACKEND, "layer '%s': too many constants",
+                    b->layer->name);
+  size_t size = dnnl_memory_desc_get_size(want);
+  step->owned[slot] = sq_aligned_alloc(size);
+  if (!step->owned[slot])
+    return sq_error(SEQRT_ERR_NOMEM,
+                    "layer '%s' (%s): out of memory for %zu "
+                    "bytes of reordered weights",
+                    b->layer->name, sq_kind_name(b->layer->kind), size);
+  dnnl_memory_t to = NULL, from = NULL;
+  SQ_DNNL(b->layer, "weights memory",
+          dnnl_memory_create(&to, want, b->plan->engine, step->owned[slot]));
+  main->consts[main->n_consts++] = (dnnl_exec_arg_t){arg, to};
+  SQ_DNNL(b->layer, "weights memory",
+          dnnl_memory_create(&from, user_md, b->plan->engine, (void *)data));
+  seqrt_status status = reorder_now(b, from, to);
+  dnnl_memory_destroy(from);
+  b->plan->owned_const_bytes += size;
+  return status;
+}
+
+seqrt_status sq_builder_add_const(sq_builder *b, int arg,
+                                  const dnnl_memory_desc_t *user_md,
+                                  const void *data) {
+  sq_prim *main = &b->step->main;
+  const dnnl_memory_desc_t *want =
+      dnnl_primitive_desc_query_md(b->pd, dnnl_query_exec_arg_md, arg);
+  if (!want || want->ndims == 0 || main->n_consts == SQ_MAX_CONSTS)
+    return sq_error(SEQRT_ERR_BACKEND,
+                    "layer '%s' (%s): the primitive takes no argument %d",
+                    b->layer->name, sq_kind_name(b->layer->kind), arg);
+  if (!dnnl_memory_desc_equal(want, user_md))
+    return add_owned_const(b, arg, user_md, want, data);
+  /* Same layout: read the chain's array in place (never written). */
+  dnnl_memory_t mem = NULL;
+  SQ_DNNL(b->layer, "weights memory",
+          dnnl_memory_create(&mem, user_md, b->plan->engine, (void *)data));
+  main->consts[main->n_consts++] = (dnnl_exec_arg_t){arg, mem};
+  b->plan->shared_const_bytes += dnnl_memory_desc_get_size(user_md);
+  return SEQRT_OK;
+}
+
+seqrt_status sq_check_weights(const sq_layer *layer, const sq_weights *w,
+                              const char *what, int64_t expected,
+                              bool required) {
+  if (!w->data) {
+    if (!required) return SEQRT_OK;
+    return sq_error(SEQRT_ERR_INVALID_MODEL, "layer '%s' (%s): %s is missing",
+                    layer->name, sq_kind_name(layer->kind), what);
+  }
+  if (w->count != expected)
+    return sq_error(SEQRT_ERR_INVALID_MODEL,
+                    "layer '%s' (%s): %s has %lld values, expected %lld",
+                    layer->name, sq_kind_name(layer->kind), what,
+                    (long long)w->count, (long long)expected);
+  return SEQRT_OK;
+}
+
+seqrt_status sq_check_window(const sq_layer *layer, const dnnl_dims_t in,
+                             const dnnl_dims_t out) {
+  int spatial = layer->in.rank - 2;
+  if (spatial < 1 || spatial > SQ_MAX_SPATIAL || layer->spatial != spatial ||
+      layer->out.rank != layer->in.rank)
+    return sq_error(SEQRT_ERR_UNSUPPORTED,
+                    "layer '%s' (%s): input rank %d with %d spatial dims "
+                    "(supported: 1 to 3 spatial dims)",
+                    layer->name, sq_kind_name(layer->kind), layer->in.rank,
+                    layer->spatial);
+  for (int i = 0; i < spatial; i++) {
+    int64_t k = layer->kernel[i], s = layer->stride[i], d = layer->dilation[i];
+    int64_t pb = layer->pad_begin[i], pe = layer->pad_end[i];
+    if (k < 1 || s < 1 || d < 1 || pb < 0 || pe < 0)
+      return sq_error(
+          SEQRT_ERR_INVALID_MODEL,
+          "layer '%s' (%s): bad window along spatial dim %d "
+          "(kernel %lld, stride %lld, dilation %lld, pads %lld/%lld)",
+          layer->name, sq_kind_name(layer->kind), i, (long long)k, (long long)s,
+          (long long)d, (long long)pb, (long long)pe);
+    int64_t span = in[2 + i] + pb + pe - ((k - 1) * d + 1);
+    int64_t expected = span < 0 ? 0 : span / s + 1;
+    if (out[2 + i] != expected)
+      return sq_error(SEQRT_ERR_INVALID_MODEL,
+                      "layer '%s' (%s): output size %lld along spatial dim %d, "
+                      "expected %lld",
+                      layer->name, sq_kind_name(layer->kind),
+                      (long long)out[2 + i], i, (long long)expected);
+  }
+  return SEQRT_OK;
+}
+
+void sq_window_arrays(const sq_layer *layer, dnnl_dims_t strides,
+                      dnnl_dims_t dilates, dnnl_dims_t pad_l,
+                      dnnl_dims_t pad_r) {
+  for (int i = 0; i < layer->spatial; i++) {
+    strides[i] = layer->stride[i];
+    dilates[i] = layer->dilation[i] - 1; /* oneDNN: 0 = no dilation */
+    pad_l[i] = layer->pad_begin[i];
+    pad_r[i] = layer->pad_end[i];
+  }
+}
+
+/* ---- validation ---- */
+
+static seqrt_status check_shape(const sq_layer *layer, const sq_shape *shape,
+                                const char *what) {
+  if (shape->rank < 1 || shape->rank > SQ_MAX_RANK)
+    return sq_error(SEQRT_ERR_INVALID_MODEL, "layer '%s' (%s): %s rank %d",
+                    layer->name, sq_kind_name(layer->kind), what, shape->rank);
+  for (int i = 0; i < shape->rank; i++)
+    if (shape->dims[i] == 0 || shape->dims[i] < (i == 0 ? -1 : 1))
+      return sq_error(SEQRT_ERR_INVALID_MODEL,
+                      "layer '%s' (%s): %s dim %d is %lld", layer->name,
+                      sq_kind_name(layer->kind), what, i,
+                      (long long)shape->dims[i]);
+  return SEQRT_OK;
+}
+
+static bool same_dims(const sq_shape *a, const sq_shape *b, int64_t batch) {
+  dnnl_dims_t da, db;
+  if (a->rank != b->rank) return false;
+  sq_dims(a, batch, da);
+  sq_dims(b, batch, db);
+  return memcmp(da, db, sizeof(int64_t) * (size_t)a->rank) == 0;
+}
+
+static seqrt_status check_chain(const sq_chain *chain, int64_t batch) {
+  char a[128], b[128];
+  if (chain->n_layers < 1 || !chain->layers)
+    return sq_error(SEQRT_ERR_INVALID_MODEL, "the chain has no layers");
+  if (batch < 1)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "batch %lld (must be >= 1)",
+                    (long long)batch);
+  if (chain->input_dtype != SEQRT_FLOAT32)
+    return sq_error(SEQRT_ERR_UNSUPPORTED,
+                    "input '%s': only float32 inputs can run",
+                    chain->input_name ? chain->input_name : "");
+  const sq_shape *first_in = &chain->layers[0].in;
+  if (first_in->rank > 0 && first_in->dims[0] > 0 && first_in->dims[0] != batch)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT,
+                    "the model has a fixed batch of %lld, not %lld",
+                    (long long)first_in->dims[0], (long long)batch);
+  for (int i = 0; i < chain->n_layers; i++) {
+    const sq_layer *layer = &chain->layers[i];
+    if ((unsigned)layer->kind >= SQ_KIND_COUNT)
+      return sq_error(SEQRT_ERR_UNSUPPORTED, "layer '%s': unknown kind %d",
+                      layer->name, (int)layer->kind);
+    seqrt_status st = check_shape(layer, &layer->in, "input");
+    if (st == SEQRT_OK) st = check_shape(layer, &layer->out, "output");
+    if (st != SEQRT_OK) return st;
+    if (i > 0 && !same_dims(&chain->layers[i - 1].out, &layer->in, batch))
+      return sq_error(SEQRT_ERR_INVALID_MODEL,
+                      "layer '%s' (%s): input %s does not match the previous "
+                      "layer's output %s",
+                      layer->name, sq_kind_name(layer->kind),
+                      sq_shape_format(&layer->in, a, sizeof a),
+                      sq_shape_format(&chain->layers[i - 1].out, b, sizeof b));
+  }
+  return SEQRT_OK;
+}
+
+/* ---- building the steps ---- */
+
+static void prim_free(sq_prim *p) {
+  dnnl_primitive_destroy(p->prim);
+  for (int i = 0; i < p->n_consts; i++)
+    dnnl_memory_destroy(p->consts[i].memory);
+  memset(p, 0, sizeof *p);
+}
+
+static void step_free(sq_step *step) {
+  prim_free(&step->main);
+  prim_free(&step->in_reorder);
+  prim_free(&step->user_reorder);
+  prim_free(&step->out_reorder);
+  for (int i = 0; i < SQ_MAX_CONSTS; i++) free(step->owned[i]);
+  memset(step, 0, sizeof *step);
+}
+
+/* Create p->prim from pd and record its memory descriptors. */
+static seqrt_status prim_from_pd(const sq_layer *layer,
+                                 const_dnnl_primitive_desc_t pd, sq_prim *p) {
+  SQ_DNNL(layer, "primitive creation", dnnl_primitive_create(&p->prim, pd));
+  p->src_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+  p->dst_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+  p->scratch_md =
+      *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+  return SEQRT_OK;
+}
+
+static seqrt_status attr_create(const sq_layer *layer,
+                                dnnl_primitive_attr_t *attr) {
+  SQ_DNNL(layer, "attribute creation", dnnl_primitive_attr_create(attr));
+  /* User mode: the library-managed scratchpad ties a primitive to one
+   * thread; each exec brings its own. */
+  SQ_DNNL(layer, "scratchpad mode",
+          dnnl_primitive_attr_set_scratchpad_mode(*attr,
+                                                  dnnl_scratchpad_mode_user));
+  return SEQRT_OK;
+}
+
+static seqrt_status append_post_ops(const sq_layer *fused, int n_fused,
+                                    dnnl_primitive_attr_t attr) {
+  dnnl_post_ops_t post_ops;
+  SQ_DNNL(fused - 1, "post-ops creation", dnnl_post_ops_create(&post_ops));
+  seqrt_status st = SEQRT_OK;
+  dnnl_status_t dst = dnnl_success;
+  for (int i = 0; i < n_fused && st == SEQRT_OK && dst == dnnl_success; i++) {
+    dnnl_alg_kind_t alg = dnnl_alg_kind_undef;
+    float alpha = 0.0f, beta = 0.0f;
+    st = sq_eltwise_params(&fused[i], &alg, &alpha, &beta);
+    if (st == SEQRT_OK)
+      dst = dnnl_post_ops_append_eltwise(post_ops, 1.0f, alg, alpha, beta);
+  }
+  if (st == SEQRT_OK && dst == dnnl_success)
+    dst = dnnl_primitive_attr_set_post_ops(attr, post_ops);
+  dnnl_post_ops_destroy(post_ops);
+  if (st == SEQRT_OK && dst != dnnl_success)
+    st = sq_dnnl_error(fused - 1, "post-op fusion", dst);
+  return st;
+}
+
+static sq_build_fn family_builder(sq_kind kind) {
+  switch (sq_kind_family(kind)) {
+  case SQ_FAMILY_LINEAR: return sq_build_linear;
+  case SQ_FAMILY_CONV: return sq_build_conv;
+  case SQ_FAMILY_POOL: return sq_build_pool;
+  case SQ_FAMILY_NORM: return sq_build_norm;
+  case SQ_FAMILY_ELTWISE: return sq_build_eltwise;
+  case SQ_FAMILY_SOFTMAX: return sq_build_softmax;
+  case SQ_FAMILY_RESHAPE: return sq_build_reshape;
+  }
+  return NULL;
+}
+
+/* The builder's pd becomes the step's main primitive. */
+static seqrt_status finish_main(sq_builder *b) {
+  sq_step *step = b->step;
+  if (b->pd) {
+    seqrt_status st = prim_from_pd(b->layer, b->pd, &step->main);
+    if (st != SEQRT_OK) return st;
+  } else {
+    step->main.src_md = b->src_md;
+    step->main.dst_md = b->dst_md;
+  }
+  step->src_md = b->src_md.ndims ? b->src_md : step->main.src_md;
+  step->dst_md = b->dst_md.ndims ? b->dst_md : step->main.dst_md;
+  step->is_view = sq_kind_family(b->layer->kind) == SQ_FAMILY_RESHAPE;
+  step->in_place = b->in_place || (step->is_view && !b->pd);
+  return SEQRT_OK;
+}
+
+static seqrt_status build_step(sq_plan *plan, sq_step *step, int lo,
+                               int n_fused, const dnnl_memory_desc_t *in_md) {
+  const sq_layer *layer = &plan->chain->layers[lo];
+  dnnl_primitive_attr_t attr = NULL;
+  step->lo = lo;
+  step->hi = lo + n_fused;
+  seqrt_status st = attr_create(layer, &attr);
+  if (st == SEQRT_OK && n_fused > 0 &&
+      sq_kind_family(layer->kind) != SQ_FAMILY_NORM)
+    st = append_post_ops(layer + 1, n_fused, attr);
+  sq_builder b = {.plan = plan,
+                  .step = step,
+                  .layer = layer,
+                  .in_md = *in_md,
+                  .attr = attr};
+  if (st == SEQRT_OK) st = family_builder(layer->kind)(&b);
+  if (st == SEQRT_OK) st = finish_main(&b);
+  dnnl_primitive_desc_destroy(b.pd);
+  dnnl_primitive_attr_destroy(attr);
+  return st;
+}
+
+/* In a fused plan, how many ELTWISE layers after `lo` join its step: any
+ * run of them as post-ops of a LINEAR or CONV; one plain ReLU as BatchNorm's
+ * fused ReLU. */
+static int fusable_after(const sq_plan *plan, int lo) {
+  const sq_chain *chain = plan->chain;
+  sq_family family = sq_kind_family(chain->layers[lo].kind);
+  if (plan->observable) return 0;
+  if (family == SQ_FAMILY_NORM)
+    return lo + 1 < chain->n_layers && chain->layers[lo + 1].kind == SQ_RELU;
+  if (family != SQ_FAMILY_LINEAR && family != SQ_FAMILY_CONV) return 0;
+  int n = 0;
+  while (lo + n + 1 < chain->n_layers &&
+         sq_kind_family(chain->layers[lo + n + 1].kind) == SQ_FAMILY_ELTWISE)
+    n++;
+  return n;
+}
+
+/* In a fused plan a reshape of plain data only renames the dims of the
+ * previous step's output. */
+static seqrt_status absorb_view(sq_plan *plan, int index, bool *absorbed) {
+  const sq_layer *layer = &plan->chain->layers[index];
+  sq_step *last = plan->n_steps ? &plan->steps[plan->n_steps - 1] : NULL;
+  *absorbed = false;
+  if (plan->observable || !last ||
+      sq_kind_family(layer->kind) != SQ_FAMILY_RESHAPE ||
+      !sq_md_is_plain(&last->dst_md))
+    return SEQRT_OK;
+  if (sq_shape_count(&layer->in, plan->batch) !=
+      sq_shape_count(&layer->out, plan->batch))
+    return SEQRT_OK; /* the reshape builder reports it */
+  dnnl_dims_t dims;
+  sq_dims(&layer->out, plan->batch, dims);
+  seqrt_status st = sq_md_plain(layer, layer->out.rank, dims, &last->dst_md);
+  if (st != SEQRT_OK) return st;
+  last->hi = index;
+  plan->layer_step[index] = plan->n_steps - 1;
+  *absorbed = true;
+  return SEQRT_OK;
+}
+
+static seqrt_status build_steps(sq_plan *plan) {
+  const sq_chain *chain = plan->chain;
+  const sq_layer *first = &chain->layers[0];
+  dnnl_memory_desc_t in_md;
+  dnnl_dims_t dims;
+  sq_dims(&first->in, plan->batch, dims);
+  seqrt_status st = sq_md_plain(first, first->in.rank, dims, &in_md);
+  for (int i = 0; st == SEQRT_OK && i < chain->n_layers;) {
+    bool absorbed;
+    st = absorb_view(plan, i, &absorbed);
+    if (st != SEQRT_OK) break;
+    if (absorbed) {
+      in_md = plan->steps[plan->n_steps - 1].dst_md;
+      i++;
+      continue;
+    }
+    int n_fused = fusable_after(plan, i);
+    sq_step *step = &plan->steps[plan->n_steps++];
+    size_t owned = plan->owned_const_bytes, shared = plan->shared_const_bytes;
+    st = build_step(plan, step, i, n_fused, &in_md);
+    if (st != SEQRT_OK && n_fused > 0) {
+      /* The primitive refused the fusion: run the eltwise separately. */
+      step_free(step);
+      plan->owned_const_bytes = owned;
+      plan->shared_const_bytes = shared;
+      n_fused = 0;
+      st = build_step(plan, step, i, 0, &in_md);
+    }
+    if (st != SEQRT_OK) break;
+    for (int k = i; k <= i + n_fused; k++)
+      plan->layer_step[k] = plan->n_steps - 1;
+    in_md = step->dst_md;
+    i += 1 + n_fused;
+  }
+  return st;
+}
+
+/* ---- wiring: reorders between steps, buffers, sizes ---- */
+
+static seqrt_status reorder_create(sq_plan *plan, const sq_layer *layer,
+                                   const dnnl_memory_desc_t *src,
+                                   const dnnl_memory_desc_t *dst,
+                                   sq_prim *out) {
+  dnnl_primitive_attr_t attr = NULL;
+  dnnl_primitive_desc_t pd = NULL;
+  seqrt_status st = attr_create(layer, &attr);
+  if (st == SEQRT_OK) {
+    dnnl_status_t dst_st = dnnl_reorder_primitive_desc_create(
+        &pd, src, plan->engine, dst, plan->engine, attr);
+    if (dst_st != dnnl_success) st = sq_dnnl_error(layer, "reorder", dst_st);
+  }
+  if (st == SEQRT_OK) st = prim_from_pd(layer, pd, out);
+  dnnl_primitive_desc_destroy(pd);
+  dnnl_primitive_attr_destroy(attr);
+  return st;
+}
+
+static size_t max_size(size_t current, const dnnl_memory_desc_t *md) {
+  size_t size = md->ndims ? dnnl_memory_desc_get_size(md) : 0;
+  return size > current ? size : current;
+}
+
+static void account(sq_plan *plan, const sq_step *step) {
+  plan->activation_bytes = max_size(plan->activation_bytes, &step->src_md);
+  plan->activation_bytes = max_size(plan->activation_bytes, &step->dst_md);
+  plan->activation_bytes = max_size(plan->activation_bytes, &step->main.src_md);
+  plan->activation_bytes = max_size(plan->activation_bytes, &step->main.dst_md);
+  const sq_prim *prims[] = {&step->main, &step->in_reorder, &step->user_reorder,
+                            &step->out_reorder};
+  for (size_t i = 0; i < sizeof prims / sizeof *prims; i++)
+    if (prims[i]->prim)
+      plan->scratchpad_bytes =
+          max_size(plan->scratchpad_bytes, &prims[i]->scratch_md);
+  if (plan->observable && step->out_reorder.prim)
+    plan->view_bytes = max_size(plan->view_bytes, &step->user_out_md);
+}
+
+/* The plain md of a step's input or output as the user sees it. */
+static seqrt_status user_md(const sq_layer *layer,
+                            const dnnl_memory_desc_t *like,
+                            dnnl_memory_desc_t *md) {
+  return sq_md_plain(layer, like->ndims, like->dims, md);
+}
+
+static seqrt_status wire_step(sq_plan *plan, int index) {
+  sq_step *step = &plan->steps[index];
+  const sq_step *prev = index ? &plan->steps[index - 1] : NULL;
+  const sq_layer *layer = &plan->chain->layers[step->lo];
+  bool can_start = plan->observable || index == 0;
+  bool can_end = plan->observable || index == plan->n_steps - 1;
+  seqrt_status st = SEQRT_OK;
+  int prev_buf = prev ? prev->dst_buf : 0;
+  if (prev && !dnnl_memory_desc_equal(&prev->dst_md, &step->src_md))
+    st = reorder_create(plan, layer, &prev->dst_md, &step->src_md,
+                        &step->in_reorder);
+  step->src_buf = step->in_reorder.prim ? 1 - prev_buf : prev_buf;
+  step->dst_buf = step->in_place ? step->src_buf : 1 - step->src_buf;
+
+  step->dst_direct = sq_md_is_plain(&step->main.dst_md);
+  /* Never a padded layout on the caller's buffer: binding one zero-pads. */
+  if (sq_md_is_plain(&step->main.src_md))
+    step->user_in_md = step->main.src_md;
+  else if (st == SEQRT_OK)
+    st = user_md(layer, &step->src_md, &step->user_in_md);
+  if (st == SEQRT_OK && can_start && !step->is_view &&
+      !sq_md_is_plain(&step->main.src_md))
+    st = reorder_create(plan, layer, &step->user_in_md, &step->src_md,
+                        &step->user_reorder);
+
+  if (step->dst_direct) {
+    step->user_out_md = step->main.dst_md;
+  } else if (st == SEQRT_OK) {
+    st = user_md(layer, &step->dst_md, &step->user_out_md);
+    if (st == SEQRT_OK && can_end)
+      st = reorder_create(plan, layer, &step->dst_md, &step->user_out_md,
+                          &step->out_reorder);
+  }
+  if (st == SEQRT_OK) account(plan, step);
+  return st;
+}
+
+/* ---- plan lifetime ---- */
+
+seqrt_status sq_plan_create(const sq_chain *chain, int64_t batch,
+                            bool observable, sq_plan **out) {
+  if (!chain || !out)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT,
+                    "sq_plan_create: NULL argument");
+  *out = NULL;
+  seqrt_status st = check_chain(chain, batch);
+  dnnl_engine_t engine = NULL;
+  if (st == SEQRT_OK) st = engine_get(&engine);
+  if (st != SEQRT_OK) return st;
+
+  sq_plan *plan = calloc(1, sizeof *plan);
+  if (plan) {
+    plan->steps = calloc((size_t)chain->n_layers, sizeof *plan->steps);
+    plan->layer_step =
+        calloc((size_t)chain->n_layers, sizeof *plan->layer_step);
+  }
+  if (!plan || !plan->steps || !plan->layer_step) {
+    sq_plan_free(plan);
+    return sq_error(SEQRT_ERR_NOMEM, "out of memory for a plan of %d layers",
+                    chain->n_layers);
+  }
+  plan->chain = chain;
+  plan->batch = batch;
+  plan->observable = observable;
+  plan->engine = engine;
+  dnnl_status_t sst = dnnl_stream_create(&plan->build_stream, engine,
+                                         dnnl_stream_default_flags);
+  if (sst != dnnl_success)
+    st = sq_error(SEQRT_ERR_BACKEND, "oneDNN stream creation failed: %s",
+                  dnnl_status2str(sst));
+  if (st == SEQRT_OK) st = build_steps(plan);
+  for (int i = 0; st == SEQRT_OK && i < plan->n_steps; i++)
+    st = wire_step(plan, i);
+  dnnl_stream_destroy(plan->build_stream);
+  plan->build_stream = NULL;
+  if (st != SEQRT_OK) {
+    sq_plan_free(plan);
+    return st;
+  }
+  *out = plan;
+  return SEQRT_OK;
+}
+
+void sq_plan_free(sq_plan *plan) {
+  if (!plan) return;
+  for (int i = 0; plan->steps && i < plan->n_steps; i++)
+    step_free(&plan->steps[i]);
+  free(plan->steps);
+  free(plan->layer_step);
+  free(plan);
+}
+
+void sq_plan_get_stats(const sq_plan *plan, sq_plan_stats *stats) {
+  stats->steps = plan->n_steps;
+  stats->activation_bytes = plan->activation_bytes;
+  stats->view_bytes = plan->view_bytes;
+  stats->scratchpad_bytes = plan->scratchpad_bytes;
+  stats->owned_weight_bytes = plan->owned_const_bytes;
+  stats->shared_weight_bytes = plan->shared_const_bytes;
+}
+
+/* ---- description ---- */
+
+/* A format-tag-like name: outer dims by decreasing stride, blocked dims in
+ * capitals, then the inner blocks ("aBcd16b" is nChw16c). */
+static const char *md_layout(const dnnl_memory_desc_t *md, char *buf,
+                             size_t size) {
+  if (md->ndims == 0) return "-";
+  if (md->format_kind != dnnl_blocked) return "opaque";
+  const dnnl_blocking_desc_t *blk = &md->format_desc.blocking;
+  int order[DNNL_MAX_NDIMS];
+  for (int i = 0; i < md->ndims; i++) order[i] = i;
+  for (int i = 1; i < md->ndims; i++)
+    for (int j = i;
+         j > 0 && blk->strides[order[j]] > blk->strides[order[j - 1]]; j--) {
+      int t = order[j];
+      order[j] = order[j - 1];
+      order[j - 1] = t;
+    }
+  size_t used = 0;
+  for (int i = 0; i < md->ndims && used + 1 < size; i++) {
+    bool blocked = false;
+    for (int k = 0; k < blk->inner_nblks; k++)
+      blocked |= blk->inner_idxs[k] == order[i];
+    buf[used++] = (char)((blocked ? 'A' : 'a') + order[i]);
+  }
+  buf[used] = '\0';
+  for (int k = 0; k < blk->inner_nblks && used < size; k++)
+    used += (size_t)snprintf(buf + used, size - used, "%lld%c",
+                             (long long)blk->inner_blks[k],
+                             (char)('a' + blk->inner_idxs[k]));
+  return buf;
+}
+
+static const char *prim_impl(const sq_prim *p) {
+  const_dnnl_primitive_desc_t pd;
+  const char *impl = NULL;
+  if (!p->prim) return "view";
+  if (dnnl_primitive_get_primitive_desc(p->prim, &pd) != dnnl_success ||
+      dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) !=
+          dnnl_success)
+    return "?";
+  return impl;
+}
+
+void sq_plan_print(const sq_plan *plan, FILE *f) {
+  char src[32], dst[32], w[32];
+  fprintf(f, "plan: batch %lld, %s, %d steps\n", (long long)plan->batch,
+          plan->observable ? "observable" : "fused", plan->n_steps);
+  for (int i = 0; i < plan->n_steps; i++) {
+    const sq_step *s = &plan->steps[i];
+    const dnnl_memory_desc_t *wmd = NULL;
+    void *handle = NULL;
+    for (int k = 0; k < s->main.n_consts; k++) {
+      if (s->main.consts[k].arg != DNNL_ARG_WEIGHTS) continue;
+      dnnl_memory_get_memory_desc(s->main.consts[k].memory, &wmd);
+      dnnl_memory_get_data_handle(s->main.consts[k].memory, &handle);
+    }
+    bool shared = handle && handle == plan->chain->layers[s->lo].weight.data;
+    fprintf(f,
+            "  step %d: layers %d..%d %s (%s) impl=%s src=%s dst=%s "
+            "weights=%s%s%s%s buf %d->%d\n",
+            i, s->lo, s->hi, plan->chain->layers[s->lo].name,
+            sq_kind_name(plan->chain->layers[s->lo].kind), prim_impl(&s->main),
+            md_layout(&s->main.src_md, src, sizeof src),
+            md_layout(&s->main.dst_md, dst, sizeof dst),
+            wmd ? md_layout(wmd, w, sizeof w) : "-",
+            wmd ? (shared ? " (shared)" : " (plan copy)") : "",
+            s->in_reorder.prim ? " +in-reorder" : "",
+            s->out_reorder.prim ? " +out-reorder" : "", s->src_buf, s->dst_buf);
+  }
+}

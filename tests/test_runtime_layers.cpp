@@ -1,0 +1,257 @@
+// Every layer family against a naive reference: fused and observable plans,
+// batch 1 and 5, every layer's output seen through the callback.
+#include <memory>
+
+#include "test_runtime_util.h"
+
+using namespace sqtest;
+
+namespace {
+
+struct Observed {
+  const std::vector<Tensor> *ref;
+  int first;
+  int calls = 0;
+  std::vector<std::string> failures;
+};
+
+int check_layer(void *user, int index, const char *name,
+                const seqrt_tensor *view) {
+  Observed *o = static_cast<Observed *>(user);
+  const Tensor &want = (*o->ref)[(size_t)index + 1];
+  o->calls++;
+  if (view->dtype != SEQRT_FLOAT32 || view->rank != (int)want.dims.size() ||
+      !std::equal(want.dims.begin(), want.dims.end(), view->dims)) {
+    o->failures.push_back(std::string(name) + ": wrong view shape");
+    return 0;
+  }
+  ::testing::AssertionResult r =
+      all_close(static_cast<const float *>(view->data), want.data);
+  if (!r) o->failures.push_back(std::string(name) + ": " + r.message());
+  return 0;
+}
+
+// Run `chain` whole through a fresh plan; compare the output (and, for an
+// observable plan, every layer's output) with the reference.
+void check_plan(const sq_chain *chain, int64_t batch, bool observable) {
+  SCOPED_TRACE(::testing::Message() << "batch " << batch << ", "
+                                    << (observable ? "observable" : "fused"));
+  sq_plan *raw_plan = nullptr;
+  ASSERT_EQ(sq_plan_create(chain, batch, observable, &raw_plan), SEQRT_OK)
+      << seqrt_last_error();
+  std::unique_ptr<sq_plan, PlanDeleter> plan(raw_plan);
+  sq_exec *raw_exec = nullptr;
+  ASSERT_EQ(sq_exec_create(plan.get(), &raw_exec), SEQRT_OK)
+      << seqrt_last_error();
+  std::unique_ptr<sq_exec, ExecDeleter> exec(raw_exec);
+
+  std::vector<float> input = random_vector(
+      count_of(shape_dims(chain->layers[0].in, batch)), 1000 + (uint32_t)batch);
+  std::vector<Tensor> ref = ref_chain(chain, batch, input);
+  std::vector<float> output(ref.back().data.size(), NAN);
+  Observed seen{&ref, 0};
+  sq_run_args args{};
+  args.first = 0;
+  args.last = chain->n_layers - 1;
+  args.input = input.data();
+  args.output = output.data();
+  if (observable) {
+    args.callback = check_layer;
+    args.user = &seen;
+  }
+  // Twice: a second run on the same exec must not depend on the first.
+  for (int run = 0; run < 2; run++) {
+    seen = Observed{&ref, 0};
+    ASSERT_EQ(sq_exec_run(exec.get(), &args), SEQRT_OK) << seqrt_last_error();
+    EXPECT_TRUE(all_close(output.data(), ref.back().data));
+    if (observable) {
+      EXPECT_EQ(seen.calls, chain->n_layers);
+      for (const std::string &f : seen.failures) ADD_FAILURE() << f;
+    }
+  }
+}
+
+void check_chain(ChainMaker &maker) {
+  std::unique_ptr<sq_chain, ChainDeleter> chain(maker.build());
+  for (int64_t batch : {1, 5})
+    for (bool observable : {false, true})
+      check_plan(chain.get(), batch, observable);
+}
+
+} // namespace
+
+TEST(RuntimeLinear, TwoD) {
+  ChainMaker m({-1, 20});
+  m.linear(7).linear(5, false).linear(64).linear(3);
+  check_chain(m);
+}
+
+TEST(RuntimeLinear, ThreeDAndFourD) {
+  ChainMaker m({-1, 4, 12});
+  m.linear(6).eltwise(SQ_RELU).linear(3, false);
+  check_chain(m);
+  ChainMaker m4({-1, 2, 3, 8});
+  m4.linear(5).eltwise(SQ_TANH).linear(9);
+  check_chain(m4);
+}
+
+TEST(RuntimeConv, OneD) {
+  ChainMaker m({-1, 3, 17});
+  m.conv(8, {{3}, {2}, {1}, {1}, {2}}).eltwise(SQ_RELU);
+  m.conv(16, {{5}, {1}, {2}, {2}, {2}});
+  check_chain(m);
+}
+
+TEST(RuntimeConv, TwoDStridePadDilation) {
+  ChainMaker m({-1, 3, 12, 11});
+  m.conv(16, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {}}).eltwise(SQ_RELU);
+  m.conv(8, {{3, 2}, {2, 1}, {2, 1}, {0, 1}, {1, 0}});
+  m.conv(32, {{1, 1}});
+  check_chain(m);
+}
+
+TEST(RuntimeConv, ThreeD) {
+  ChainMaker m({-1, 2, 6, 7, 5});
+  m.conv(4, {{3, 3, 2}, {1, 2, 1}, {1, 1, 2}, {1, 0, 1}, {0, 1, 1}});
+  m.eltwise(SQ_ELU, 0.7f);
+  m.conv(16, {{2, 2, 2}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {}});
+  check_chain(m);
+}
+
+TEST(RuntimeConv, GroupedDepthwiseNoBias) {
+  ChainMaker m({-1, 8, 9, 9});
+  m.conv(12, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {}}, 4);
+  m.conv(12, {{3, 3}, {2, 2}, {1, 1}, {1, 1}, {}}, 12, false); // depthwise
+  m.conv(24, {{3, 3}, {1, 1}, {1, 1}, {0, 0}, {}}, 12);        // multiplier 2
+  m.conv(16, {{1, 1}}, 1, false);
+  check_chain(m);
+}
+
+TEST(RuntimePool, MaxAndAvgTwoD) {
+  ChainMaker m({-1, 3, 13, 12});
+  m.pool(SQ_MAXPOOL, {{3, 3}, {2, 2}, {1, 1}, {1, 1}, {}});
+  m.pool(SQ_AVGPOOL, {{3, 2}, {1, 2}, {1, 1}, {1, 0}, {1, 1}}, true);
+  m.pool(SQ_AVGPOOL, {{2, 3}, {1, 1}, {1, 1}, {1, 1}, {0, 1}}, false);
+  m.pool(SQ_MAXPOOL, {{2, 2}, {1, 1}, {2, 2}, {0, 1}, {1, 0}}); // dilated
+  check_chain(m);
+}
+
+TEST(RuntimePool, AfterConvOneDAndThreeD) {
+  ChainMaker m({-1, 4, 15});
+  m.conv(16, {{3}, {1}, {1}, {1}, {}})
+      .pool(SQ_MAXPOOL, {{2}, {2}, {1}, {0}, {1}});
+  m.pool(SQ_AVGPOOL, {{3}, {2}, {1}, {1}, {}}, false);
+  check_chain(m);
+  ChainMaker m3({-1, 2, 5, 6, 7});
+  m3.conv(16, {{1, 1, 1}})
+      .pool(SQ_AVGPOOL, {{2, 2, 2}, {2, 2, 2}, {1, 1, 1}, {1, 0, 1}, {}}, true);
+  m3.pool(SQ_MAXPOOL, {{2, 3, 2}, {1, 1, 1}, {1, 1, 1}, {0, 1, 0}, {}});
+  check_chain(m3);
+}
+
+TEST(RuntimeNorm, BatchNormRanks) {
+  ChainMaker m2({-1, 10});
+  m2.batchnorm().linear(4).batchnorm(true, false);
+  check_chain(m2);
+  ChainMaker m3({-1, 6, 7});
+  m3.batchnorm(false, true);
+  check_chain(m3);
+  ChainMaker m4({-1, 3, 8, 8});
+  m4.conv(16, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {}})
+      .batchnorm()
+      .eltwise(SQ_RELU);
+  check_chain(m4);
+  ChainMaker m5({-1, 4, 3, 4, 5});
+  m5.batchnorm();
+  check_chain(m5);
+}
+
+TEST(RuntimeEltwise, EveryKindStandalone) {
+  ChainMaker m({-1, 13});
+  m.eltwise(SQ_RELU).eltwise(SQ_LEAKYRELU, 0.1f);
+  m.linear(13).eltwise(SQ_SIGMOID);
+  check_chain(m);
+  ChainMaker m2({-1, 2, 3, 5});
+  m2.eltwise(SQ_TANH).eltwise(SQ_ELU, 1.3f).eltwise(SQ_LEAKYRELU, 0.01f);
+  check_chain(m2);
+}
+
+TEST(RuntimeEltwise, FusedAfterConvAndLinear) {
+  ChainMaker m({-1, 3, 9, 9});
+  m.conv(16, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {}}).eltwise(SQ_LEAKYRELU, 0.2f);
+  m.conv(16, {{3, 3}}).eltwise(SQ_ELU, 0.5f).eltwise(SQ_TANH);
+  m.conv(8, {{1, 1}}).eltwise(SQ_SIGMOID);
+  m.flatten().linear(10).eltwise(SQ_RELU).eltwise(SQ_LEAKYRELU, 0.3f);
+  check_chain(m);
+}
+
+TEST(RuntimeSoftmax, AxesAndCoerce2d) {
+  for (sq_kind kind : {SQ_SOFTMAX, SQ_LOGSOFTMAX}) {
+    ChainMaker m({-1, 10});
+    m.softmax(kind, 1);
+    check_chain(m);
+    for (int axis = 0; axis < 4; axis++)
+      for (bool coerce : {false, true}) {
+        SCOPED_TRACE(::testing::Message() << sq_kind_name(kind) << " axis "
+                                          << axis << " coerce " << coerce);
+        ChainMaker m4({-1, 3, 4, 5});
+        m4.softmax(kind, axis, coerce);
+        check_chain(m4);
+      }
+  }
+}
+
+TEST(RuntimeSoftmax, AfterConvBlockedInput) {
+  ChainMaker m({-1, 3, 6, 6});
+  m.conv(16, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {}}).softmax(SQ_SOFTMAX, 1);
+  m.conv(16, {{3, 3}}).softmax(SQ_LOGSOFTMAX, 2, true);
+  check_chain(m);
+}
+
+TEST(RuntimeReshape, FlattenAndReshapeAfterConv) {
+  ChainMaker m({-1, 3, 8, 8});
+  m.conv(16, {{3, 3}, {2, 2}, {1, 1}, {1, 1}, {}}).eltwise(SQ_RELU).flatten();
+  m.linear(10);
+  check_chain(m);
+  ChainMaker r({-1, 3, 8, 8});
+  r.conv(16, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {}});
+  r.reshape({-1, 16, 64}).linear(5).reshape({-1, 80});
+  check_chain(r);
+}
+
+TEST(RuntimeReshape, ReshapeFirstAndLast) {
+  ChainMaker m({-1, 1, 4, 7});
+  m.flatten().linear(12).reshape({-1, 3, 4});
+  check_chain(m);
+  ChainMaker c({-1, 3, 5, 5});
+  c.conv(32, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {}}).flatten();
+  check_chain(c);
+  ChainMaker only({-1, 2, 6});
+  only.flatten().reshape({-1, 3, 4});
+  check_chain(only);
+}
+
+TEST(RuntimeChain, ConvNet) {
+  ChainMaker m({-1, 3, 16, 16});
+  m.conv(16, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {}}).batchnorm().eltwise(SQ_RELU);
+  m.pool(SQ_MAXPOOL, {{2, 2}, {2, 2}});
+  m.conv(32, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {}}).eltwise(SQ_RELU);
+  m.pool(SQ_AVGPOOL, {{2, 2}, {2, 2}});
+  m.flatten().linear(64).eltwise(SQ_RELU).linear(10).softmax(SQ_LOGSOFTMAX, 1);
+  check_chain(m);
+}
+
+TEST(RuntimeChain, FixedBatch) {
+  ChainMaker m({2, 3, 6, 6});
+  m.conv(8, {{3, 3}}).flatten().linear(4);
+  std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
+  check_plan(chain.get(), 2, false);
+  check_plan(chain.get(), 2, true);
+  sq_plan *plan = nullptr;
+  EXPECT_EQ(sq_plan_create(chain.get(), 3, false, &plan),
+            SEQRT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(plan, nullptr);
+  EXPECT_NE(std::string(seqrt_last_error()).find("fixed batch of 2"),
+            std::string::npos)
+      << seqrt_last_error();
+}
