@@ -30,9 +30,10 @@ static const char *const status_names[] = {
 
 /* One PyTorch module, its reference output and its comparison. */
 typedef struct row {
-  int index;    /* position in PyTorch's execution order */
-  char *module; /* qualified module name */
-  char *path;   /* reference .npy */
+  int index;             /* position in PyTorch's execution order */
+  char *module;          /* qualified module name */
+  char module_class[64]; /* e.g. "BatchNorm2d", from manifest.json */
+  char *path;            /* reference .npy */
   seqrt_tensor want;
   int layer; /* seqrt layer compared against, or -1 */
   row_status status;
@@ -94,6 +95,68 @@ static int read_rows(const char *dir, report *r) {
   return rc;
 }
 
+/* The value of "key" in the JSON object text [p, end): a string's text
+ * (torch_export.py writes plain names, no escapes) or a number's digits. */
+static int json_field(const char *p, const char *end, const char *key,
+                      char *out, size_t size) {
+  char quoted[64];
+  snprintf(quoted, sizeof quoted, "\"%s\"", key);
+  size_t qlen = strlen(quoted);
+  for (; p + qlen < end; p++) {
+    if (strncmp(p, quoted, qlen) != 0) continue;
+    p += qlen;
+    while (p < end && (*p == ' ' || *p == ':' || *p == '\n')) p++;
+    if (p >= end) return -1;
+    if (*p != '"') {
+      snprintf(out, size, "%.*s", (int)strcspn(p, ",}\n"), p);
+      return 0;
+    }
+    const char *close = memchr(p + 1, '"', (size_t)(end - p - 1));
+    if (!close) return -1;
+    snprintf(out, size, "%.*s", (int)(close - p - 1), p + 1);
+    return 0;
+  }
+  return -1;
+}
+
+/* Fills each row's module class from DIR/manifest.json ("layers": [{index,
+ * name, class, ...}, ...]); a row keeps an empty class if it is absent. */
+static void read_classes(const char *dir, report *r) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/manifest.json", dir);
+  FILE *f = fopen(path, "rb");
+  if (!f) return;
+  char *text = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream(&text, &len);
+  char buf[4096];
+  size_t got;
+  while (mem && (got = fread(buf, 1, sizeof buf, f)) > 0)
+    fwrite(buf, 1, got, mem);
+  fclose(f);
+  if (!mem) return;
+  fclose(mem);
+  const char *p = text ? strstr(text, "\"layers\"") : NULL;
+  while (p && (p = strchr(p, '{')) != NULL) {
+    const char *end = strchr(p, '}');
+    if (!end) break;
+    char index[32], cls[64];
+    if (json_field(p, end, "index", index, sizeof index) == 0 &&
+        json_field(p, end, "class", cls, sizeof cls) == 0)
+      for (int i = 0; i < r->n_rows; i++)
+        if (r->rows[i].index == atoi(index))
+          snprintf(r->rows[i].module_class, sizeof r->rows[i].module_class,
+                   "%s", cls);
+    p = end + 1;
+  }
+  free(text);
+}
+
+/* Modules that vanish from an eval-mode export. */
+static int is_removed_class(const char *cls) {
+  return strstr(cls, "Dropout") != NULL || strcmp(cls, "Identity") == 0;
+}
+
 /* True if `name` is one entry of the comma-separated `list`. */
 static int in_list(const char *list, const char *name) {
   size_t len = strlen(name);
@@ -115,13 +178,26 @@ static int map_rows(const seqrt_model *model, report *r) {
   if (!r->row_of_layer) return error_exit(EXIT_FAIL, "out of memory");
   for (int i = 0; i < n_layers; i++) r->row_of_layer[i] = -1;
   const char *removed = seqrt_model_removed_layers(model);
+  int last_mapped = -1;
   for (int i = 0; i < r->n_rows; i++) {
     module_row *m = &r->rows[i];
     m->layer = seqrt_model_find_layer(model, m->module);
-    if (m->layer < 0) {
-      m->status = in_list(removed, m->module) ? ROW_REMOVED : ROW_MISSING;
+    if (m->layer < 0 &&
+        (in_list(removed, m->module) || is_removed_class(m->module_class))) {
+      m->status = ROW_REMOVED;
       continue;
     }
+    /* the exporter folds BatchNorm into the Conv before it and leaves no
+     * trace of the BN module: a module with no layer right after a mapped
+     * one is compared at that layer's output */
+    if (m->layer < 0 && last_mapped >= 0 &&
+        r->row_of_layer[r->rows[last_mapped].layer] == last_mapped)
+      m->layer = r->rows[last_mapped].layer;
+    if (m->layer < 0) {
+      m->status = ROW_MISSING;
+      continue;
+    }
+    last_mapped = i;
     int previous = r->row_of_layer[m->layer];
     if (previous >= 0) r->rows[previous].status = ROW_FOLDED;
     r->row_of_layer[m->layer] = i;
@@ -315,7 +391,7 @@ int verify_layers(const char *dir, const options *o) {
   comparison final = {0};
   snprintf(path, sizeof path, "%s/input.npy", dir);
   if (!(rc = read_tensor(path, &input)) && !(rc = read_rows(dir, &r)) &&
-      !(rc = map_rows(model, &r)) &&
+      (read_classes(dir, &r), !(rc = map_rows(model, &r))) &&
       !(rc = check_final(model, dir, &input, o, &final))) {
     if (seqrt_context_create(model, &ctx) != SEQRT_OK ||
         seqrt_context_set_threads(ctx, o->threads) != SEQRT_OK)

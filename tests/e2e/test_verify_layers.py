@@ -1,0 +1,167 @@
+"""`seqrt verify DIR` on folders written by models/torch_export.py: every
+layer matches PyTorch for untouched exports, and a tampered weight or
+activation attribute is reported at exactly its layer, in cumulative and
+isolated runs."""
+
+import collections
+import json
+import os
+import shutil
+import unittest
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+from torch import nn
+
+import e2e_common as e2e
+from torch_export import export_for_seqrt
+
+
+def convnet():
+    return nn.Sequential(
+        collections.OrderedDict(
+            [
+                ("conv1", nn.Conv2d(1, 4, 3, padding=1)),
+                ("bn1", nn.BatchNorm2d(4)),
+                ("act1", nn.ReLU()),
+                (
+                    "features",
+                    nn.Sequential(nn.MaxPool2d(2), nn.Dropout(0.3), nn.Conv2d(4, 6, 3), nn.LeakyReLU(0.1)),
+                ),
+                ("flat", nn.Flatten()),
+                ("fc", nn.Linear(6 * 5 * 5, 8)),
+                ("act2", nn.Tanh()),
+                ("head", nn.Linear(8, 5)),
+                ("sm", nn.LogSoftmax(dim=1)),
+            ]
+        )
+    )
+
+
+def mlp():
+    return nn.Sequential(nn.Linear(20, 16), nn.ELU(), nn.Dropout(), nn.Linear(16, 16), nn.Sigmoid(), nn.Linear(16, 3))
+
+
+def with_bn_stats(model):
+    """Non-trivial BatchNorm statistics, so a folded BN changes the numbers."""
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    return model
+
+
+class VerifyLayers(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.work = e2e.scratch_dir("VerifyLayers")
+        cls.conv_dir = os.path.join(cls.work, "convnet")
+        export_for_seqrt(lambda: with_bn_stats(convnet()), (3, 1, 14, 14), cls.conv_dir, opset=14, seed=3)
+        cls.mlp_dir = os.path.join(cls.work, "mlp")
+        export_for_seqrt(mlp, (4, 20), cls.mlp_dir, opset=11, seed=5)
+
+    def setUp(self):
+        e2e.require_seqrt(self)
+
+    def verify(self, folder, *flags):
+        proc = e2e.seqrt("verify", folder, "--json", *flags)
+        self.assertIn(proc.returncode, (0, 1), proc.stderr)
+        report = json.loads(proc.stdout)
+        return proc.returncode, report
+
+    def tampered_copy(self, source, name, change):
+        """A copy of the export folder with `change(model)` applied."""
+        target = os.path.join(self.work, name)
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(source, target)
+        path = os.path.join(target, "model.onnx")
+        model = onnx.load(path)
+        change(model)
+        onnx.save(model, path)
+        return target
+
+    def test_untouched_exports_pass_every_layer(self):
+        for folder in (self.conv_dir, self.mlp_dir):
+            for flags in ((), ("--isolated",)):
+                code, report = self.verify(folder, *flags)
+                self.assertEqual(code, 0, report)
+                self.assertTrue(report["passed"])
+                self.assertIsNone(report["first_divergent"])
+                statuses = {layer["name"]: layer["status"] for layer in report["layers"]}
+                self.assertTrue(all(s in ("ok", "removed", "folded") for s in statuses.values()), statuses)
+
+    def test_mapping_of_folded_removed_and_nested_modules(self):
+        _, report = self.verify(self.conv_dir)
+        by_name = {layer["name"]: layer for layer in report["layers"]}
+        self.assertEqual(by_name["conv1"]["status"], "folded")  # compared after bn1
+        self.assertEqual(by_name["bn1"]["status"], "ok")
+        self.assertEqual(by_name["bn1"]["kind"], "Conv")
+        self.assertEqual(by_name["features.1"]["status"], "removed")  # Dropout
+        self.assertEqual(by_name["features.2"]["kind"], "Conv")
+        self.assertEqual(by_name["features.3"]["kind"], "LeakyReLU")
+        for field in ("index", "name", "kind", "max_abs", "max_rel", "mean_abs", "status"):
+            self.assertIn(field, by_name["fc"])
+
+    def test_table_names_first_divergent_layer(self):
+        folder = self.tampered_copy(self.conv_dir, "table_fc", lambda m: bump_initializer(m, "fc.weight"))
+        proc = e2e.seqrt("verify", folder)
+        self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+        self.assertIn("first divergent layer: fc", proc.stdout)
+        self.assertIn("FAIL", proc.stdout)
+
+    def test_tampered_weight_is_named_in_both_modes(self):
+        cases = [
+            (self.conv_dir, "fc.weight", "fc"),
+            (self.conv_dir, "head.bias", "head"),
+            (self.mlp_dir, "3.weight", "3"),
+        ]
+        for source, initializer, module in cases:
+            folder = self.tampered_copy(source, "w_" + module, lambda m: bump_initializer(m, initializer))
+            for flags in ((), ("--isolated",)):
+                with self.subTest(initializer=initializer, flags=flags):
+                    code, report = self.verify(folder, *flags)
+                    self.assertEqual(code, 1)
+                    self.assertFalse(report["passed"])
+                    self.assertEqual(report["first_divergent"], module)
+                    failing = [layer["name"] for layer in report["layers"] if layer["status"] == "FAIL"]
+                    if flags:  # isolated: only the tampered layer fails
+                        self.assertEqual(failing, [module])
+
+    def test_flipped_activation_attribute_is_named(self):
+        def slope(model):
+            node = next(n for n in model.graph.node if n.op_type == "LeakyRelu")
+            for attr in node.attribute:
+                if attr.name == "alpha":
+                    attr.f = 0.3
+
+        folder = self.tampered_copy(self.conv_dir, "slope", slope)
+        for flags in ((), ("--isolated",)):
+            code, report = self.verify(folder, *flags)
+            self.assertEqual(code, 1)
+            self.assertEqual(report["first_divergent"], "features.3")
+
+    def test_unimportable_model_exits_2(self):
+        folder = self.tampered_copy(self.mlp_dir, "broken", lambda m: None)
+        with open(os.path.join(folder, "model.onnx"), "wb") as f:
+            f.write(b"not an onnx file")
+        proc = e2e.seqrt("verify", folder)
+        self.assertEqual(proc.returncode, 2)
+        self.assertTrue(proc.stderr.startswith("seqrt:"), proc.stderr)
+
+
+def bump_initializer(model, name):
+    """Add 0.5 to the first element of initializer `name`."""
+    for i, tensor in enumerate(model.graph.initializer):
+        if tensor.name == name:
+            array = numpy_helper.to_array(tensor).copy()
+            array.flat[0] += 0.5
+            model.graph.initializer[i].CopyFrom(numpy_helper.from_array(array.astype(np.float32), name))
+            return
+    raise AssertionError("no initializer %r in %s" % (name, [t.name for t in model.graph.initializer]))
+
+
+if __name__ == "__main__":
+    unittest.main()
