@@ -1,0 +1,226 @@
+"""The seqrt CLI's contract: exit codes (0 ok, 1 error or mismatch, 2 model
+cannot be imported), one-line 'seqrt:' error messages, run/verify/inspect
+output, --threads. Models are exported with the installed PyTorch."""
+
+import os
+import re
+import shutil
+import subprocess
+import unittest
+
+import numpy as np
+import torch
+
+import e2e_common as e2e
+import export_examples
+
+
+class CliTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.work = e2e.scratch_dir("CliTest")
+        cls.model = export_examples.seeded_model("ordered_dict")
+        cls.model_path = os.path.join(cls.work, "ordered_dict.onnx")
+        e2e.export_onnx(cls.model, torch.zeros(2, 10), cls.model_path)
+        cls.x = e2e.seeded_input((10,), 3)
+        cls.expected = e2e.torch_output(cls.model, cls.x)
+        cls.input_path = cls.save("input.npy", cls.x)
+        cls.expected_path = cls.save("expected.npy", cls.expected)
+
+    @classmethod
+    def save(cls, name, array):
+        path = os.path.join(cls.work, name)
+        np.save(path, array)
+        return path
+
+    def setUp(self):
+        e2e.require_seqrt(self)
+
+    def assert_exit(self, proc, code):
+        self.assertEqual(proc.returncode, code, e2e.describe(proc))
+        if code != 0:
+            e2e.assert_error_line(self, proc)
+
+    # ---- run -------------------------------------------------------------
+
+    def test_run_writes_correct_npy(self):
+        out = os.path.join(self.work, "run_output.npy")
+        proc = e2e.seqrt("run", self.model_path, "--input", self.input_path, "--output", out)
+        self.assert_exit(proc, 0)
+        actual = np.load(out)
+        self.assertEqual(actual.dtype, np.float32)
+        self.assertIsNone(e2e.compare(actual, self.expected))
+
+    def test_run_any_batch(self):
+        for batch in (1, 2, 7):
+            with self.subTest(batch=batch):
+                x = e2e.seeded_input((10,), batch)
+                proc, actual = e2e.run_model(self.model_path, x, self.work, "batch%d" % batch)
+                self.assert_exit(proc, 0)
+                self.assertIsNone(e2e.compare(actual, e2e.torch_output(self.model, x)))
+
+    def test_missing_input_file(self):
+        out = os.path.join(self.work, "never.npy")
+        proc = e2e.seqrt("run", self.model_path, "--input", os.path.join(self.work, "no_such.npy"), "--output", out)
+        self.assert_exit(proc, 1)
+        self.assertIn("no_such.npy", proc.stderr)
+        self.assertFalse(os.path.exists(out))
+
+    def test_missing_model_file(self):
+        missing = os.path.join(self.work, "no_such_model.onnx")
+        proc = e2e.seqrt("run", missing, "--input", self.input_path, "--output", os.path.join(self.work, "o.npy"))
+        self.assert_exit(proc, 2)
+        self.assertIn("no_such_model.onnx", proc.stderr)
+
+    def test_unwritable_output(self):
+        out = os.path.join(self.work, "no_such_dir", "out.npy")
+        proc = e2e.seqrt("run", self.model_path, "--input", self.input_path, "--output", out)
+        self.assert_exit(proc, 1)
+
+    def test_wrong_input_shape(self):
+        for shape in [(3, 11), (3, 2, 5), (10,)]:
+            with self.subTest(shape=shape):
+                bad = self.save("bad_shape.npy", np.ones(shape, np.float32))
+                out = os.path.join(self.work, "bad_out.npy")
+                proc = e2e.seqrt("run", self.model_path, "--input", bad, "--output", out)
+                self.assert_exit(proc, 1)
+
+    def test_not_an_npy_input(self):
+        bad = os.path.join(self.work, "garbage.npy")
+        with open(bad, "wb") as f:
+            f.write(b"this is not numpy\n")
+        proc = e2e.seqrt("run", self.model_path, "--input", bad, "--output", os.path.join(self.work, "o.npy"))
+        self.assert_exit(proc, 1)
+
+    def test_not_onnx(self):
+        text_file = os.path.join(self.work, "notes.onnx")
+        with open(text_file, "w") as f:
+            f.write("definitely not a protobuf\n" * 10)
+        for model in (text_file, self.input_path):
+            with self.subTest(model=os.path.basename(model)):
+                proc = e2e.seqrt("run", model, "--input", self.input_path, "--output", os.path.join(self.work, "o.npy"))
+                self.assert_exit(proc, 2)
+                proc = e2e.seqrt("inspect", model)
+                self.assert_exit(proc, 2)
+
+    def test_truncated_onnx(self):
+        with open(self.model_path, "rb") as f:
+            data = f.read()
+        truncated = os.path.join(self.work, "truncated.onnx")
+        with open(truncated, "wb") as f:
+            f.write(data[: len(data) // 2])
+        proc = e2e.seqrt("inspect", truncated)
+        self.assert_exit(proc, 2)
+
+    def test_threads_give_same_output(self):
+        mlp = export_examples.seeded_model("mnist_mlp")
+        path = os.path.join(self.work, "mnist_mlp.onnx")
+        e2e.export_onnx(mlp, torch.zeros(2, 784), path)
+        x = e2e.seeded_input((784,), 16)
+        outputs = []
+        for threads in ("1", "2"):
+            proc, actual = e2e.run_model(path, x, self.work, "threads" + threads, ("--threads", threads))
+            self.assert_exit(proc, 0)
+            outputs.append(actual)
+        self.assertIsNone(e2e.compare(outputs[0], e2e.torch_output(mlp, x)))
+        np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-5, atol=1e-6)
+
+    # ---- verify ----------------------------------------------------------
+
+    def verify(self, expected_path, *extra):
+        return e2e.seqrt("verify", self.model_path, "--input", self.input_path, "--expect", expected_path, *extra)
+
+    def test_verify_passes(self):
+        proc = self.verify(self.expected_path)
+        self.assert_exit(proc, 0)
+        self.assertRegex(proc.stdout, r"(?i)max abs")
+        self.assertRegex(proc.stdout, r"(?i)max rel")
+
+    def test_verify_fails_on_perturbed_expected(self):
+        perturbed = self.expected.copy()
+        perturbed[1, 1] += 0.5
+        proc = self.verify(self.save("perturbed.npy", perturbed))
+        self.assertEqual(proc.returncode, 1, e2e.describe(proc))
+        match = re.search(r"(?i)max abs error\D*?([0-9.]+(?:e[-+]?\d+)?)", proc.stdout)
+        self.assertIsNotNone(match, e2e.describe(proc))
+        self.assertAlmostEqual(float(match.group(1)), 0.5, delta=1e-3)
+        self.assertRegex(proc.stdout, r"\[\s*1,\s*1\s*\]", "worst index [1, 1] not printed" + e2e.describe(proc))
+
+    def test_verify_tolerances(self):
+        perturbed = self.expected.copy()
+        perturbed[0, 0] += 0.01
+        path = self.save("slightly_off.npy", perturbed)
+        self.assertEqual(self.verify(path).returncode, 1)
+        # Within atol: passes.
+        self.assert_exit(self.verify(path, "--atol", "0.02"), 0)
+        # Beyond atol but within rtol: an element fails only when both are exceeded.
+        rel = 0.01 / abs(float(perturbed[0, 0])) * 1.5
+        self.assert_exit(self.verify(path, "--atol", "1e-6", "--rtol", repr(rel)), 0)
+
+    def test_verify_wrong_expected_shape(self):
+        proc = self.verify(self.save("wrong_shape.npy", self.expected[:, :1].copy()))
+        self.assert_exit(proc, 1)
+
+    def test_verify_not_onnx(self):
+        proc = e2e.seqrt("verify", self.input_path, "--input", self.input_path, "--expect", self.expected_path)
+        self.assert_exit(proc, 2)
+
+    # ---- inspect ---------------------------------------------------------
+
+    def test_inspect_ordered_dict(self):
+        proc = e2e.seqrt("inspect", self.model_path)
+        self.assert_exit(proc, 0)
+        rows = {}
+        for line in proc.stdout.splitlines():
+            for name in ("fc1", "relu", "fc2"):
+                if re.search(r"(^|\s)%s(\s|$)" % name, line):
+                    rows.setdefault(name, []).append(line)
+        for name, params in (("fc1", "55"), ("relu", "0"), ("fc2", "12")):
+            self.assertEqual(len(rows.get(name, [])), 1, "one row for %s" % name + e2e.describe(proc))
+            self.assertIn(params, rows[name][0].split(), "%s has %s parameters" % (name, params))
+        self.assertLess(proc.stdout.index(rows["fc1"][0]), proc.stdout.index(rows["relu"][0]))
+        self.assertLess(proc.stdout.index(rows["relu"][0]), proc.stdout.index(rows["fc2"][0]))
+        self.assertRegex(proc.stdout, r"(?i)total[^\n]*\b67\b")
+
+    def test_inspect_convnet_shapes(self):
+        model = export_examples.seeded_model("small_convnet")
+        path = os.path.join(self.work, "small_convnet.onnx")
+        e2e.export_onnx(model, torch.zeros(2, 1, 28, 28), path)
+        proc = e2e.seqrt("inspect", path)
+        self.assert_exit(proc, 0)
+        total = sum(p.numel() for p in model.parameters())  # BatchNorm's 16 fold into the conv
+        self.assertRegex(proc.stdout, r"(?i)total[^\n]*\b%d\b" % (total - 16))
+        self.assertRegex(proc.stdout, r"14,\s*14\]")
+        self.assertRegex(proc.stdout, r"1568\]")
+
+    # ---- usage -----------------------------------------------------------
+
+    def test_usage_errors(self):
+        for args in (["frobnicate"], ["run", self.model_path], ["run", self.model_path, "--input", self.input_path],
+                     ["verify", self.model_path, "--input", self.input_path], ["inspect"],
+                     ["run", self.model_path, "--input", self.input_path, "--output", "o.npy", "--threads", "x"]):
+            with self.subTest(args=args):
+                self.assert_exit(e2e.seqrt(*args), 1)
+
+    def test_examples_folder_with_a_mismatch(self):
+        """`seqrt` with no arguments exits 1 when a bundled model does not
+        match (SEQRT_MODELS_DIR points it at another folder)."""
+        folder = e2e.scratch_dir("CliTest", "examples")
+        for name, off in (("good", 0.0), ("bad", 1.0)):
+            target = os.path.join(folder, name)
+            os.makedirs(target)
+            shutil.copy(self.model_path, os.path.join(target, "model.onnx"))
+            np.save(os.path.join(target, "input.npy"), self.x)
+            np.save(os.path.join(target, "expected.npy"), self.expected + off)
+        env = dict(os.environ, SEQRT_MODELS_DIR=folder)
+        proc = subprocess.run([e2e.seqrt_binary()], capture_output=True, text=True, env=env, timeout=e2e.RUN_TIMEOUT)
+        self.assertEqual(proc.returncode, 1, e2e.describe(proc))
+        lines = proc.stdout.splitlines()
+        self.assertEqual(len([l for l in lines if "good" in l.split()]), 1, e2e.describe(proc))
+        bad = [l for l in lines if "bad" in l.split()]
+        self.assertEqual(len(bad), 1, e2e.describe(proc))
+        self.assertIn("FAIL", bad[0])
+
+
+if __name__ == "__main__":
+    e2e.main()
