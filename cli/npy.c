@@ -145,31 +145,6 @@ int npy_parse(const unsigned char *bytes, size_t size, seqrt_tensor *out,
   return 0;
 }
 
-int npy_read(const char *path, seqrt_tensor *out, char *err, size_t err_size) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return fail(err, err_size, "cannot open '%s': %s", path, strerror(errno));
-  unsigned char *bytes = NULL;
-  long size = -1;
-  if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-  if (size >= 0 && fseek(f, 0, SEEK_SET) == 0)
-    bytes = malloc(size ? (size_t)size : 1);
-  int rc = -1;
-  if (!bytes || fread(bytes, 1, (size_t)size, f) != (size_t)size) {
-    fail(err, err_size, "cannot read '%s'", path);
-  } else {
-    rc = npy_parse(bytes, (size_t)size, out, err, err_size);
-    if (rc) {
-      char reason[512];
-      snprintf(reason, sizeof reason, "%s", err);
-      fail(err, err_size, "%s: %s", path, reason);
-    }
-  }
-  free(bytes);
-  fclose(f);
-  return rc;
-}
-
 int npy_write(const char *path, const seqrt_tensor *t, char *err,
               size_t err_size) {
   char header[256], shape[160] = "";

@@ -7,11 +7,9 @@
 
 #include "seqrt.h"
 
-/* Read `path` into `out` (out->data malloc'ed, caller frees). Returns 0 on
- * success; otherwise -1 with a one-line reason in `err`. */
-int npy_read(const char *path, seqrt_tensor *out, char *err, size_t err_size);
-
-/* Parse an in-memory .npy image (same contract as npy_read). */
+/* Parse an in-memory .npy image into `out` (out->data malloc'ed, caller
+ * frees). Returns 0 on success; otherwise -1 with a one-line reason in
+ * `err`. Files are read through tensor_read (tensor_file.h). */
 int npy_parse(const unsigned char *bytes, size_t size, seqrt_tensor *out,
               char *err, size_t err_size);
 

@@ -194,8 +194,8 @@ static int read_file(const char *path, unsigned char **bytes, size_t *size,
 
 int tensor_read(const char *path, seqrt_tensor *out, char *err,
                 size_t err_size) {
-  unsigned char *bytes;
-  size_t size;
+  unsigned char *bytes = NULL;
+  size_t size = 0;
   if (read_file(path, &bytes, &size, err, err_size)) return -1;
   int rc = has_suffix(path, ".pb") ? pb_parse(bytes, size, out, err, err_size)
                                    : npy_parse(bytes, size, out, err, err_size);
