@@ -1,8 +1,11 @@
-/*
- * seqrt.h - run PyTorch nn.Sequential ONNX exports on the CPU with oneDNN.
+/**
+ * \file seqrt.h
+ * \brief seqrt.h - run PyTorch nn.Sequential ONNX exports on the CPU with
+ * oneDNN.
  *
  * Usage in four calls:
  *
+ * \code
  *   seqrt_model *model;
  *   if (seqrt_model_load_file("model.onnx", NULL, &model) != SEQRT_OK)
  *     fprintf(stderr, "%s\n", seqrt_last_error());
@@ -11,6 +14,7 @@
  *   seqrt_run(ctx, &input, &output);
  *   seqrt_context_free(ctx);
  *   seqrt_model_free(model);
+ * \endcode
  *
  * Conventions
  * - Every fallible function returns a seqrt_status. On failure a one-line
@@ -33,163 +37,206 @@
 extern "C" {
 #endif
 
+/** Major version; the CMake project version must agree (checked at
+ * configure time). */
 #define SEQRT_VERSION_MAJOR 0
+/** Minor version. */
 #define SEQRT_VERSION_MINOR 1
+/** Patch version. */
 #define SEQRT_VERSION_PATCH 0
+/** The version as a string, "MAJOR.MINOR.PATCH". */
 #define SEQRT_VERSION_STRING "0.1.0"
 
-/* Largest tensor rank seqrt handles. */
+/** Marks a function of the public API: the only symbols the shared library
+ * exports (everything else is built with hidden visibility). Define it
+ * before including this header to override. */
+#ifndef SEQRT_API
+#if defined(__GNUC__) || defined(__clang__)
+#define SEQRT_API __attribute__((visibility("default")))
+#else
+#define SEQRT_API
+#endif
+#endif
+
+/** Marks a public function as deprecated; `msg` names the replacement.
+ * Usage: `SEQRT_API SEQRT_DEPRECATED("use seqrt_x") void seqrt_y(void);` */
+#ifndef SEQRT_DEPRECATED
+#if defined(__GNUC__) || defined(__clang__)
+#define SEQRT_DEPRECATED(msg) __attribute__((deprecated(msg)))
+#elif defined(_MSC_VER)
+#define SEQRT_DEPRECATED(msg) __declspec(deprecated(msg))
+#else
+#define SEQRT_DEPRECATED(msg)
+#endif
+#endif
+
+/** Largest tensor rank seqrt handles. */
 #define SEQRT_MAX_RANK 8
 
+/** The result of every fallible call. */
 typedef enum seqrt_status {
-  SEQRT_OK = 0,
-  SEQRT_ERR_INVALID_ARGUMENT, /* a NULL handle, a bad index, a wrong shape */
-  SEQRT_ERR_IO,               /* a file could not be opened or read */
-  SEQRT_ERR_PARSE,            /* the bytes are not a valid ONNX protobuf */
-  SEQRT_ERR_INVALID_MODEL,    /* well-formed protobuf, inconsistent graph */
-  SEQRT_ERR_UNSUPPORTED,      /* an op, attribute or opset seqrt cannot run */
-  SEQRT_ERR_NOT_CHAIN,        /* branches, several inputs or outputs */
-  SEQRT_ERR_LIMIT,            /* a size exceeds a configured limit */
-  SEQRT_ERR_NOMEM,            /* an allocation failed */
-  SEQRT_ERR_BACKEND           /* oneDNN refused or failed */
+  SEQRT_OK = 0,               /**< success */
+  SEQRT_ERR_INVALID_ARGUMENT, /**< a NULL handle, a bad index, a wrong shape */
+  SEQRT_ERR_IO,               /**< a file could not be opened or read */
+  SEQRT_ERR_PARSE,            /**< the bytes are not a valid ONNX protobuf */
+  SEQRT_ERR_INVALID_MODEL,    /**< well-formed protobuf, inconsistent graph */
+  SEQRT_ERR_UNSUPPORTED,      /**< an op, attribute or opset seqrt cannot run */
+  SEQRT_ERR_NOT_CHAIN,        /**< branches, several inputs or outputs */
+  SEQRT_ERR_LIMIT,            /**< a size exceeds a configured limit */
+  SEQRT_ERR_NOMEM,            /**< an allocation failed */
+  SEQRT_ERR_BACKEND           /**< oneDNN refused or failed */
 } seqrt_status;
 
+/** Element types of tensors. */
 typedef enum seqrt_dtype {
-  SEQRT_FLOAT32 = 1, /* ONNX TensorProto.FLOAT */
-  SEQRT_INT64 = 7    /* ONNX TensorProto.INT64 (embedding indices) */
+  SEQRT_FLOAT32 = 1, /**< ONNX TensorProto.FLOAT */
+  SEQRT_INT64 = 7    /**< ONNX TensorProto.INT64 (embedding indices) */
 } seqrt_dtype;
 
-/* A tensor view. dims[0] is the batch. data is not owned by the view. */
+/** A tensor view. dims[0] is the batch. data is not owned by the view. */
 typedef struct seqrt_tensor {
-  seqrt_dtype dtype;
-  int rank;
-  int64_t dims[SEQRT_MAX_RANK];
-  void *data;
+  seqrt_dtype dtype;            /**< element type */
+  int rank;                     /**< number of dimensions */
+  int64_t dims[SEQRT_MAX_RANK]; /**< the first `rank` entries are used */
+  void *data;                   /**< row-major elements */
 } seqrt_tensor;
 
-/* A shape as declared by the model; a dimension of -1 is symbolic (the
+/** A shape as declared by the model; a dimension of -1 is symbolic (the
  * batch of a model exported with a dynamic batch axis). */
 typedef struct seqrt_shape {
-  int rank;
-  int64_t dims[SEQRT_MAX_RANK];
+  int rank;                     /**< number of dimensions */
+  int64_t dims[SEQRT_MAX_RANK]; /**< the first `rank` entries are used */
 } seqrt_shape;
 
+/** An imported model (opaque). */
 typedef struct seqrt_model seqrt_model;
+/** Per-run state of one model for one thread at a time (opaque). */
 typedef struct seqrt_context seqrt_context;
+/** Load options (opaque). */
 typedef struct seqrt_options seqrt_options;
 
 /* ---- version and errors ---------------------------------------------- */
 
-/* The library's version string, e.g. "0.1.0". Static storage. */
-const char *seqrt_version(void);
+/** The library's version string, e.g. "0.1.0". Static storage. */
+SEQRT_API const char *seqrt_version(void);
 
-/* The message of the last failed call on this thread ("" if none). Valid
+/** The message of the last failed call on this thread ("" if none). Valid
  * until the next seqrt call on this thread; never NULL. Thread-safe. */
-const char *seqrt_last_error(void);
+SEQRT_API const char *seqrt_last_error(void);
 
-/* A short constant name for a status, e.g. "not a chain". */
-const char *seqrt_status_string(seqrt_status status);
+/** A short constant name for a status, e.g. "not a chain". */
+SEQRT_API const char *seqrt_status_string(seqrt_status status);
 
 /* ---- options ----------------------------------------------------------- */
 
-/* Load options. Created with defaults; grows without breaking the ABI.
+/** Load options. Created with defaults; grows without breaking the ABI.
  * The caller owns the object and frees it with seqrt_options_free. */
-seqrt_status seqrt_options_create(seqrt_options **out);
-void seqrt_options_free(seqrt_options *options);
+SEQRT_API seqrt_status seqrt_options_create(seqrt_options **out);
+/** Free options created by seqrt_options_create (NULL is ignored). */
+SEQRT_API void seqrt_options_free(seqrt_options *options);
 
-/* Refuse a model whose weights and plans would need more than `bytes` of
+/** Refuse a model whose weights and plans would need more than `bytes` of
  * memory (0: the default, a multiple of the model's size). */
-seqrt_status seqrt_options_set_memory_limit(seqrt_options *options,
-                                            uint64_t bytes);
+SEQRT_API seqrt_status seqrt_options_set_memory_limit(seqrt_options *options,
+                                                      uint64_t bytes);
 
 /* ---- models ------------------------------------------------------------ */
 
-/* Load and import an ONNX file. External data files are looked up in the
+/** Load and import an ONNX file. External data files are looked up in the
  * model's folder. `options` may be NULL. On success *out is owned by the
  * caller (seqrt_model_free). Thread-safe. */
-seqrt_status seqrt_model_load_file(const char *path,
-                                   const seqrt_options *options,
-                                   seqrt_model **out);
+SEQRT_API seqrt_status seqrt_model_load_file(const char *path,
+                                             const seqrt_options *options,
+                                             seqrt_model **out);
 
-/* Load from memory. The buffer is only read during the call. A model loaded
+/** Load from memory. The buffer is only read during the call. A model loaded
  * from memory has no folder, so external data references are rejected. */
-seqrt_status seqrt_model_load_buffer(const void *data, size_t size,
-                                     const seqrt_options *options,
-                                     seqrt_model **out);
+SEQRT_API seqrt_status seqrt_model_load_buffer(const void *data, size_t size,
+                                               const seqrt_options *options,
+                                               seqrt_model **out);
 
-/* Free a model and its plans. No context of the model may be in use. */
-void seqrt_model_free(seqrt_model *model);
+/** Free a model and its plans. No context of the model may be in use. */
+SEQRT_API void seqrt_model_free(seqrt_model *model);
 
-/* The input's declared shape and dtype (dims[0] == -1 for a dynamic batch).
+/** The input's declared shape and dtype (dims[0] == -1 for a dynamic batch).
  */
-seqrt_status seqrt_model_input(const seqrt_model *model, seqrt_shape *shape,
-                               seqrt_dtype *dtype);
+SEQRT_API seqrt_status seqrt_model_input(const seqrt_model *model,
+                                         seqrt_shape *shape,
+                                         seqrt_dtype *dtype);
 
-/* The output shape for a given batch size (batch > 0). */
-seqrt_status seqrt_model_output_shape(const seqrt_model *model, int64_t batch,
-                                      seqrt_shape *shape);
+/** The output shape for a given batch size (batch > 0). */
+SEQRT_API seqrt_status seqrt_model_output_shape(const seqrt_model *model,
+                                                int64_t batch,
+                                                seqrt_shape *shape);
 
 /* ---- layers -------------------------------------------------------------- */
 
+/** One layer of the chain, as described by seqrt_model_layer. */
 typedef struct seqrt_layer_info {
-  const char *name;   /* module path, e.g. "features.0" or "fc1" */
-  const char *kind;   /* e.g. "Conv", "Linear", "ReLU" */
-  const char *nodes;  /* the ONNX nodes it covers, comma separated */
-  const char *folded; /* module names folded into it ("" if none), e.g.
+  const char *name;   /**< module path, e.g. "features.0" or "fc1" */
+  const char *kind;   /**< e.g. "Conv", "Linear", "ReLU" */
+  const char *nodes;  /**< the ONNX nodes it covers, comma separated */
+  const char *folded; /**< module names folded into it ("" if none), e.g.
                          the BatchNorm folded into a Conv */
-  seqrt_shape input;  /* dims[0] == -1 for a dynamic batch */
-  seqrt_shape output;
-  int64_t parameters; /* learned values (weights, biases, slopes) */
+  seqrt_shape input;  /**< dims[0] == -1 for a dynamic batch */
+  seqrt_shape output; /**< dims[0] == -1 for a dynamic batch */
+  int64_t parameters; /**< learned values (weights, biases, slopes) */
 } seqrt_layer_info;
 
-/* Number of layers in the chain. */
-int seqrt_model_layer_count(const seqrt_model *model);
+/** Number of layers in the chain. */
+SEQRT_API int seqrt_model_layer_count(const seqrt_model *model);
 
-/* Describe layer `index` (0-based). The strings live as long as the model. */
-seqrt_status seqrt_model_layer(const seqrt_model *model, int index,
-                               seqrt_layer_info *info);
+/** Describe layer `index` (0-based). The strings live as long as the model.
+ */
+SEQRT_API seqrt_status seqrt_model_layer(const seqrt_model *model, int index,
+                                         seqrt_layer_info *info);
 
-/* Index of the layer named `name` (module path or folded module name), or
+/** Index of the layer named `name` (module path or folded module name), or
  * -1 if there is none. */
-int seqrt_model_find_layer(const seqrt_model *model, const char *name);
+SEQRT_API int seqrt_model_find_layer(const seqrt_model *model,
+                                     const char *name);
 
-/* Names of the modules the exporter removed (Dropout, Identity), comma
+/** Names of the modules the exporter removed (Dropout, Identity), comma
  * separated ("" if none). Lives as long as the model. */
-const char *seqrt_model_removed_layers(const seqrt_model *model);
+SEQRT_API const char *seqrt_model_removed_layers(const seqrt_model *model);
 
 /* ---- running ------------------------------------------------------------- */
 
-/* Create a run context. The model must outlive the context. One thread at a
+/** Create a run context. The model must outlive the context. One thread at a
  * time per context; create one per worker thread. */
-seqrt_status seqrt_context_create(const seqrt_model *model,
-                                  seqrt_context **out);
-void seqrt_context_free(seqrt_context *ctx);
+SEQRT_API seqrt_status seqrt_context_create(const seqrt_model *model,
+                                            seqrt_context **out);
+/** Free a context (NULL is ignored). */
+SEQRT_API void seqrt_context_free(seqrt_context *ctx);
 
-/* Number of threads oneDNN uses for runs on this context (0: the OpenMP
+/** Number of threads oneDNN uses for runs on this context (0: the OpenMP
  * default). */
-seqrt_status seqrt_context_set_threads(seqrt_context *ctx, int threads);
+SEQRT_API seqrt_status seqrt_context_set_threads(seqrt_context *ctx,
+                                                 int threads);
 
-/* Run the whole chain. `input` must match the model's input shape (any
+/** Run the whole chain. `input` must match the model's input shape (any
  * batch for a dynamic model). `output->data` must hold the output shape's
  * elements of float; seqrt fills output->rank and output->dims. The first
  * run with a new batch size builds that batch's plan (primitives, reordered
  * weights); later runs reuse it. */
-seqrt_status seqrt_run(seqrt_context *ctx, const seqrt_tensor *input,
-                       seqrt_tensor *output);
+SEQRT_API seqrt_status seqrt_run(seqrt_context *ctx, const seqrt_tensor *input,
+                                 seqrt_tensor *output);
 
-/* Called after each layer during seqrt_run_layers. `view` is a read-only
+/** Called after each layer during seqrt_run_layers. `view` is a read-only
  * plain-layout view valid only during the call. Return nonzero to stop. */
 typedef int (*seqrt_layer_callback)(void *user, int index, const char *name,
                                     const seqrt_tensor *view);
 
-/* Run layers first..last (inclusive). `input` is the input of layer
+/** Run layers first..last (inclusive). `input` is the input of layer
  * `first` (its shape is seqrt_layer_info.input with a batch); `output`
  * receives the output of layer `last`. If `callback` is not NULL it
  * observes each layer's output; such runs use an unfused plan so every
  * layer's own output is visible. seqrt_run pays nothing for this. */
-seqrt_status seqrt_run_layers(seqrt_context *ctx, int first, int last,
-                              const seqrt_tensor *input, seqrt_tensor *output,
-                              seqrt_layer_callback callback, void *user);
+SEQRT_API seqrt_status seqrt_run_layers(seqrt_context *ctx, int first, int last,
+                                        const seqrt_tensor *input,
+                                        seqrt_tensor *output,
+                                        seqrt_layer_callback callback,
+                                        void *user);
 
 #ifdef __cplusplus
 }

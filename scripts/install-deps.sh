@@ -10,5 +10,5 @@ $SUDO apt-get install -y --no-install-recommends \
   build-essential cmake pkg-config \
   libdnnl-dev ocl-icd-opencl-dev opencl-c-headers \
   libprotobuf-c-dev protobuf-c-compiler \
-  googletest libgtest-dev \
+  googletest libgtest-dev doxygen \
   python3-torch python3-numpy python3-onnx libonnx-testdata
