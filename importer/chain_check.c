@@ -2,10 +2,10 @@
  * grouped: patterns claim multi-node layers, every other data node is a
  * group of its own. Then, in this order:
  *   1. a single-activation group with no handler → unsupported op;
- *   2. a group reading two activations that are not themselves fan-out
- *      points → join;
- *   3. a walk from the input: every activation must feed exactly one group
- *      (the graph output counts as a consumer) → branching / dead end.
+ *   2. a walk from the input: every activation must feed exactly one group
+ *      (the graph output counts as a consumer) → branching / dead end. A
+ *      path that splits and merges again is reported where it splits, the
+ *      root cause; a group reading a second activation → join.
  * Reads by Shape are metadata, not consumers. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,25 +230,6 @@ static seqrt_status check_supported(const sq_graph *g) {
   return SEQRT_OK;
 }
 
-/* A join whose inputs each feed only this group; joins at the end of a
- * fan-out are reported as the branch instead. */
-static seqrt_status check_joins(const sq_graph *g) {
-  for (int k = 0; k < g->n_groups; k++) {
-    const sq_group *grp = &g->groups[k];
-    int list[8], readers[8];
-    int n = external_inputs(g, grp, list, readers, 8);
-    if (n < 2) continue;
-    bool fan_out = n > 8;
-    for (int j = 0; j < n && j < 8 && !fan_out; j++) {
-      int groups[2], rd[2];
-      fan_out = g->tensors[list[j]].is_output ||
-                consumer_groups(g, list[j], groups, rd, 2) > 1;
-    }
-    if (!fan_out) return join(g, grp);
-  }
-  return SEQRT_OK;
-}
-
 static seqrt_status walk(sq_graph *g) {
   g->order = malloc((size_t)(g->n_groups ? g->n_groups : 1) * sizeof(int));
   if (!g->order) return sq_error(SEQRT_ERR_NOMEM, "out of memory");
@@ -292,7 +273,6 @@ seqrt_status sq_graph_check_chain(sq_graph *g) {
   if (st == SEQRT_OK) st = check_supported(g);
   for (int k = 0; st == SEQRT_OK && k < g->n_groups; k++)
     st = check_extra_outputs(g, &g->groups[k]);
-  if (st == SEQRT_OK) st = check_joins(g);
   if (st == SEQRT_OK) st = walk(g);
   return st;
 }
