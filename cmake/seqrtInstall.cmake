@@ -16,7 +16,7 @@ install(FILES ${PROJECT_SOURCE_DIR}/include/seqrt.h
               ${PROJECT_SOURCE_DIR}/include/seqrt.hpp
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT development)
 install(FILES ${PROJECT_SOURCE_DIR}/CHANGELOG.md
-              ${PROJECT_SOURCE_DIR}/docs/embedding.md
+              ${PROJECT_SOURCE_DIR}/README.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT development)
 
 # The CMake package. Until 1.0 a minor release may break compatibility, so
