@@ -13,33 +13,71 @@
 
 /* Layer families: one runtime builder each. */
 typedef enum sq_family {
-  SQ_FAMILY_LINEAR,  /* fully connected over the last dim */
-  SQ_FAMILY_CONV,    /* convolution 1-D/2-D/3-D */
-  SQ_FAMILY_POOL,    /* max / average pooling */
-  SQ_FAMILY_NORM,    /* per-channel scale and shift (inference BatchNorm) */
-  SQ_FAMILY_ELTWISE, /* y = f(x) elementwise */
-  SQ_FAMILY_SOFTMAX, /* softmax / log-softmax over one axis */
-  SQ_FAMILY_RESHAPE  /* a view: same data, new shape */
+  SQ_FAMILY_LINEAR,   /* fully connected over the last dim */
+  SQ_FAMILY_CONV,     /* convolution and transposed convolution */
+  SQ_FAMILY_POOL,     /* max / average / Lp pooling */
+  SQ_FAMILY_NORM,     /* batch, instance, group, layer, local response */
+  SQ_FAMILY_ELTWISE,  /* y = f(x) elementwise (PReLU: per-channel slope) */
+  SQ_FAMILY_SOFTMAX,  /* softmax / log-softmax / softmin over one axis */
+  SQ_FAMILY_RESHAPE,  /* a view: same data, new shape */
+  SQ_FAMILY_GATE,     /* GLU: split in two along an axis, a * sigmoid(b) */
+  SQ_FAMILY_PAD,      /* constant / reflect / replicate / circular padding */
+  SQ_FAMILY_RESIZE,   /* nearest / linear upsampling */
+  SQ_FAMILY_SHUFFLE,  /* pixel shuffle / unshuffle: a layout permutation */
+  SQ_FAMILY_EMBEDDING /* int64 indices -> rows of a table */
 } sq_family;
 
 /* Every layer kind, with its display name (torchinfo-like) and family.
  * To add a kind: one row here, one case in the importer's op table, one in
- * the runtime's builder for its family. */
+ * the runtime's builder for its family. Parameters per kind are documented
+ * at sq_layer's fields. */
 #define SQ_LAYER_KINDS(X)                                                      \
   X(LINEAR, "Linear", SQ_FAMILY_LINEAR)                                        \
   X(CONV, "Conv", SQ_FAMILY_CONV)                                              \
+  X(CONVTRANSPOSE, "ConvTranspose", SQ_FAMILY_CONV)                            \
   X(MAXPOOL, "MaxPool", SQ_FAMILY_POOL)                                        \
   X(AVGPOOL, "AvgPool", SQ_FAMILY_POOL)                                        \
+  X(LPPOOL, "LPPool", SQ_FAMILY_POOL)                                          \
   X(BATCHNORM, "BatchNorm", SQ_FAMILY_NORM)                                    \
+  X(INSTANCENORM, "InstanceNorm", SQ_FAMILY_NORM)                              \
+  X(GROUPNORM, "GroupNorm", SQ_FAMILY_NORM)                                    \
+  X(LAYERNORM, "LayerNorm", SQ_FAMILY_NORM)                                    \
+  X(LRN, "LocalResponseNorm", SQ_FAMILY_NORM)                                  \
   X(RELU, "ReLU", SQ_FAMILY_ELTWISE)                                           \
+  X(RELU6, "ReLU6", SQ_FAMILY_ELTWISE)                                         \
+  X(HARDTANH, "Hardtanh", SQ_FAMILY_ELTWISE)                                   \
   X(LEAKYRELU, "LeakyReLU", SQ_FAMILY_ELTWISE)                                 \
+  X(PRELU, "PReLU", SQ_FAMILY_ELTWISE)                                         \
   X(SIGMOID, "Sigmoid", SQ_FAMILY_ELTWISE)                                     \
+  X(LOGSIGMOID, "LogSigmoid", SQ_FAMILY_ELTWISE)                               \
   X(TANH, "Tanh", SQ_FAMILY_ELTWISE)                                           \
   X(ELU, "ELU", SQ_FAMILY_ELTWISE)                                             \
+  X(CELU, "CELU", SQ_FAMILY_ELTWISE)                                           \
+  X(SELU, "SELU", SQ_FAMILY_ELTWISE)                                           \
+  X(GELU, "GELU", SQ_FAMILY_ELTWISE)                                           \
+  X(GELU_TANH, "GELU(tanh)", SQ_FAMILY_ELTWISE)                                \
+  X(SILU, "SiLU", SQ_FAMILY_ELTWISE)                                           \
+  X(MISH, "Mish", SQ_FAMILY_ELTWISE)                                           \
+  X(HARDSIGMOID, "Hardsigmoid", SQ_FAMILY_ELTWISE)                             \
+  X(HARDSWISH, "Hardswish", SQ_FAMILY_ELTWISE)                                 \
+  X(SOFTPLUS, "Softplus", SQ_FAMILY_ELTWISE)                                   \
+  X(SOFTSIGN, "Softsign", SQ_FAMILY_ELTWISE)                                   \
+  X(TANHSHRINK, "Tanhshrink", SQ_FAMILY_ELTWISE)                               \
+  X(SOFTSHRINK, "Softshrink", SQ_FAMILY_ELTWISE)                               \
+  X(HARDSHRINK, "Hardshrink", SQ_FAMILY_ELTWISE)                               \
+  X(THRESHOLD, "Threshold", SQ_FAMILY_ELTWISE)                                 \
   X(SOFTMAX, "Softmax", SQ_FAMILY_SOFTMAX)                                     \
   X(LOGSOFTMAX, "LogSoftmax", SQ_FAMILY_SOFTMAX)                               \
+  X(SOFTMIN, "Softmin", SQ_FAMILY_SOFTMAX)                                     \
   X(FLATTEN, "Flatten", SQ_FAMILY_RESHAPE)                                     \
-  X(RESHAPE, "Reshape", SQ_FAMILY_RESHAPE)
+  X(RESHAPE, "Reshape", SQ_FAMILY_RESHAPE)                                     \
+  X(GLU, "GLU", SQ_FAMILY_GATE)                                                \
+  X(PAD, "Pad", SQ_FAMILY_PAD)                                                 \
+  X(UPSAMPLE, "Upsample", SQ_FAMILY_RESIZE)                                    \
+  X(PIXELSHUFFLE, "PixelShuffle", SQ_FAMILY_SHUFFLE)                           \
+  X(PIXELUNSHUFFLE, "PixelUnshuffle", SQ_FAMILY_SHUFFLE)                       \
+  X(CHANNELSHUFFLE, "ChannelShuffle", SQ_FAMILY_SHUFFLE)                       \
+  X(EMBEDDING, "Embedding", SQ_FAMILY_EMBEDDING)
 
 typedef enum sq_kind {
 #define SQ_KIND_ENUM(id, name, family) SQ_##id,
@@ -56,6 +94,34 @@ typedef struct sq_shape {
   int rank;
   int64_t dims[SQ_MAX_RANK];
 } sq_shape;
+
+typedef enum sq_pad_mode {
+  SQ_PAD_CONSTANT,
+  SQ_PAD_REFLECT,
+  SQ_PAD_REPLICATE, /* ONNX "edge" */
+  SQ_PAD_CIRCULAR   /* ONNX "wrap" (opset 19) or torch's Slice/Concat form */
+} sq_pad_mode;
+
+typedef enum sq_resize_mode {
+  SQ_RESIZE_NEAREST,
+  SQ_RESIZE_LINEAR
+} sq_resize_mode;
+
+/* ONNX Resize coordinate_transformation_mode. */
+typedef enum sq_resize_coord {
+  SQ_COORD_HALF_PIXEL,
+  SQ_COORD_PYTORCH_HALF_PIXEL,
+  SQ_COORD_ALIGN_CORNERS,
+  SQ_COORD_ASYMMETRIC
+} sq_resize_coord;
+
+/* ONNX Resize nearest_mode. */
+typedef enum sq_resize_nearest {
+  SQ_NEAREST_ROUND_PREFER_FLOOR,
+  SQ_NEAREST_ROUND_PREFER_CEIL,
+  SQ_NEAREST_FLOOR,
+  SQ_NEAREST_CEIL
+} sq_resize_nearest;
 
 /* A dense float array owned by its layer. */
 typedef struct sq_weights {
@@ -76,8 +142,21 @@ typedef struct sq_layer {
    *   MatMul form, Gemm alpha/beta applied), bias [out_features] or NULL.
    *   Input rank >= 2; the weights apply to the last dim.
    * CONV: weight [O, I/groups, k...], bias [O] or NULL.
+   * CONVTRANSPOSE: weight [I, O/groups, k...] (ONNX/PyTorch layout), bias
+   *   [O] or NULL; output_padding already added to `out`.
    * BATCHNORM: weight = scale [C], bias = shift [C]; y = x*scale + shift
-   *   per channel (dim 1). */
+   *   per channel (dim 1).
+   * INSTANCENORM, GROUPNORM: weight = gamma [C], bias = beta [C] (both NULL
+   *   without affine), `epsilon`; GROUPNORM has `groups`.
+   * LAYERNORM: normalise over dims [axis, rank); weight/bias shaped like
+   *   those dims, or NULL without affine; `epsilon`.
+   * LRN: across channels; size in kernel[0], alpha, beta, bias k in
+   *   `epsilon` (y = x / (k + alpha/size * sum x^2)^beta), the sum over
+   *   channels [c - size/2, c + (size-1)/2] (PyTorch's window; ONNX's LRN
+   *   centres even sizes the other way).
+   * PRELU: weight = slopes [C] (or [1]) on dim 1.
+   * EMBEDDING: weight = table [num_embeddings, dim]; input int64 indices,
+   *   out = in + [dim]. */
   sq_weights weight;
   sq_weights bias;
 
@@ -91,17 +170,55 @@ typedef struct sq_layer {
   int64_t pad_begin[SQ_MAX_SPATIAL];
   int64_t pad_end[SQ_MAX_SPATIAL];
   int64_t groups;
-  bool count_include_pad; /* AVGPOOL */
+  int64_t output_padding[SQ_MAX_SPATIAL]; /* CONVTRANSPOSE */
+  bool count_include_pad;                 /* AVGPOOL */
+  /* LPPOOL: y = (sum over the window of |x|^p)^(1/p) (ONNX LpPool) when
+   * set; otherwise PyTorch's LPPool: (sum of x^p)^(1/p), which differs only
+   * for negative inputs (NaN where the sum is negative, as in PyTorch).
+   * Pads contribute 0 to the sum. */
+  bool lp_abs;
 
-  /* ELTWISE: LEAKYRELU slope in alpha, ELU alpha in alpha. */
+  /* ELTWISE parameters (PyTorch names):
+   *   LEAKYRELU alpha = negative_slope; ELU, CELU alpha; SELU alpha, beta =
+   *   scale; RELU6 / HARDTANH alpha = min, beta = max; HARDSIGMOID alpha,
+   *   beta (ONNX y = max(0, min(1, alpha*x + beta))); SOFTPLUS alpha = beta
+   *   (y = log(1 + exp(alpha*x)) / alpha: ONNX semantics, no threshold);
+   *   SOFTSHRINK, HARDSHRINK alpha = lambda; THRESHOLD alpha = threshold,
+   *   beta = value.
+   * POOL: LPPOOL alpha = p.
+   * NORM: see epsilon. */
   float alpha;
   float beta;
+  float epsilon;
 
-  /* SOFTMAX family: the axis in `in` (0 <= axis < rank). With coerce_2d
+  /* SOFTMAX family and GLU (the split axis): the axis in `in` (0 <= axis <
+   * rank). With coerce_2d
    * (opset < 13 semantics) the input is viewed as 2-D [prod(dims[:axis]),
    * prod(dims[axis:])] and normalised over the second dim. */
   int axis;
   bool coerce_2d;
+
+  /* PAD: spatial dims only (dims 2..rank-1) in pad_begin/pad_end, which may
+   * be negative (cropping). */
+  sq_pad_mode pad_mode;
+  float pad_value; /* constant mode */
+  /* PAD circular (added by the importer): the begin padding of spatial dim
+   * i copies the input's elements [circular_from[i], circular_from[i] +
+   * pad_begin[i]) along that dim; the end padding copies [0, pad_end[i]).
+   * A true circular pad has circular_from[i] = in size - pad_begin[i];
+   * torch 1.13 exports Conv(padding_mode='circular') off by one, as
+   * in size - pad_begin[i] - 1, and seqrt computes what the file says. */
+  int64_t circular_from[SQ_MAX_SPATIAL];
+
+  /* UPSAMPLE: output size is `out`; scales[i] = out/in of spatial dim i
+   * as ONNX gives it (used by the coordinate transform). */
+  sq_resize_mode resize_mode;
+  sq_resize_coord resize_coord;
+  sq_resize_nearest resize_nearest;
+  float scales[SQ_MAX_SPATIAL];
+
+  /* PIXELSHUFFLE / PIXELUNSHUFFLE: block size; CHANNELSHUFFLE: groups. */
+  int64_t block;
 } sq_layer;
 
 typedef struct sq_chain {

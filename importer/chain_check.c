@@ -1,11 +1,13 @@
 /* The chain check. Data nodes (those reading the input's values) are first
  * grouped: patterns claim multi-node layers, every other data node is a
  * group of its own. Then, in this order:
- *   1. a single-activation group with no handler → unsupported op;
- *   2. a walk from the input: every activation must feed exactly one group
+ *   1. a walk from the input: every activation must feed exactly one group
  *      (the graph output counts as a consumer) → branching / dead end. A
  *      path that splits and merges again is reported where it splits, the
- *      root cause; a group reading a second activation → join.
+ *      root cause; a group reading a second activation → join. Fan-out
+ *      that no pattern claimed (an unrecognised decomposition, a residual
+ *      or concat branch) is reported here, naming the nodes;
+ *   2. a single-activation group with no handler → unsupported op.
  * Reads by Shape are metadata, not consumers. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,8 +64,12 @@ static bool group_closed(const sq_graph *g, const sq_group *grp) {
       if (t < 0 || t == grp->exit) continue;
       const sq_tensor *tensor = &g->tensors[t];
       if (tensor->is_output) return false;
-      for (int c = 0; c < tensor->n_consumers; c++)
-        if (!in_group(grp, tensor->consumers[c])) return false;
+      for (int c = 0; c < tensor->n_consumers; c++) {
+        const sq_node *user = &g->nodes[tensor->consumers[c]];
+        /* a Shape read of an inner tensor is metadata */
+        if (user->cls == SQ_CLASS_DATA && !in_group(grp, user->index))
+          return false;
+      }
     }
   }
   int list[2], readers[2];
@@ -146,14 +152,31 @@ static const char *origin(const sq_graph *g, int t, char *buf, size_t size) {
   return buf;
 }
 
+/* " (all in module 'm', ...)" when every reader is scoped in one module:
+ * then the fan-out sits inside one layer that seqrt does not recognise. */
+static void same_module_note(const sq_graph *g, const int *readers, int n,
+                             char *buf, size_t size) {
+  buf[0] = '\0';
+  if (n < 2 || n > 64) return;
+  const sq_node *first = &g->nodes[readers[0]];
+  if (strcmp(first->module, first->name) == 0) return;
+  for (int k = 1; k < n; k++)
+    if (strcmp(g->nodes[readers[k]].module, first->module) != 0) return;
+  snprintf(buf, size,
+           "; they all belong to module '%.200s', whose subgraph is not a "
+           "layer decomposition seqrt recognises",
+           first->module);
+}
+
 static seqrt_status branching(const sq_graph *g, int t) {
   int groups[64], readers[64];
   int n = consumer_groups(g, t, groups, readers, 64);
   const char *names[3];
   for (int k = 0; k < n && k < 3; k++) names[k] = g->nodes[readers[k]].name;
-  char list[700], from[340];
+  char list[700], from[340], note[300];
   sq_quote_list(list, sizeof list, names, n);
   origin(g, t, from, sizeof from);
+  same_module_note(g, readers, n, note, sizeof note);
   if (g->tensors[t].is_output)
     return sq_error(SEQRT_ERR_NOT_CHAIN,
                     "branching graph: tensor '%s' %s is the graph output and "
@@ -161,9 +184,9 @@ static seqrt_status branching(const sq_graph *g, int t) {
                     "paths cannot run as a chain",
                     g->tensors[t].name, from, n == 1 ? "node" : "nodes", list);
   return sq_error(SEQRT_ERR_NOT_CHAIN,
-                  "branching graph: tensor '%s' %s is used by %d nodes %s — "
+                  "branching graph: tensor '%s' %s is used by %d nodes %s%s — "
                   "skip connections and parallel paths cannot run as a chain",
-                  g->tensors[t].name, from, n, list);
+                  g->tensors[t].name, from, n, list, note);
 }
 
 static seqrt_status join(const sq_graph *g, const sq_group *grp) {
@@ -202,12 +225,18 @@ static seqrt_status check_extra_outputs(const sq_graph *g,
       if (t < 0 || t == grp->exit) continue;
       const sq_tensor *tensor = &g->tensors[t];
       bool outside = tensor->is_output;
-      for (int c = 0; c < tensor->n_consumers; c++)
-        outside |= !in_group(grp, tensor->consumers[c]);
+      int user_node = -1;
+      for (int c = 0; c < tensor->n_consumers; c++) {
+        const sq_node *reader = &g->nodes[tensor->consumers[c]];
+        /* Shape reads are metadata */
+        if (reader->cls != SQ_CLASS_DATA || in_group(grp, reader->index))
+          continue;
+        outside = true;
+        user_node = reader->index;
+      }
       if (!outside) continue;
-      const char *user = tensor->is_output
-                             ? "the graph output"
-                             : g->nodes[tensor->consumers[0]].name;
+      const char *user =
+          user_node < 0 ? "the graph output" : g->nodes[user_node].name;
       return sq_error(SEQRT_ERR_UNSUPPORTED,
                       "node '%s' (%s): output %d '%s' is used (by %s); seqrt "
                       "uses only the first output of %s",
@@ -270,9 +299,9 @@ seqrt_status sq_graph_check_chain(sq_graph *g) {
                     "graph input '%s'",
                     out->name, g->tensors[g->input].name);
   seqrt_status st = form_groups(g);
-  if (st == SEQRT_OK) st = check_supported(g);
   for (int k = 0; st == SEQRT_OK && k < g->n_groups; k++)
     st = check_extra_outputs(g, &g->groups[k]);
   if (st == SEQRT_OK) st = walk(g);
+  if (st == SEQRT_OK) st = check_supported(g);
   return st;
 }

@@ -171,7 +171,7 @@ static seqrt_status eval_constant(sq_graph *g, const sq_node *n,
   seqrt_status st = sq_attr_tensor(n, "value", &t);
   if (st != SEQRT_OK) return st;
   if (t) {
-    if ((st = sq_tensor_decode(t, g->model_dir, out)) != SEQRT_OK)
+    if ((st = sq_tensor_decode(t, g->import, out)) != SEQRT_OK)
       sq_error_prefix("node '%s' (Constant)", n->name);
     return st;
   }
@@ -231,11 +231,10 @@ static seqrt_status eval_gather(sq_graph *g, const sq_node *n,
   if (st == SEQRT_OK) st = need_ints(n, in[1], "indices");
   int64_t axis64;
   if (st == SEQRT_OK) st = sq_attr_int(n, "axis", 0, &axis64);
+  if (st != SEQRT_OK) return st;
   const sq_value *data = in[0], *idx = in[1];
   int axis;
-  if (st == SEQRT_OK)
-    st = sq_normalize_axis(n, "axis", axis64, data->rank, &axis);
-  if (st != SEQRT_OK) return st;
+  if ((st = sq_normalize_axis(n, "axis", axis64, data->rank, &axis))) return st;
   int rank = data->rank - 1 + idx->rank;
   if (rank > SQ_MAX_RANK)
     return sq_error(SEQRT_ERR_UNSUPPORTED, "node '%s' (Gather): rank too high",
@@ -548,8 +547,7 @@ static seqrt_status eval_constant_of_shape(sq_graph *g, const sq_node *n,
                     "node '%s' (ConstantOfShape): the shape must be 1-D",
                     n->name);
   sq_value *fill = NULL;
-  if (t && (st = sq_tensor_decode(t, g->model_dir, &fill)) != SEQRT_OK)
-    return st;
+  if (t && (st = sq_tensor_decode(t, g->import, &fill)) != SEQRT_OK) return st;
   if (fill && fill->count != 1) {
     sq_value_free(fill);
     return sq_error(SEQRT_ERR_INVALID_MODEL,
@@ -608,7 +606,7 @@ static seqrt_status arith(const sq_node *n, char op, const sq_value *a,
                                     : x / y);
     return SEQRT_OK;
   }
-  int64_t x = a->i[ja], y = b->i[jb], r;
+  int64_t x = a->i[ja], y = b->i[jb], r = 0;
   bool overflow = op == '+'   ? __builtin_add_overflow(x, y, &r)
                   : op == '-' ? __builtin_sub_overflow(x, y, &r)
                   : op == '*' ? __builtin_mul_overflow(x, y, &r)
@@ -703,6 +701,89 @@ static seqrt_status eval_transpose(sq_graph *g, const sq_node *n,
   return SEQRT_OK;
 }
 
+/* ---- comparisons and elementwise functions of constants ----------------- */
+
+static seqrt_status eval_compare(sq_graph *g, const sq_node *n,
+                                 const sq_value *const *in, sq_value **out) {
+  seqrt_status st = need_input(n, in, 0);
+  if (st == SEQRT_OK) st = need_input(n, in, 1);
+  if (st != SEQRT_OK) return st;
+  const sq_value *a = in[0], *b = in[1];
+  int rank;
+  int64_t dims[SQ_MAX_RANK], idx[SQ_MAX_RANK];
+  if ((st = broadcast_dims(n, a, b, &rank, dims)) != SEQRT_OK) return st;
+  if ((st = eval_new(g, n, SQ_DT_BOOL, rank, dims, out)) != SEQRT_OK) return st;
+  /* the symbolic batch equals only itself */
+  bool flags = sq_value_has_batch(a) || sq_value_has_batch(b);
+  if (flags && !sq_node_is(n, "Equal"))
+    return need_ints(n, sq_value_has_batch(a) ? a : b, "compared values");
+  for (int64_t k = 0; k < (*out)->count; k++) {
+    unravel(k, rank, dims, idx);
+    int64_t ja = broadcast_index(a, rank, idx),
+            jb = broadcast_index(b, rank, idx);
+    double x = sq_value_float(a, ja), y = sq_value_float(b, jb);
+    bool ba = a->batch && a->batch[ja], bb = b->batch && b->batch[jb];
+    if (ba || bb) {
+      if (ba != bb) return need_ints(n, ba ? a : b, "compared values");
+      (*out)->i[k] = 1;
+      continue;
+    }
+    (*out)->i[k] = sq_node_is(n, "Equal")     ? x == y
+                   : sq_node_is(n, "Greater") ? x > y
+                                              : x < y;
+  }
+  return SEQRT_OK;
+}
+
+static seqrt_status eval_unary(sq_graph *g, const sq_node *n,
+                               const sq_value *const *in, sq_value **out) {
+  seqrt_status st = need_input(n, in, 0);
+  if (st != SEQRT_OK) return st;
+  const sq_value *v = in[0];
+  bool is_not = sq_node_is(n, "Not");
+  if (sq_value_has_batch(v)) return need_ints(n, v, "values");
+  if (!is_not && !sq_node_is(n, "Neg") && !v->f)
+    return sq_error(SEQRT_ERR_UNSUPPORTED,
+                    "node '%s' (%s) on integers is not evaluated", n->name,
+                    n->op);
+  if ((st = eval_new(g, n, v->dtype, v->rank, v->dims, out)) != SEQRT_OK)
+    return st;
+  for (int64_t k = 0; k < v->count; k++) {
+    if (!v->f) {
+      (*out)->i[k] = is_not ? !v->i[k] : -v->i[k];
+      continue;
+    }
+    double x = v->f[k];
+    (*out)->f[k] = (float)(sq_node_is(n, "Neg")    ? -x
+                           : sq_node_is(n, "Sqrt") ? sqrt(x)
+                           : sq_node_is(n, "Abs")  ? fabs(x)
+                                                   : (double)(x == 0));
+  }
+  return SEQRT_OK;
+}
+
+/* CastLike(x, like): x cast to like's element type. */
+static seqrt_status eval_cast_like(sq_graph *g, const sq_node *n,
+                                   const sq_value *const *in, sq_value **out) {
+  seqrt_status st = need_input(n, in, 0);
+  if (st == SEQRT_OK) st = need_input(n, in, 1);
+  if (st != SEQRT_OK) return st;
+  const sq_value *v = in[0];
+  if (sq_value_has_batch(v) && in[1]->f) return need_ints(n, v, "values");
+  if ((st = eval_new(g, n, in[1]->dtype, v->rank, v->dims, out)) != SEQRT_OK)
+    return st;
+  for (int64_t k = 0; k < v->count; k++) {
+    double x = sq_value_float(v, k);
+    if ((*out)->f)
+      (*out)->f[k] = (float)x;
+    else
+      (*out)->i[k] = v->i ? v->i[k] : (isfinite(x) ? (int64_t)x : 0);
+  }
+  if (v->batch && (*out)->i && (st = sq_value_track_batch(*out)) == SEQRT_OK)
+    for (int64_t k = 0; k < v->count; k++) (*out)->batch[k] = v->batch[k];
+  return st;
+}
+
 static const struct {
   const char *op;
   eval_fn fn;
@@ -715,6 +796,10 @@ static const struct {
     {"Add", eval_binary},          {"Sub", eval_binary},
     {"Mul", eval_binary},          {"Div", eval_binary},
     {"Reshape", eval_reshape},     {"Transpose", eval_transpose},
+    {"Equal", eval_compare},       {"Greater", eval_compare},
+    {"Less", eval_compare},        {"Not", eval_unary},
+    {"Neg", eval_unary},           {"Sqrt", eval_unary},
+    {"Abs", eval_unary},           {"CastLike", eval_cast_like},
 };
 
 static eval_fn find_eval(const sq_node *n) {
@@ -730,7 +815,7 @@ static eval_fn find_eval(const sq_node *n) {
 /* Decode once; the raw bytes are freed so that weights are not held twice
  * while the chain is built (the protobuf is sq_import's own). */
 static seqrt_status decode_initializer(sq_graph *g, sq_tensor *t) {
-  seqrt_status st = sq_tensor_decode(t->initializer, g->model_dir, &t->value);
+  seqrt_status st = sq_tensor_decode(t->initializer, g->import, &t->value);
   if (st == SEQRT_OK)
     sq_tensor_drop_raw((Onnx__TensorProto *)(uintptr_t)t->initializer);
   return st;
@@ -827,10 +912,14 @@ static seqrt_status evaluate(sq_graph *g, int root) {
       continue;
     }
     st = run_node(g, n);
-    n->eval_state = EVAL_DONE;
+    n->eval_state = st == SEQRT_OK ? EVAL_DONE : EVAL_NONE;
     top--;
     if (st == SEQRT_OK) sq_graph_release(g, n);
   }
+  /* a failure may be retried later with more known (a pattern matcher
+   * reads values before the shapes they depend on are known) */
+  for (int k = 0; st != SEQRT_OK && k < top; k++)
+    g->nodes[stack[k]].eval_state = EVAL_NONE;
   free(stack);
   return st;
 }

@@ -72,6 +72,56 @@ static char *module_of(const char *name) {
   return strndup(p + 1, (size_t)(last - p - 1));
 }
 
+/* The value of metadata entry `key` of the node, or NULL. */
+static const char *node_metadata(const Onnx__NodeProto *p, const char *key) {
+  for (size_t k = 0; k < p->n_metadata_props; k++) {
+    const Onnx__StringStringEntryProto *e = p->metadata_props[k];
+    if (e->key && e->value && strcmp(e->key, key) == 0) return e->value;
+  }
+  return NULL;
+}
+
+/* The newer torch exporter (FX node names such as "node_Conv_0") records
+ * the module path in pkg.torch.onnx.name_scopes, a Python list repr such as
+ * "['', 'features', 'features.0', 'conv2d']": the entries between the root
+ * and the node's own name are the enclosing modules, each a full path
+ * ("features.0") or, in some versions, one component ("0"). NULL if absent
+ * or at the root. */
+static char *module_from_scopes(const char *scopes) {
+  const char *items[64];
+  size_t lens[64];
+  int n = 0;
+  for (const char *p = scopes; *p && n < 64; p++) {
+    if (*p != '\'' && *p != '"') continue;
+    const char *end = strchr(p + 1, *p);
+    if (!end) break;
+    items[n] = p + 1;
+    lens[n++] = (size_t)(end - p - 1);
+    p = end;
+  }
+  int first = n > 0 && lens[0] == 0 ? 1 : 0, last = n - 2;
+  if (last < first || lens[last] == 0) return NULL;
+  /* full paths: each entry extends the one before it */
+  bool full = true;
+  for (int k = first + 1; k <= last && full; k++)
+    full = lens[k] > lens[k - 1] &&
+           strncmp(items[k], items[k - 1], lens[k - 1]) == 0 &&
+           items[k][lens[k - 1]] == '.';
+  if (full || last == first) return strndup(items[last], lens[last]);
+  size_t total = 0;
+  for (int k = first; k <= last; k++) total += lens[k] + 1;
+  char *path = malloc(total);
+  if (!path) return NULL;
+  size_t used = 0;
+  for (int k = first; k <= last; k++) {
+    if (used) path[used++] = '.';
+    memcpy(path + used, items[k], lens[k]);
+    used += lens[k];
+  }
+  path[used] = '\0';
+  return path;
+}
+
 static seqrt_status name_node(sq_node *n, int index) {
   const char *name = n->proto->name;
   if (name && *name) {
@@ -81,7 +131,9 @@ static seqrt_status name_node(sq_node *n, int index) {
     n->name = malloc(len);
     if (n->name) snprintf(n->name, len, "%s_%d", n->op, index);
   }
-  n->module = n->name ? module_of(n->name) : NULL;
+  const char *scopes = node_metadata(n->proto, "pkg.torch.onnx.name_scopes");
+  n->module = scopes ? module_from_scopes(scopes) : NULL;
+  if (!n->module && n->name) n->module = module_of(n->name);
   if (!n->name || !n->module)
     return sq_error(SEQRT_ERR_NOMEM, "out of memory naming nodes");
   return SEQRT_OK;
@@ -257,25 +309,85 @@ static seqrt_status add_node_outputs(sq_graph *g, sq_node *n) {
   return SEQRT_OK;
 }
 
+/* Outer tensors one node's subgraphs may read (a bound on the work). */
+#define SQ_MAX_IMPLICIT_INPUTS 1024
+
+static seqrt_status add_input_slot(sq_graph *g, sq_node *n, int t, int *cap) {
+  if (n->n_inputs - n->n_declared >= SQ_MAX_IMPLICIT_INPUTS &&
+      n->n_declared >= 0)
+    return sq_error(SEQRT_ERR_LIMIT,
+                    "node '%s' (%s): its subgraphs read more than %d tensors "
+                    "of the graph",
+                    n->name, n->op, SQ_MAX_IMPLICIT_INPUTS);
+  if (n->n_inputs == *cap) {
+    int grown = *cap ? 2 * *cap : 4;
+    int *list = realloc(n->inputs, (size_t)grown * sizeof *list);
+    if (!list) return sq_error(SEQRT_ERR_NOMEM, "out of memory");
+    n->inputs = list;
+    *cap = grown;
+  }
+  n->inputs[n->n_inputs++] = t;
+  return t >= 0 ? add_consumer(&g->tensors[t], n->index) : SEQRT_OK;
+}
+
+/* Outer tensors read by name inside the node's subgraphs (If branches),
+ * at any depth, become implicit inputs. ONNX names are unique across
+ * scopes, so a name the outer graph knows is an outer reference. */
+static seqrt_status link_subgraph_reads(sq_graph *g, sq_node *n,
+                                        const Onnx__GraphProto *sub, int *cap,
+                                        int depth) {
+  if (depth > 64)
+    return sq_error(SEQRT_ERR_UNSUPPORTED,
+                    "node '%s' (%s) nests subgraphs more than 64 deep", n->name,
+                    n->op);
+  for (size_t k = 0; k < sub->n_node; k++) {
+    const Onnx__NodeProto *p = sub->node[k];
+    for (size_t i = 0; i < p->n_input; i++) {
+      int t = p->input[i] && *p->input[i] ? sq_graph_find(g, p->input[i]) : -1;
+      bool seen = t < 0;
+      for (int s = n->n_declared; !seen && s < n->n_inputs; s++)
+        seen = n->inputs[s] == t;
+      seqrt_status st = seen ? SEQRT_OK : add_input_slot(g, n, t, cap);
+      if (st != SEQRT_OK) return st;
+    }
+    for (size_t a = 0; a < p->n_attribute; a++) {
+      const Onnx__AttributeProto *attr = p->attribute[a];
+      seqrt_status st = SEQRT_OK;
+      if (attr->g) st = link_subgraph_reads(g, n, attr->g, cap, depth + 1);
+      for (size_t j = 0; st == SEQRT_OK && j < attr->n_graphs; j++)
+        st = link_subgraph_reads(g, n, attr->graphs[j], cap, depth + 1);
+      if (st != SEQRT_OK) return st;
+    }
+  }
+  return SEQRT_OK;
+}
+
 static seqrt_status link_node_inputs(sq_graph *g, sq_node *n) {
   const Onnx__NodeProto *p = n->proto;
-  n->n_inputs = (int)p->n_input;
-  n->inputs = malloc((p->n_input ? p->n_input : 1) * sizeof(int));
-  if (!n->inputs) return sq_error(SEQRT_ERR_NOMEM, "out of memory");
+  int cap = 0;
+  n->n_declared = -1; /* no limit on declared inputs */
   for (size_t k = 0; k < p->n_input; k++) {
     const char *name = p->input[k];
-    n->inputs[k] = -1;
-    if (!*name) continue;
-    int t = sq_graph_find(g, name);
-    if (t < 0)
+    int t = -1;
+    if (*name && (t = sq_graph_find(g, name)) < 0)
       return sq_error(SEQRT_ERR_INVALID_MODEL,
                       "node '%s' (%s) reads tensor '%s', which no node, "
                       "initializer or graph input provides",
                       n->name, n->op, name);
-    n->inputs[k] = t;
-    seqrt_status st = add_consumer(&g->tensors[t], n->index);
+    seqrt_status st = add_input_slot(g, n, t, &cap);
     if (st != SEQRT_OK) return st;
   }
+  n->n_declared = n->n_inputs;
+  for (size_t a = 0; a < p->n_attribute; a++) {
+    const Onnx__AttributeProto *attr = p->attribute[a];
+    seqrt_status st = SEQRT_OK;
+    if (attr->g) st = link_subgraph_reads(g, n, attr->g, &cap, 1);
+    for (size_t j = 0; st == SEQRT_OK && j < attr->n_graphs; j++)
+      st = link_subgraph_reads(g, n, attr->graphs[j], &cap, 1);
+    if (st != SEQRT_OK) return st;
+  }
+  if (!n->inputs && !(n->inputs = malloc(sizeof(int))))
+    return sq_error(SEQRT_ERR_NOMEM, "out of memory");
   return SEQRT_OK;
 }
 
@@ -359,6 +471,8 @@ static seqrt_status sort_nodes(sq_graph *g) {
     }
   }
   seqrt_status st = done == n ? SEQRT_OK : report_cycle(g, pending);
+  for (int k = 0; st == SEQRT_OK && k < n; k++)
+    g->nodes[g->topo[k]].topo_pos = k;
   free(pending);
   return st;
 }
@@ -396,12 +510,12 @@ static size_t expected_tensors(const Onnx__GraphProto *p) {
 }
 
 seqrt_status sq_graph_build(const Onnx__GraphProto *proto, int64_t opset,
-                            const char *model_dir, uint64_t memory_limit,
-                            sq_graph *g) {
+                            const sq_import_options *import,
+                            uint64_t memory_limit, sq_graph *g) {
   memset(g, 0, sizeof *g);
   g->proto = proto;
   g->opset = opset;
-  g->model_dir = model_dir;
+  g->import = import;
   g->memory_limit = memory_limit;
   g->input = g->output = -1;
   if (proto->n_node == 0)

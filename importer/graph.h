@@ -44,6 +44,10 @@ typedef struct sq_node {
   int *inputs;    /* tensor index per input slot, -1 for "" */
   int *outputs;   /* tensor index per output slot, -1 for "" */
   int n_inputs, n_outputs;
+  /* The node's own inputs come first; an If's subgraphs read outer tensors
+   * by name, which follow as implicit inputs (slots n_declared..). */
+  int n_declared;
+  int topo_pos; /* position in graph->topo */
   sq_class cls;
   int group;          /* data nodes: index of the group claiming it */
   uint8_t eval_state; /* evaluator bookkeeping */
@@ -71,7 +75,7 @@ typedef struct sq_group {
 typedef struct sq_graph {
   const Onnx__GraphProto *proto;
   int64_t opset;
-  const char *model_dir; /* for external data; NULL from memory */
+  const sq_import_options *import; /* external data sources; may be NULL */
   uint64_t memory_limit;
   uint64_t eval_bytes; /* bytes held by evaluated constants */
 
@@ -96,8 +100,8 @@ typedef struct sq_graph {
 /* Index the graph: tensors, producers, consumers, one input and one
  * output, topological order and classes. */
 seqrt_status sq_graph_build(const Onnx__GraphProto *proto, int64_t opset,
-                            const char *model_dir, uint64_t memory_limit,
-                            sq_graph *graph);
+                            const sq_import_options *import,
+                            uint64_t memory_limit, sq_graph *graph);
 void sq_graph_free(sq_graph *graph);
 
 int sq_graph_find(const sq_graph *graph, const char *name);

@@ -121,11 +121,12 @@ static seqrt_status read_opset(const Onnx__ModelProto *m, int64_t *opset) {
   if (!found)
     return sq_error(SEQRT_ERR_UNSUPPORTED,
                     "model imports no opset of the default ONNX domain");
-  if (*opset < SQ_OPSET_MIN || *opset > SQ_OPSET_MAX)
+  /* a newer opset loads when every op in the graph is known (ops.h) */
+  if (*opset < SQ_OPSET_MIN)
     return sq_error(SEQRT_ERR_UNSUPPORTED,
-                    "model uses ONNX opset %lld; seqrt handles opsets %d to "
-                    "%d",
-                    (long long)*opset, SQ_OPSET_MIN, SQ_OPSET_MAX);
+                    "model uses ONNX opset %lld; seqrt handles opsets %d and "
+                    "newer: export with opset_version=17",
+                    (long long)*opset, SQ_OPSET_MIN);
   return SEQRT_OK;
 }
 
@@ -225,10 +226,10 @@ static seqrt_status read_input(const sq_graph *g, sq_chain *chain) {
                     "dims",
                     name);
   int32_t elem = tt->has_elem_type ? tt->elem_type : 0;
-  if (elem != SQ_DT_FLOAT)
+  if (elem != SQ_DT_FLOAT && elem != SQ_DT_INT64)
     return sq_error(SEQRT_ERR_UNSUPPORTED,
                     "graph input '%s' has element type %s; seqrt runs FLOAT "
-                    "inputs",
+                    "inputs (INT64 indices into an Embedding)",
                     name, sq_dtype_name(elem));
   const Onnx__TensorShapeProto *shape = tt->shape;
   if (shape->n_dim == 0 || shape->n_dim > SQ_MAX_RANK)
@@ -241,7 +242,7 @@ static seqrt_status read_input(const sq_graph *g, sq_chain *chain) {
     seqrt_status st = read_dim(name, k, shape->dim[k], &chain->input.dims[k]);
     if (st != SEQRT_OK) return st;
   }
-  chain->input_dtype = SEQRT_FLOAT32;
+  chain->input_dtype = elem == SQ_DT_INT64 ? SEQRT_INT64 : SEQRT_FLOAT32;
   chain->input_name = strdup(name);
   if (!chain->input_name) return sq_error(SEQRT_ERR_NOMEM, "out of memory");
   seqrt_status st = sq_shape_check(&chain->input);
@@ -250,25 +251,21 @@ static seqrt_status read_input(const sq_graph *g, sq_chain *chain) {
   return st;
 }
 
-/* A declared output shape that contradicts the computed one (fixed dims
- * after the batch) means the graph is not what the importer understood. */
+/* A declared output rank that contradicts the computed one means the graph
+ * is not what the importer understood. Declared sizes are not trusted:
+ * torch 1.13 declares MaxPool's ceil_mode output with the old ONNX formula
+ * (counting a last window that starts in the padding), while the op, like
+ * PyTorch, drops that window. */
 static seqrt_status check_output(const sq_graph *g, const sq_shape *out) {
   const char *name = g->tensors[g->output].name;
   const Onnx__TypeProto__Tensor *tt = tensor_type(
       value_info((const Onnx__ValueInfoProto *const *)g->proto->output,
                  g->proto->n_output, name));
   if (!tt || !tt->shape || tt->shape->n_dim == 0) return SEQRT_OK;
-  bool same = (int)tt->shape->n_dim == out->rank;
-  for (int k = 1; same && k < out->rank; k++) {
-    const Onnx__TensorShapeProto__Dimension *d = tt->shape->dim[k];
-    same =
-        d->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE ||
-        d->dim_value == out->dims[k];
-  }
-  if (same) return SEQRT_OK;
+  if ((int)tt->shape->n_dim == out->rank) return SEQRT_OK;
   return sq_error(SEQRT_ERR_INVALID_MODEL,
-                  "graph output '%s' is declared with %zu dims that differ "
-                  "from the %s the layers compute",
+                  "graph output '%s' is declared with %zu dims, but the "
+                  "layers compute %s",
                   name, tt->shape->n_dim, sq_fmt_shape(out));
 }
 
@@ -298,8 +295,27 @@ static seqrt_status keep_one_layer(sq_ctx *ctx) {
   return st;
 }
 
+/* INT64 indices can only feed an Embedding: a Gather reading a constant
+ * table with the graph input as its indices, as the first layer. */
+static seqrt_status check_int64_input(const sq_graph *g,
+                                      const sq_chain *chain) {
+  if (chain->input_dtype != SEQRT_INT64 || g->n_order == 0) return SEQRT_OK;
+  const sq_group *first = &g->groups[g->order[0]];
+  const sq_node *node = &g->nodes[first->nodes[0]];
+  if (!first->convert && sq_node_is(node, "Gather") &&
+      sq_node_input(node, 1) == g->input)
+    return SEQRT_OK;
+  return sq_error(SEQRT_ERR_UNSUPPORTED,
+                  "graph input '%s' is INT64, which seqrt accepts only as "
+                  "the indices of an Embedding (Gather) that comes first; "
+                  "node '%s' (%s) reads it",
+                  g->tensors[g->input].name, node->name, node->op);
+}
+
 static seqrt_status convert_chain(sq_graph *g, sq_chain *chain) {
   sq_ctx ctx = {g, chain, 0, chain->input};
+  seqrt_status status = check_int64_input(g, chain);
+  if (status != SEQRT_OK) return status;
   g->tensors[g->input].shape = chain->input;
   g->tensors[g->input].shape_known = true;
   for (int k = 0; k < g->n_order; k++) {
@@ -319,6 +335,37 @@ static seqrt_status convert_chain(sq_graph *g, sq_chain *chain) {
   return check_output(g, &chain->output);
 }
 
+/* A run holds two activation buffers as large as the largest layer input
+ * or output. Refuse a model whose weights and buffers for one sample
+ * exceed the limit, before any plan allocates them (a dynamic batch
+ * multiplies the buffers at run time, with inputs the caller provides). */
+static seqrt_status check_run_bytes(const sq_chain *chain, uint64_t limit) {
+  uint64_t weights = 0, largest = 0;
+  const sq_layer *widest = NULL;
+  for (int k = 0; k < chain->n_layers; k++) {
+    const sq_layer *layer = &chain->layers[k];
+    weights += (uint64_t)sq_layer_parameters(layer) * sizeof(float);
+    /* per-sample counts are at most SQ_MAX_ELEMENTS: no overflow here */
+    uint64_t in = (uint64_t)sq_shape_count(&layer->in, 1) *
+                  (k == 0 && chain->input_dtype == SEQRT_INT64 ? 8 : 4);
+    uint64_t out = (uint64_t)sq_shape_count(&layer->out, 1) * sizeof(float);
+    if (in > largest || out > largest) {
+      largest = in > out ? in : out;
+      widest = layer;
+    }
+  }
+  if (!widest || 2 * largest + weights <= limit) return SEQRT_OK;
+  return sq_error(SEQRT_ERR_LIMIT,
+                  "layer '%s' (%s) needs activation buffers of %llu bytes per "
+                  "sample (%s to %s); two of them and %llu bytes of weights "
+                  "exceed the memory limit of %llu bytes "
+                  "(seqrt_options_set_memory_limit, seqrt --memory-limit)",
+                  widest->name, sq_kind_name(widest->kind),
+                  (unsigned long long)largest, sq_fmt_shape(&widest->in),
+                  sq_fmt_shape(&widest->out), (unsigned long long)weights,
+                  (unsigned long long)limit);
+}
+
 static seqrt_status import_model(const Onnx__ModelProto *m, size_t size,
                                  const sq_import_options *options,
                                  sq_chain *chain) {
@@ -331,11 +378,11 @@ static seqrt_status import_model(const Onnx__ModelProto *m, size_t size,
   uint64_t limit = memory_limit(options, size);
   if ((st = check_weight_bytes(m->graph, limit)) != SEQRT_OK) return st;
   sq_graph g;
-  st = sq_graph_build(m->graph, opset, options ? options->model_dir : NULL,
-                      limit, &g);
+  st = sq_graph_build(m->graph, opset, options, limit, &g);
   if (st == SEQRT_OK) st = read_input(&g, chain);
   if (st == SEQRT_OK) st = sq_graph_check_chain(&g);
   if (st == SEQRT_OK) st = convert_chain(&g, chain);
+  if (st == SEQRT_OK) st = check_run_bytes(chain, limit);
   sq_graph_free(&g);
   return st;
 }

@@ -7,13 +7,24 @@
 
 #include "../core/chain.h"
 
+/* The bytes of an external data file, supplied by the caller. */
+typedef struct sq_external_blob {
+  const char *location; /* as written in the model's external_data */
+  const void *data;
+  size_t size;
+} sq_external_blob;
+
 typedef struct sq_import_options {
   /* Folder of the model file, for external data; NULL when loaded from
-   * memory (external references are then rejected). */
+   * memory (external references are then rejected unless supplied). */
   const char *model_dir;
   /* Refuse models whose weights would need more bytes than this (0: a
    * default multiple of the buffer size). */
   uint64_t memory_limit;
+  /* External data files supplied in memory, looked up by location before
+   * the model's folder. */
+  const sq_external_blob *external;
+  size_t n_external;
 } sq_import_options;
 
 /* Parse an ONNX ModelProto from `data` and turn it into a chain. On failure

@@ -341,7 +341,8 @@ static seqrt_status resolve_location(const Onnx__TensorProto *t,
                     tensor_name(t), loc, strerror(err));
   }
   size_t dlen = strlen(dir);
-  bool inside = strcmp(dir, "/") == 0 ||
+  /* the folder itself ("." or "sub/") is refused later as not a file */
+  bool inside = strcmp(dir, "/") == 0 || strcmp(real, dir) == 0 ||
                 (strncmp(real, dir, dlen) == 0 && real[dlen] == '/');
   free(dir);
   if (!inside) {
@@ -387,26 +388,55 @@ static seqrt_status read_file_range(const Onnx__TensorProto *t,
   return status;
 }
 
+/* The file the caller supplied in memory under exactly `loc`, or NULL. */
+static const sq_external_blob *supplied_file(const sq_import_options *source,
+                                             const char *loc) {
+  for (size_t k = 0; source && k < source->n_external; k++)
+    if (strcmp(source->external[k].location, loc) == 0)
+      return &source->external[k];
+  return NULL;
+}
+
+static seqrt_status read_blob_range(const Onnx__TensorProto *t,
+                                    const sq_external_blob *blob,
+                                    const external_ref *ref, int64_t bytes,
+                                    uint8_t *buf) {
+  if ((uint64_t)ref->offset > blob->size ||
+      (uint64_t)bytes > blob->size - (uint64_t)ref->offset)
+    return sq_error(SEQRT_ERR_INVALID_MODEL,
+                    "tensor '%s': external data '%s' offset %lld + length "
+                    "%lld is beyond the end of the supplied data (%zu bytes)",
+                    tensor_name(t), blob->location, (long long)ref->offset,
+                    (long long)bytes, blob->size);
+  if (bytes > 0)
+    memcpy(buf, (const uint8_t *)blob->data + ref->offset, (size_t)bytes);
+  return SEQRT_OK;
+}
+
 static seqrt_status decode_external(const Onnx__TensorProto *t,
-                                    const char *model_dir, int64_t bytes,
-                                    sq_value *v) {
+                                    const sq_import_options *source,
+                                    int64_t bytes, sq_value *v) {
   external_ref ref;
   seqrt_status st = read_external_ref(t, &ref);
   if (st != SEQRT_OK) return st;
-  if (!model_dir)
+  if ((st = check_location(t, ref.location)) != SEQRT_OK) return st;
+  const sq_external_blob *blob = supplied_file(source, ref.location);
+  const char *model_dir = source ? source->model_dir : NULL;
+  if (!blob && !model_dir)
     return sq_error(SEQRT_ERR_UNSUPPORTED,
                     "tensor '%s' keeps its data in the external file '%s', "
                     "but the model was loaded from memory: external data "
-                    "needs the model's folder (load it from a file)",
+                    "needs the model's folder (load it from a file) or the "
+                    "file's bytes (seqrt_options_set_external_data)",
                     tensor_name(t), ref.location);
-  if ((st = check_location(t, ref.location)) != SEQRT_OK) return st;
   if (ref.length >= 0 && ref.length != bytes)
     return sq_error(SEQRT_ERR_INVALID_MODEL,
                     "tensor '%s': external data length %lld does not match "
                     "the %lld bytes of its dims",
                     tensor_name(t), (long long)ref.length, (long long)bytes);
   char *path = NULL;
-  if ((st = resolve_location(t, model_dir, ref.location, &path)) != SEQRT_OK)
+  if (!blob &&
+      (st = resolve_location(t, model_dir, ref.location, &path)) != SEQRT_OK)
     return st;
   /* FLOAT and INT64 storage is the file's layout: read in place */
   bool direct = v->dtype == SQ_DT_FLOAT || v->dtype == SQ_DT_INT64;
@@ -417,7 +447,8 @@ static seqrt_status decode_external(const Onnx__TensorProto *t,
     return sq_error(SEQRT_ERR_NOMEM, "out of memory reading '%s'",
                     ref.location);
   }
-  st = read_file_range(t, path, ref.location, &ref, bytes, raw);
+  st = blob ? read_blob_range(t, blob, &ref, bytes, raw)
+            : read_file_range(t, path, ref.location, &ref, bytes, raw);
   free(path);
   if (st == SEQRT_OK && !direct) convert_raw(v, raw);
   if (!direct) free(raw);
@@ -433,7 +464,7 @@ static const char *format_dims(const sq_value *v, char *buf, size_t size) {
 }
 
 static seqrt_status decode_into(const Onnx__TensorProto *t,
-                                const char *model_dir, int64_t bytes,
+                                const sq_import_options *source, int64_t bytes,
                                 sq_value *v) {
   if (t->segment)
     return sq_error(SEQRT_ERR_UNSUPPORTED,
@@ -441,7 +472,7 @@ static seqrt_status decode_into(const Onnx__TensorProto *t,
                     tensor_name(t));
   int32_t location = t->has_data_location ? t->data_location : 0;
   if (location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
-    return decode_external(t, model_dir, bytes, v);
+    return decode_external(t, source, bytes, v);
   if (location != ONNX__TENSOR_PROTO__DATA_LOCATION__DEFAULT)
     return sq_error(SEQRT_ERR_INVALID_MODEL,
                     "tensor '%s' has an unknown data_location %d",
@@ -467,8 +498,8 @@ void sq_tensor_drop_raw(Onnx__TensorProto *t) {
   t->raw_data.len = 0; /* a second decode fails with a size message */
 }
 
-seqrt_status sq_tensor_decode(const Onnx__TensorProto *t, const char *model_dir,
-                              sq_value **out) {
+seqrt_status sq_tensor_decode(const Onnx__TensorProto *t,
+                              const sq_import_options *source, sq_value **out) {
   int64_t bytes;
   seqrt_status st = sq_tensor_bytes(t, &bytes);
   if (st != SEQRT_OK) return st;
@@ -476,7 +507,7 @@ seqrt_status sq_tensor_decode(const Onnx__TensorProto *t, const char *model_dir,
   if ((st = sq_value_new(t->data_type, (int)t->n_dims, t->dims, &v)) !=
       SEQRT_OK)
     return st;
-  if ((st = decode_into(t, model_dir, bytes, v)) != SEQRT_OK) {
+  if ((st = decode_into(t, source, bytes, v)) != SEQRT_OK) {
     sq_value_free(v);
     return st;
   }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "core/chain.h"
+#include "importer.h"
 #include "onnx.pb-c.h"
 
 /* ONNX TensorProto.DataType values seqrt reads. */
@@ -58,11 +59,12 @@ seqrt_status sq_tensor_count(const Onnx__TensorProto *tensor, int64_t *count);
 /* Bytes the tensor's data occupies in ONNX storage. */
 seqrt_status sq_tensor_bytes(const Onnx__TensorProto *tensor, int64_t *bytes);
 
-/* Decode a tensor (inline data or external file). `model_dir` is the
- * model's folder, or NULL when loaded from memory (external data is then
- * rejected). */
+/* Decode a tensor (inline data or external file). External data comes
+ * from the files `source` supplies in memory, else from its model_dir
+ * (NULL when loaded from memory: then it is rejected). `source` may be
+ * NULL. */
 seqrt_status sq_tensor_decode(const Onnx__TensorProto *tensor,
-                              const char *model_dir, sq_value **out);
+                              const sq_import_options *source, sq_value **out);
 
 /* Free a decoded tensor's raw_data (the protobuf was unpacked with the
  * default malloc allocator): its bytes now live in a value. */

@@ -81,88 +81,36 @@ seqrt_status sq_op_conv(sq_ctx *ctx, const sq_node *node) {
   return conv_layer(ctx, node, NULL, NULL, &layer);
 }
 
-/* ---- Pad ----------------------------------------------------------------- */
-
-static bool pad_is_constant_mode(const sq_node *pad) {
-  char mode[32];
-  return sq_node_is(pad, "Pad") &&
-         sq_attr_string(pad, "mode", "constant", mode, sizeof mode) ==
-             SEQRT_OK &&
-         strcmp(mode, "constant") == 0;
-}
-
-/* pads and the fill value: attributes before opset 11, inputs from 11. */
-static seqrt_status pad_values(sq_ctx *ctx, const sq_node *pad,
-                               const int64_t **pads, int *n_pads,
-                               double *fill) {
-  seqrt_status st;
-  if (ctx->graph->opset < 11) {
-    float value = 0.0f;
-    st = sq_attr_ints(pad, "pads", pads, n_pads);
-    if (st == SEQRT_OK) st = sq_attr_float(pad, "value", 0.0f, &value);
-    *fill = value;
-    return st;
-  }
-  const sq_value *p, *v;
-  st = sq_const_input(ctx, pad, 1, true, &p);
-  if (st == SEQRT_OK) st = sq_const_input(ctx, pad, 2, false, &v);
-  if (st != SEQRT_OK) return st;
-  if (sq_node_input(pad, 3) >= 0)
-    return sq_error(SEQRT_ERR_UNSUPPORTED,
-                    "node '%s' (Pad) has an axes input, which seqrt does not "
-                    "support",
-                    pad->name);
-  if (!p->i || sq_value_has_batch(p) || p->rank != 1)
-    return sq_error(SEQRT_ERR_INVALID_MODEL,
-                    "node '%s' (Pad): pads must be a 1-D integer constant",
-                    pad->name);
-  *pads = p->i;
-  *n_pads = (int)p->count;
-  *fill = v && v->count ? sq_value_float(v, 0) : 0.0;
-  return SEQRT_OK;
-}
+/* ---- Pad → Conv ---------------------------------------------------------- */
 
 seqrt_status sq_pad_read(sq_ctx *ctx, const sq_node *pad, int rank,
                          int64_t *begin, int64_t *end) {
-  const int64_t *pads;
-  int n;
-  double fill = 0.0;
-  seqrt_status st = pad_values(ctx, pad, &pads, &n, &fill);
+  sq_pad_spec spec;
+  seqrt_status st = sq_pad_spec_read(ctx->graph, pad, rank, &spec);
   if (st != SEQRT_OK) return st;
-  if (n != 2 * rank)
-    return sq_error(SEQRT_ERR_INVALID_MODEL,
-                    "node '%s' (Pad) has %d pads for a rank-%d input",
-                    pad->name, n, rank);
-  if (fill != 0.0)
+  if (!sq_pad_spec_foldable(&spec))
     return sq_error(SEQRT_ERR_UNSUPPORTED,
-                    "node '%s' (Pad) pads with the value %g; seqrt folds only "
-                    "zero padding into the next layer",
-                    pad->name, fill);
-  for (int k = 0; k < rank; k++) {
-    bool batch_or_channel = k < 2;
-    if (pads[k] < 0 || pads[rank + k] < 0 || pads[k] > INT32_MAX ||
-        pads[rank + k] > INT32_MAX ||
-        (batch_or_channel && (pads[k] || pads[rank + k])))
-      return sq_error(SEQRT_ERR_UNSUPPORTED,
-                      "node '%s' (Pad): pads %s must be non-negative and "
-                      "only on spatial dims",
-                      pad->name, sq_fmt_dims(n, pads));
-    if (!batch_or_channel) {
-      begin[k - 2] = pads[k];
-      end[k - 2] = pads[rank + k];
-    }
+                    "node '%s' (Pad): pads %s with the value %g cannot be "
+                    "folded into the next layer",
+                    pad->name, sq_fmt_dims(2 * rank, spec.pads), spec.fill);
+  for (int k = 2; k < rank; k++) {
+    begin[k - 2] = spec.pads[k];
+    end[k - 2] = spec.pads[rank + k];
   }
   return SEQRT_OK;
 }
 
-/* Pad (constant mode) whose only consumer is `next_op` reading it as
- * input 0. */
+/* A zero constant Pad (non-negative, spatial dims only) whose only
+ * consumer is `next_op` reading it as input 0. */
 bool sq_match_pad_before(sq_graph *g, const sq_node *pad, const char *next_op,
                          sq_group *group) {
-  if (!pad_is_constant_mode(pad)) return false;
-  for (int s = 1; s < pad->n_inputs; s++)
-    if (pad->inputs[s] >= 0 && !sq_graph_is_const(g, pad->inputs[s]))
-      return false;
+  if (!sq_node_is(pad, "Pad")) return false;
+  sq_pad_spec spec;
+  if (sq_pad_spec_read(g, pad, -1, &spec) != SEQRT_OK) {
+    sq_error_clear();
+    return false;
+  }
+  if (!sq_pad_spec_foldable(&spec)) return false;
   int t = sq_node_output(pad, 0);
   const sq_node *next = sq_graph_sole_consumer(g, t);
   if (!next || !sq_node_is(next, next_op) || sq_node_input(next, 0) != t)
@@ -189,4 +137,154 @@ seqrt_status sq_convert_pad_conv(sq_ctx *ctx, const sq_group *group) {
   sq_layer *layer;
   if (st == SEQRT_OK) st = conv_layer(ctx, conv, begin, end, &layer);
   return st == SEQRT_OK ? sq_layer_prepend_node(layer, pad) : st;
+}
+
+/* ---- ConvTranspose ------------------------------------------------------- */
+
+/* stride * (size - 1) + output_padding + (kernel - 1) * dilation + 1: the
+ * transposed convolution's size before pads, overflow-checked. */
+static seqrt_status convtranspose_full(const sq_node *node, int64_t size,
+                                       const sq_window *win,
+                                       const int64_t *output_padding, int k,
+                                       int64_t *out) {
+  int64_t span, eff;
+  if (sq_mul_overflow(win->stride[k], size - 1, &span) ||
+      sq_mul_overflow(win->kernel[k] - 1, win->dilation[k], &eff) ||
+      span > SQ_MAX_ELEMENTS || eff > SQ_MAX_ELEMENTS)
+    return sq_error(SEQRT_ERR_LIMIT,
+                    "node '%s' (ConvTranspose): the output of spatial dim %d "
+                    "is too large",
+                    node->name, k);
+  *out = span + output_padding[k] + eff + 1;
+  return SEQRT_OK;
+}
+
+/* Pads from output_shape or auto_pad (ONNX's rules): the total is what the
+ * full transposed convolution exceeds the wanted size by. */
+static seqrt_status convtranspose_pads(const sq_node *node, const sq_shape *in,
+                                       const int64_t *out_shape, int n_out,
+                                       const int64_t *output_padding,
+                                       sq_window *win) {
+  bool same = win->auto_pad == SQ_AUTO_PAD_SAME_UPPER ||
+              win->auto_pad == SQ_AUTO_PAD_SAME_LOWER;
+  if (!n_out && !same) {
+    if (win->auto_pad == SQ_AUTO_PAD_VALID)
+      for (int k = 0; k < win->spatial; k++)
+        win->pad_begin[k] = win->pad_end[k] = 0;
+    return SEQRT_OK;
+  }
+  if (n_out && n_out != win->spatial && n_out != in->rank)
+    return sq_error(SEQRT_ERR_INVALID_MODEL,
+                    "node '%s' (ConvTranspose): output_shape has %d values "
+                    "for %d spatial dims",
+                    node->name, n_out, win->spatial);
+  for (int k = 0; k < win->spatial; k++) {
+    int64_t full;
+    if (convtranspose_full(node, in->dims[2 + k], win, output_padding, k,
+                           &full) != SEQRT_OK)
+      return SEQRT_ERR_LIMIT;
+    int64_t want = n_out ? out_shape[n_out - win->spatial + k]
+                         : in->dims[2 + k] * win->stride[k];
+    int64_t total = full - want;
+    if (total < 0)
+      return sq_error(SEQRT_ERR_UNSUPPORTED,
+                      "node '%s' (ConvTranspose): output size %lld is larger "
+                      "than the full transposed convolution",
+                      node->name, (long long)want);
+    bool upper = win->auto_pad == SQ_AUTO_PAD_SAME_UPPER;
+    win->pad_begin[k] = upper ? total / 2 : total - total / 2;
+    win->pad_end[k] = total - win->pad_begin[k];
+  }
+  return SEQRT_OK;
+}
+
+static seqrt_status convtranspose_check(const sq_ctx *ctx, const sq_node *node,
+                                        const sq_value *w, const sq_value *b,
+                                        int64_t group) {
+  const sq_shape *in = &ctx->shape;
+  if (group < 1 || w->rank != in->rank || in->rank < 3 ||
+      w->dims[0] != in->dims[1] || in->dims[1] % group != 0)
+    return sq_error(SEQRT_ERR_INVALID_MODEL,
+                    "node '%s' (ConvTranspose): weights of shape %s do not "
+                    "fit the input %s with group=%lld",
+                    node->name, sq_fmt_dims(w->rank, w->dims), sq_fmt_shape(in),
+                    (long long)group);
+  if (b && (b->rank != 1 || b->dims[0] != w->dims[1] * group))
+    return sq_error(SEQRT_ERR_INVALID_MODEL,
+                    "node '%s' (ConvTranspose): bias of shape %s does not "
+                    "match %lld output channels",
+                    node->name, sq_fmt_dims(b->rank, b->dims),
+                    (long long)(w->dims[1] * group));
+  return SEQRT_OK;
+}
+
+static seqrt_status read_output_padding(const sq_node *node, int spatial,
+                                        int64_t *out) {
+  const int64_t *v;
+  int n;
+  seqrt_status st = sq_attr_ints(node, "output_padding", &v, &n);
+  if (st != SEQRT_OK) return st;
+  if (n && n != spatial)
+    return sq_error(SEQRT_ERR_INVALID_MODEL,
+                    "node '%s' (ConvTranspose): output_padding has %d values "
+                    "for %d spatial dims",
+                    node->name, n, spatial);
+  for (int k = 0; k < spatial; k++) {
+    out[k] = n ? v[k] : 0;
+    if (out[k] < 0 || out[k] > INT32_MAX)
+      return sq_error(SEQRT_ERR_INVALID_MODEL,
+                      "node '%s' (ConvTranspose): output_padding %lld",
+                      node->name, (long long)out[k]);
+  }
+  return SEQRT_OK;
+}
+
+seqrt_status sq_op_convtranspose(sq_ctx *ctx, const sq_node *node) {
+  const sq_value *w = NULL, *b = NULL;
+  int64_t group, output_padding[SQ_MAX_SPATIAL] = {0};
+  const int64_t *out_shape;
+  int n_out = 0;
+  sq_window win;
+  seqrt_status st = sq_require_activation(ctx, node, 0);
+  if (st == SEQRT_OK) st = sq_float_input(ctx, node, 1, true, &w);
+  if (st == SEQRT_OK) st = sq_float_input(ctx, node, 2, false, &b);
+  if (st == SEQRT_OK) st = sq_attr_int(node, "group", 1, &group);
+  if (st == SEQRT_OK) st = convtranspose_check(ctx, node, w, b, group);
+  sq_window_rules rules = {w ? w->dims + 2 : NULL, true, false};
+  if (st == SEQRT_OK) st = sq_window_read(node, &ctx->shape, &rules, &win);
+  if (st == SEQRT_OK)
+    st = read_output_padding(node, win.spatial, output_padding);
+  if (st == SEQRT_OK)
+    st = sq_attr_ints(node, "output_shape", &out_shape, &n_out);
+  if (st == SEQRT_OK)
+    st = convtranspose_pads(node, &ctx->shape, out_shape, n_out, output_padding,
+                            &win);
+  if (st != SEQRT_OK) return st;
+  sq_shape out = ctx->shape;
+  out.dims[1] = w->dims[1] * group;
+  for (int k = 0; k < win.spatial; k++) {
+    int64_t full;
+    st = convtranspose_full(node, ctx->shape.dims[2 + k], &win, output_padding,
+                            k, &full);
+    if (st != SEQRT_OK) return st;
+    out.dims[2 + k] = full - win.pad_begin[k] - win.pad_end[k];
+  }
+  sq_layer *layer;
+  if ((st = sq_layer_add(ctx, SQ_CONVTRANSPOSE, node, &layer)) != SEQRT_OK)
+    return st;
+  st = sq_weights_from_input(ctx, node, 1, w, &layer->weight);
+  if (st == SEQRT_OK && b)
+    st = sq_weights_from_input(ctx, node, 2, b, &layer->bias);
+  if (st != SEQRT_OK) return st;
+  layer->groups = group;
+  layer->spatial = win.spatial;
+  for (int k = 0; k < win.spatial; k++) {
+    layer->kernel[k] = win.kernel[k];
+    layer->stride[k] = win.stride[k];
+    layer->dilation[k] = win.dilation[k];
+    layer->pad_begin[k] = win.pad_begin[k];
+    layer->pad_end[k] = win.pad_end[k];
+    layer->output_padding[k] = output_padding[k];
+  }
+  return sq_layer_finish(ctx, layer, &out);
 }

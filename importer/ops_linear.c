@@ -166,3 +166,39 @@ seqrt_status sq_convert_matmul_add(sq_ctx *ctx, const sq_group *group) {
                 layer->out.rank, layer);
   return st == SEQRT_OK ? sq_layer_add_node(layer, add) : st;
 }
+
+/* ---- Gather: Embedding --------------------------------------------------- */
+
+/* Gather(table, indices) with a constant [num_embeddings, dim] table and
+ * the model's int64 input as the indices: out = in + [dim]. */
+seqrt_status sq_op_gather(sq_ctx *ctx, const sq_node *node) {
+  const sq_graph *g = ctx->graph;
+  int64_t axis;
+  seqrt_status st = sq_attr_int(node, "axis", 0, &axis);
+  if (st != SEQRT_OK) return st;
+  if (sq_node_input(node, 1) != g->input || axis != 0 ||
+      g->tensors[g->input].cls != SQ_CLASS_DATA)
+    return sq_error(SEQRT_ERR_UNSUPPORTED,
+                    "node '%s' (Gather) is not supported: seqrt runs Gather "
+                    "only as an Embedding, the first layer, looking up rows "
+                    "(axis 0) of a constant table with the int64 model input",
+                    node->name);
+  const sq_value *table;
+  if ((st = sq_float_input(ctx, node, 0, true, &table)) != SEQRT_OK) return st;
+  if (table->rank != 2)
+    return sq_error(SEQRT_ERR_UNSUPPORTED,
+                    "node '%s' (Gather): the embedding table has shape %s; "
+                    "seqrt needs [num_embeddings, dim]",
+                    node->name, sq_fmt_dims(table->rank, table->dims));
+  sq_shape out = ctx->shape;
+  if (out.rank >= SQ_MAX_RANK)
+    return sq_error(SEQRT_ERR_UNSUPPORTED,
+                    "node '%s' (Gather): indices of rank %d", node->name,
+                    out.rank);
+  out.dims[out.rank++] = table->dims[1];
+  sq_layer *layer;
+  if ((st = sq_layer_add(ctx, SQ_EMBEDDING, node, &layer)) != SEQRT_OK)
+    return st;
+  st = sq_weights_from_input(ctx, node, 0, table, &layer->weight);
+  return st == SEQRT_OK ? sq_layer_finish(ctx, layer, &out) : st;
+}

@@ -1,5 +1,6 @@
 /* MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, and a zero Pad
  * before an AveragePool (PyTorch's export of count_include_pad=True). */
+#include <math.h>
 #include <string.h>
 
 #include "ops.h"
@@ -49,7 +50,8 @@ typedef struct pool_pad {
 static seqrt_status pool_window(sq_ctx *ctx, const sq_node *node, bool max,
                                 const pool_pad *pad, sq_window *win) {
   int64_t opset = ctx->graph->opset;
-  sq_window_rules rules = {NULL, max && opset >= 10, opset >= 10};
+  bool dilations = opset >= (max ? 10 : 19);
+  sq_window_rules rules = {NULL, dilations, opset >= 10};
   seqrt_status st = sq_window_read(node, &ctx->shape, &rules, win);
   if (st != SEQRT_OK || !pad->begin) return st;
   if (win->auto_pad != SQ_AUTO_PAD_NOTSET)
@@ -88,16 +90,25 @@ static seqrt_status include_flag(const sq_node *node, const sq_window *win,
   return SEQRT_OK;
 }
 
+/* The window and count_include_pad of a pool, a preceding Pad folded. */
+static seqrt_status pool_plan(sq_ctx *ctx, const sq_node *node, bool max,
+                              const pool_pad *pad, sq_window *win,
+                              bool *include) {
+  seqrt_status st = sq_require_activation(ctx, node, 0);
+  if (st == SEQRT_OK && max) st = check_storage_order(ctx, node);
+  if (st == SEQRT_OK) st = pool_window(ctx, node, max, pad, win);
+  if (st == SEQRT_OK) st = sq_window_resolve(node, &ctx->shape, win);
+  *include = false;
+  if (st == SEQRT_OK && !max) st = include_flag(node, win, pad, include);
+  if (st == SEQRT_OK && !max) st = average_mode(node, win, *include, include);
+  return st;
+}
+
 static seqrt_status pool_layer(sq_ctx *ctx, const sq_node *node, bool max,
                                const pool_pad *pad, sq_layer **out) {
   sq_window win;
-  seqrt_status st = sq_require_activation(ctx, node, 0);
-  if (st == SEQRT_OK && max) st = check_storage_order(ctx, node);
-  if (st == SEQRT_OK) st = pool_window(ctx, node, max, pad, &win);
-  if (st == SEQRT_OK) st = sq_window_resolve(node, &ctx->shape, &win);
-  bool include = false;
-  if (st == SEQRT_OK && !max) st = include_flag(node, &win, pad, &include);
-  if (st == SEQRT_OK && !max) st = average_mode(node, &win, include, &include);
+  bool include;
+  seqrt_status st = pool_plan(ctx, node, max, pad, &win, &include);
   if (st != SEQRT_OK) return st;
   sq_layer *layer;
   st = sq_layer_add(ctx, max ? SQ_MAXPOOL : SQ_AVGPOOL, node, &layer);
@@ -153,6 +164,33 @@ seqrt_status sq_op_global_maxpool(sq_ctx *ctx, const sq_node *node) {
   return global_pool(ctx, node, SQ_MAXPOOL);
 }
 
+/* ReduceMean over exactly the spatial dims, keeping them: the newer
+ * exporter's AdaptiveAvgPool(1) (x.mean((2, 3), keepdim=True)). */
+seqrt_status sq_op_reducemean(sq_ctx *ctx, const sq_node *node) {
+  int64_t axes[SQ_MAX_RANK], keep = 1;
+  int n = 0, rank = ctx->shape.rank;
+  seqrt_status st = sq_require_activation(ctx, node, 0);
+  if (st == SEQRT_OK) st = sq_axes(ctx, node, 18, axes, &n);
+  if (st == SEQRT_OK) st = sq_attr_int(node, "keepdims", 1, &keep);
+  if (st != SEQRT_OK) return st;
+  bool seen[SQ_MAX_RANK] = {false};
+  bool spatial = keep == 1 && n == rank - 2;
+  for (int k = 0; spatial && k < n; k++) {
+    int a;
+    if ((st = sq_normalize_axis(node, "axes", axes[k], rank, &a))) return st;
+    spatial = a >= 2 && !seen[a];
+    seen[a] = true;
+  }
+  if (!spatial)
+    return sq_error(
+        SEQRT_ERR_UNSUPPORTED,
+        "unsupported use of ReduceMean in node '%s': seqrt runs it only over "
+        "exactly the spatial dims with keepdims=1 (a global "
+        "average pool)",
+        node->name);
+  return global_pool(ctx, node, SQ_AVGPOOL);
+}
+
 /* ---- Pad → AveragePool --------------------------------------------------- */
 
 bool sq_match_pad_avgpool(sq_graph *graph, const sq_node *node,
@@ -170,8 +208,145 @@ seqrt_status sq_convert_pad_avgpool(sq_ctx *ctx, const sq_group *group) {
                     "%s",
                     pool->name, sq_fmt_shape(&ctx->shape));
   seqrt_status st = sq_pad_read(ctx, pad, ctx->shape.rank, begin, end);
-  pool_pad folded = {begin, end};
+  pool_pad folded = {begin, end}, none = {NULL, NULL};
+  sq_window win;
+  bool include;
+  if (st == SEQRT_OK) st = pool_plan(ctx, pool, false, &folded, &win, &include);
   sq_layer *layer;
-  if (st == SEQRT_OK) st = pool_layer(ctx, pool, false, &folded, &layer);
-  return st == SEQRT_OK ? sq_layer_prepend_node(layer, pad) : st;
+  if (st == SEQRT_OK) {
+    st = pool_layer(ctx, pool, false, &folded, &layer);
+    return st == SEQRT_OK ? sq_layer_prepend_node(layer, pad) : st;
+  }
+  if (st != SEQRT_ERR_UNSUPPORTED) return st;
+  /* e.g. ceil_mode with the Pad's zeros counted but not the overhang past
+   * them: exact as the graph has it, a PAD layer and the pool */
+  sq_error_clear();
+  st = sq_op_pad(ctx, pad);
+  return st == SEQRT_OK ? pool_layer(ctx, pool, false, &none, &layer) : st;
+}
+
+/* ---- LpPool: ONNX's (sum |x|^p)^(1/p) ------------------------------------ */
+
+static seqrt_status lp_norm(const sq_node *node, int64_t *p) {
+  seqrt_status st = sq_attr_int(node, "p", 2, p);
+  if (st == SEQRT_OK && (*p < 1 || *p > 64))
+    st = sq_error(SEQRT_ERR_UNSUPPORTED, "node '%s' (%s) has p=%lld",
+                  node->name, node->op, (long long)*p);
+  return st;
+}
+
+seqrt_status sq_op_lppool(sq_ctx *ctx, const sq_node *node) {
+  int64_t p;
+  sq_window win;
+  int64_t opset = ctx->graph->opset;
+  sq_window_rules rules = {NULL, opset >= 18, opset >= 18};
+  seqrt_status st = sq_require_activation(ctx, node, 0);
+  if (st == SEQRT_OK) st = lp_norm(node, &p);
+  if (st == SEQRT_OK) st = sq_window_read(node, &ctx->shape, &rules, &win);
+  if (st == SEQRT_OK) st = sq_window_resolve(node, &ctx->shape, &win);
+  sq_layer *layer;
+  if (st == SEQRT_OK) st = sq_layer_add(ctx, SQ_LPPOOL, node, &layer);
+  if (st != SEQRT_OK) return st;
+  sq_window_to_layer(&win, layer);
+  layer->alpha = (float)p;
+  layer->lp_abs = true;
+  sq_shape shape;
+  sq_window_out_shape(&win, &ctx->shape, ctx->shape.dims[1], &shape);
+  return sq_layer_finish(ctx, layer, &shape);
+}
+
+seqrt_status sq_op_global_lppool(sq_ctx *ctx, const sq_node *node) {
+  int64_t p;
+  seqrt_status st = lp_norm(node, &p);
+  if (st == SEQRT_OK) st = global_pool(ctx, node, SQ_LPPOOL);
+  if (st != SEQRT_OK) return st;
+  sq_layer *layer = &ctx->chain->layers[ctx->chain->n_layers - 1];
+  layer->alpha = (float)p;
+  layer->lp_abs = true;
+  return SEQRT_OK;
+}
+
+/* ---- PyTorch's LPPool: (k * avgpool(x^p))^(1/p), sign-guarded ------------ */
+
+static const sq_tnode lppool_padded[] = {
+    {"Pow", {SQ_TX, SQ_TK(0)}},    {"Pad", {SQ_TN(0), SQ_TO(1), SQ_TO(2)}},
+    {"AveragePool", {SQ_TN(1)}},   {"Sign", {SQ_TN(2)}},
+    {"Abs", {SQ_TN(2)}},           {"Relu", {SQ_TN(4)}},
+    {"Mul", {SQ_TN(3), SQ_TN(5)}}, {"Mul", {SQ_TN(6), SQ_TK(3)}},
+    {"Pow", {SQ_TN(7), SQ_TK(4)}},
+};
+static const sq_tnode lppool_plain[] = {
+    {"Pow", {SQ_TX, SQ_TK(0)}},    {"AveragePool", {SQ_TN(0)}},
+    {"Sign", {SQ_TN(1)}},          {"Abs", {SQ_TN(1)}},
+    {"Relu", {SQ_TN(3)}},          {"Mul", {SQ_TN(2), SQ_TN(4)}},
+    {"Mul", {SQ_TN(5), SQ_TK(3)}}, {"Pow", {SQ_TN(6), SQ_TK(4)}},
+};
+
+/* p, and the window size k the average is multiplied back by. */
+static int match_lppool(sq_graph *g, const sq_node *start, sq_match *m,
+                        float *p, float *k) {
+  static const sq_tnode *const t[] = {lppool_padded, lppool_plain};
+  static const int n[] = {9, 8};
+  int v = sq_template_match_any(g, start, t, n, 2, m);
+  float inv;
+  if (v < 0 || !sq_match_scalar(g, m, 0, p) || !sq_match_scalar(g, m, 3, k) ||
+      !sq_match_scalar(g, m, 4, &inv) || !(*p >= 1) ||
+      fabsf(inv * *p - 1.0f) > 1e-5f)
+    return -1;
+  return v;
+}
+
+bool sq_match_lppool(sq_graph *g, const sq_node *node, sq_group *group) {
+  sq_match m;
+  float p, k;
+  if (match_lppool(g, node, &m, &p, &k) < 0) return false;
+  sq_match_to_group(g, &m, group);
+  return true;
+}
+
+seqrt_status sq_convert_lppool(sq_ctx *ctx, const sq_group *group) {
+  sq_graph *g = ctx->graph;
+  sq_match m;
+  float p, k;
+  const sq_node *start = &g->nodes[group->nodes[0]];
+  int v = match_lppool(g, start, &m, &p, &k);
+  if (v < 0)
+    return sq_error(SEQRT_ERR_INVALID_MODEL,
+                    "node '%s': the LPPool decomposition no longer matches",
+                    start->name);
+  const sq_node *pool = sq_match_node(g, &m, v == 0 ? 2 : 1);
+  int64_t begin[SQ_MAX_SPATIAL] = {0}, end[SQ_MAX_SPATIAL] = {0};
+  pool_pad none = {NULL, NULL}, folded = {begin, end};
+  seqrt_status st = SEQRT_OK;
+  if (v == 0)
+    st = sq_pad_read(ctx, sq_match_node(g, &m, 1), ctx->shape.rank, begin, end);
+  sq_window win;
+  bool include;
+  if (st == SEQRT_OK)
+    st = pool_plan(ctx, pool, false, v == 0 ? &folded : &none, &win, &include);
+  if (st != SEQRT_OK) return st;
+  /* average * k is the sum only if every window divides by k */
+  int64_t cells = 1;
+  bool partial = false;
+  for (int d = 0; d < win.spatial; d++) {
+    cells *= win.kernel[d];
+    partial |= win.ceil_extra[d] > 0 ||
+               (!include && (win.pad_begin[d] || win.pad_end[d]));
+  }
+  if (partial || fabsf(k - (float)cells) > 1e-4f * (float)cells)
+    return sq_error(SEQRT_ERR_UNSUPPORTED,
+                    "node '%s' (AveragePool): LPPool multiplies the average "
+                    "by %g over windows of %lld cells, some of them partial "
+                    "(ceil_mode or uncounted padding); seqrt's LPPool sums "
+                    "whole windows",
+                    pool->name, k, (long long)cells);
+  sq_layer *layer;
+  if ((st = sq_group_layer(ctx, group, SQ_LPPOOL, &layer)) != SEQRT_OK)
+    return st;
+  sq_window_to_layer(&win, layer);
+  layer->alpha = p;
+  layer->lp_abs = false;
+  sq_shape shape;
+  sq_window_out_shape(&win, &ctx->shape, ctx->shape.dims[1], &shape);
+  return sq_layer_finish(ctx, layer, &shape);
 }

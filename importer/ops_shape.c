@@ -154,11 +154,10 @@ seqrt_status sq_op_reshape(sq_ctx *ctx, const sq_node *node) {
   return st == SEQRT_OK ? view_layer(ctx, node, SQ_RESHAPE, &out) : st;
 }
 
-/* Squeeze/Unsqueeze axes: attribute before opset 13, input from 13. */
-static seqrt_status view_axes(sq_ctx *ctx, const sq_node *node, int64_t *axes,
-                              int *count) {
+seqrt_status sq_axes(sq_ctx *ctx, const sq_node *node, int64_t input_from,
+                     int64_t *axes, int *count) {
   *count = 0;
-  if (ctx->graph->opset < 13) {
+  if (ctx->graph->opset < input_from) {
     const int64_t *attr;
     seqrt_status st = sq_attr_ints(node, "axes", &attr, count);
     if (st == SEQRT_OK && *count > SQ_MAX_RANK)
@@ -192,7 +191,7 @@ seqrt_status sq_op_squeeze(sq_ctx *ctx, const sq_node *node) {
   int n_axes;
   const sq_shape in = ctx->shape;
   seqrt_status st = sq_require_activation(ctx, node, 0);
-  if (st == SEQRT_OK) st = view_axes(ctx, node, axes, &n_axes);
+  if (st == SEQRT_OK) st = sq_axes(ctx, node, 13, axes, &n_axes);
   if (st != SEQRT_OK) return st;
   bool drop[SQ_MAX_RANK] = {false};
   for (int k = 0; k < n_axes; k++) {
@@ -218,7 +217,7 @@ seqrt_status sq_op_unsqueeze(sq_ctx *ctx, const sq_node *node) {
   int n_axes;
   const sq_shape in = ctx->shape;
   seqrt_status st = sq_require_activation(ctx, node, 0);
-  if (st == SEQRT_OK) st = view_axes(ctx, node, axes, &n_axes);
+  if (st == SEQRT_OK) st = sq_axes(ctx, node, 13, axes, &n_axes);
   if (st != SEQRT_OK) return st;
   int rank = in.rank + n_axes;
   if (rank > SQ_MAX_RANK)

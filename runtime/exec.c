@@ -18,6 +18,7 @@ typedef struct exec_step {
   dnnl_memory_t user_out; /* user_out_md on the caller's output (per run) */
   dnnl_memory_t view;     /* user_out_md on the view buffer */
   dnnl_memory_t scratch_main, scratch_in, scratch_user, scratch_out;
+  sq_ops_exec *ops; /* a step of several ops: their memory objects */
 } exec_step;
 
 struct sq_exec {
@@ -69,6 +70,10 @@ static seqrt_status bind_step(sq_exec *exec, int index) {
   if (st == SEQRT_OK) st = scratch_on(exec, &s->in_reorder, &m->scratch_in);
   if (st == SEQRT_OK) st = scratch_on(exec, &s->user_reorder, &m->scratch_user);
   if (st == SEQRT_OK) st = scratch_on(exec, &s->out_reorder, &m->scratch_out);
+  if (st == SEQRT_OK && s->ops) {
+    void *const where[3] = {src, dst, exec->buf[1 - s->dst_buf]};
+    st = sq_ops_bind(plan, s->ops, exec->scratch, where, &m->ops);
+  }
   return st;
 }
 
@@ -79,14 +84,15 @@ static void unbind_step(exec_step *m) {
                          m->scratch_user, m->scratch_out};
   for (size_t i = 0; i < sizeof all / sizeof *all; i++)
     dnnl_memory_destroy(all[i]);
+  sq_ops_unbind(m->ops);
 }
 
 static seqrt_status alloc_buffers(sq_exec *exec) {
   const sq_plan *plan = exec->plan;
-  exec->buf[0] = sq_aligned_alloc(plan->activation_bytes);
-  exec->buf[1] = sq_aligned_alloc(plan->activation_bytes);
-  exec->scratch = sq_aligned_alloc(plan->scratchpad_bytes);
-  if (plan->view_bytes) exec->view = sq_aligned_alloc(plan->view_bytes);
+  exec->buf[0] = sq_big_alloc(plan->activation_bytes);
+  exec->buf[1] = sq_big_alloc(plan->activation_bytes);
+  exec->scratch = sq_big_alloc(plan->scratchpad_bytes);
+  if (plan->view_bytes) exec->view = sq_big_alloc(plan->view_bytes);
   exec->steps = calloc((size_t)plan->n_steps, sizeof *exec->steps);
   if (!exec->buf[0] || !exec->buf[1] || !exec->scratch || !exec->steps ||
       (plan->view_bytes && !exec->view))
@@ -189,8 +195,10 @@ static seqrt_status run_main_step(sq_exec *exec, int index, const run_io *io) {
                   m->src, m->scratch_in);
   if (st != SEQRT_OK) return st;
   bool direct = last && s->dst_direct;
-  st = run_prim(exec, layer, &s->main, src, direct ? m->user_out : m->main_dst,
-                m->scratch_main);
+  dnnl_memory_t out = direct ? m->user_out : m->main_dst;
+  st = s->ops ? sq_ops_run(s->ops, m->ops, exec->stream, src, out,
+                           exec->buf[1 - s->dst_buf])
+              : run_prim(exec, layer, &s->main, src, out, m->scratch_main);
   if (st == SEQRT_OK && last && !direct)
     st = run_prim(exec, layer, &s->out_reorder, m->dst, m->user_out,
                   m->scratch_out);
@@ -247,8 +255,6 @@ seqrt_status sq_exec_run(sq_exec *exec, const sq_run_args *args) {
   seqrt_status st = check_run_args(exec, args);
   if (st != SEQRT_OK) return st;
   const sq_plan *plan = exec->plan;
-  /* OpenMP's thread count is a per-thread setting: set it where we run. */
-  if (args->threads > 0) omp_set_num_threads(args->threads);
   run_io io = {args, plan->layer_step[args->first],
                plan->layer_step[args->last]};
   dnnl_status_t dst = dnnl_memory_set_data_handle(
@@ -257,13 +263,22 @@ seqrt_status sq_exec_run(sq_exec *exec, const sq_run_args *args) {
     dst = dnnl_memory_set_data_handle(exec->steps[io.last_step].user_out,
                                       args->output);
   if (dst != dnnl_success) return exec_error("setting the user buffers", dst);
-  for (int i = io.first_step; i <= io.last_step; i++) {
+  /* OpenMP's thread count is a setting of the calling thread: each step
+   * runs with the count its primitives were created for (never more), and
+   * the caller's setting is restored after. */
+  int caller_threads = omp_get_max_threads(), current = caller_threads;
+  for (int i = io.first_step; i <= io.last_step && st == SEQRT_OK; i++) {
+    int threads = plan->steps[i].threads;
+    if (args->threads > 0 && args->threads < threads) threads = args->threads;
+    if (threads != current) omp_set_num_threads(current = threads);
     st = plan->steps[i].is_view ? run_view_step(exec, i, &io)
                                 : run_main_step(exec, i, &io);
     bool stop = false;
     if (st == SEQRT_OK && args->callback) st = observe(exec, i, &io, &stop);
-    if (st != SEQRT_OK || stop) return st;
+    if (stop) break;
   }
+  if (current != caller_threads) omp_set_num_threads(caller_threads);
+  if (st != SEQRT_OK) return st;
   dst = dnnl_stream_wait(exec->stream);
   return dst == dnnl_success ? SEQRT_OK : exec_error("stream wait", dst);
 }

@@ -28,6 +28,7 @@ typedef struct sq_prim {
  * buffers; src_buf/dst_buf say which (equal when the step runs in place). */
 typedef struct sq_step {
   int lo, hi;
+  int threads; /* OpenMP threads its primitives were created for and run with */
   bool is_view;  /* RESHAPE family: main is NULL or a reorder to plain */
   bool in_place; /* main writes over its source (eltwise, pure views) */
   int src_buf, dst_buf;
@@ -39,13 +40,16 @@ typedef struct sq_step {
   sq_prim in_reorder;         /* previous step's dst_md -> src_md */
   sq_prim user_reorder;       /* user_in_md -> src_md */
   sq_prim out_reorder;        /* dst_md -> user_out_md */
-  void *owned[SQ_MAX_CONSTS]; /* reordered constants owned by the plan */
+  void *owned[SQ_MAX_CONSTS]; /* constants owned by the plan (not cached) */
+  struct sq_ops *ops; /* NULL, or the ops run instead of main.prim (ops.c) */
 } sq_step;
 
 struct sq_plan {
   const sq_chain *chain; /* outlives the plan */
   int64_t batch;
   bool observable;
+  int threads;            /* the most threads any step uses */
+  sq_weight_cache *cache; /* NULL: reordered weights are step-owned */
   int n_steps;
   sq_step *steps;
   int *layer_step;           /* layer index -> step index */
@@ -82,9 +86,116 @@ seqrt_status sq_build_eltwise(sq_builder *b);
 seqrt_status sq_build_softmax(sq_builder *b);
 seqrt_status sq_build_reshape(sq_builder *b);
 
-/* eltwise.c: the oneDNN algorithm and parameters of an ELTWISE layer. */
-seqrt_status sq_eltwise_params(const sq_layer *layer, dnnl_alg_kind_t *alg,
-                               float *alpha, float *beta);
+/* ---- the other layer kinds (one file each) ------------------------------ */
+
+seqrt_status sq_build_gate(sq_builder *b);      /* gate.c: GLU */
+seqrt_status sq_build_pad(sq_builder *b);       /* pad.c */
+seqrt_status sq_build_resize(sq_builder *b);    /* resize.c: Upsample */
+seqrt_status sq_build_shuffle(sq_builder *b);   /* shuffle.c */
+seqrt_status sq_build_embedding(sq_builder *b); /* embedding.c */
+/* norm_stats.c: InstanceNorm and GroupNorm; LayerNorm. lrn.c: LRN. */
+seqrt_status sq_build_group_norm(sq_builder *b);
+seqrt_status sq_build_layer_norm(sq_builder *b);
+seqrt_status sq_build_lrn(sq_builder *b);
+/* norm.c: whether a following ReLU can run inside the norm (fused plans). */
+bool sq_norm_fuses_relu(const sq_layer *layer);
+/* kernels.c: the ELTWISE kinds that are C kernels. */
+seqrt_status sq_build_eltwise_kernel(sq_builder *b);
+/* kernels.c: b->src_md and b->dst_md = the plain layer input and output. */
+seqrt_status sq_plain_io(sq_builder *b);
+
+/* eltwise.c: the one kind -> recipe table. An ELTWISE layer as up to
+ * SQ_MAX_RECIPE oneDNN eltwise ops in order; 0 when it has none (PReLU and
+ * the C kernels: not fusable as post-ops). */
+#define SQ_MAX_RECIPE 3
+typedef struct sq_eltwise_op {
+  dnnl_alg_kind_t alg;
+  float alpha, beta;
+} sq_eltwise_op;
+int sq_eltwise_recipe(const sq_layer *layer, sq_eltwise_op ops[SQ_MAX_RECIPE]);
+/* How many of the n layers, in order, can be one chain of post-ops. */
+#define SQ_MAX_FUSED_OPS 16
+int sq_eltwise_fusable_count(const sq_layer *layers, int n);
+seqrt_status sq_eltwise_append_post_ops(const sq_layer *layer,
+                                        dnnl_post_ops_t post_ops);
+
+/* ---- steps of several ops: primitives and C kernels (ops.c) ------------- */
+
+/* Where an op's operand lives during a run. */
+typedef enum sq_place {
+  SQ_AT_SRC,  /* the step's input (the caller's buffer on a run's 1st step) */
+  SQ_AT_DST,  /* the step's output (the caller's buffer on a last step) */
+  SQ_AT_OTHER /* the ping-pong buffer the output is not in: free only when
+                 the step is in place (the builder sets in_place) */
+} sq_place;
+
+typedef struct sq_op sq_op;
+/* A C kernel: reads `src`, writes `dst` (plain layouts; may be the same
+ * buffer). Runs on the step's OpenMP thread count. */
+typedef seqrt_status (*sq_kernel_fn)(const sq_op *op, const void *src,
+                                     void *dst);
+
+#define SQ_MAX_OPS 4
+#define SQ_MAX_OP_ARGS 3
+
+/* A primitive's activation argument. */
+typedef struct sq_op_arg {
+  int arg;
+  sq_place place;
+  dnnl_memory_desc_t md;
+} sq_op_arg;
+
+struct sq_op {
+  const sq_layer *layer;
+  dnnl_primitive_t prim; /* a oneDNN primitive, or NULL and a kernel */
+  sq_kernel_fn kernel;
+  void *params; /* the kernel's (owned, freed with free) */
+  sq_place from, to;
+  int n_args;
+  sq_op_arg args[SQ_MAX_OP_ARGS];
+  dnnl_memory_desc_t scratch_md;
+  int n_consts;
+  dnnl_exec_arg_t consts[SQ_MAX_CONSTS];
+  void *owned[SQ_MAX_CONSTS]; /* constants the op made */
+};
+
+typedef struct sq_ops {
+  int n;
+  sq_op op[SQ_MAX_OPS];
+} sq_ops;
+
+/* Builders: a builder leaves b->pd NULL, sets b->src_md / b->dst_md (what
+ * the first op reads at SRC, the last writes at DST) and appends ops. */
+seqrt_status sq_op_pd(sq_builder *b, const void *op_desc,
+                      const_dnnl_post_ops_t post_ops, const char *what,
+                      dnnl_primitive_desc_t *pd);
+const dnnl_memory_desc_t *sq_pd_md(const_dnnl_primitive_desc_t pd, int arg);
+seqrt_status sq_op_add_prim(sq_builder *b, const_dnnl_primitive_desc_t pd,
+                            int n_args, const sq_op_arg *args, sq_op **out);
+/* Bind a constant of op: read in place or reordered into an op-owned copy. */
+seqrt_status sq_op_add_const(sq_builder *b, sq_op *op,
+                             const_dnnl_primitive_desc_t pd, int arg,
+                             const dnnl_memory_desc_t *user_md,
+                             const void *data);
+/* `count` floats owned by op (freed with it); NULL on failure. */
+float *sq_op_owned_floats(sq_op *op, int64_t count);
+/* Takes ownership of params (freed even on failure). */
+seqrt_status sq_op_add_kernel(sq_builder *b, sq_kernel_fn fn, void *params,
+                              sq_place from, sq_place to);
+void sq_ops_free(sq_ops *ops);
+/* "jit:uni+kernel"-style list of the ops' implementations. */
+const char *sq_ops_describe(const sq_ops *ops, char *buf, size_t size);
+
+/* Execs: memory objects of one exec, bound to its buffers (`where` is
+ * indexed by sq_place), then run with the step's actual source and
+ * destination memories and the spare buffer. */
+typedef struct sq_ops_exec sq_ops_exec;
+seqrt_status sq_ops_bind(const sq_plan *plan, const sq_ops *ops, void *scratch,
+                         void *const where[3], sq_ops_exec **out);
+void sq_ops_unbind(sq_ops_exec *exec);
+seqrt_status sq_ops_run(const sq_ops *ops, sq_ops_exec *exec,
+                        dnnl_stream_t stream, dnnl_memory_t src,
+                        dnnl_memory_t dst, void *other);
 
 /* ---- shared helpers (plan.c) ------------------------------------------ */
 
@@ -121,6 +232,26 @@ seqrt_status sq_builder_add_const(sq_builder *b, int arg,
                                   const dnnl_memory_desc_t *user_md,
                                   const void *data);
 
+/* Reordered weights (weights.c): *out = the buffer holding `source` (in
+ * user_md) reordered into `want`, from the cache or made and cached now.
+ * The cache keeps ownership. */
+seqrt_status sq_weight_cache_get(sq_weight_cache *cache, const sq_layer *layer,
+                                 const void *source,
+                                 const dnnl_memory_desc_t *user_md,
+                                 const dnnl_memory_desc_t *want,
+                                 dnnl_engine_t engine, dnnl_stream_t stream,
+                                 void **out);
+
+/* A 64-byte aligned buffer (free with free); from 2 MB up, 2 MB aligned and
+ * advised to use transparent huge pages. NULL on failure. */
+void *sq_big_alloc(size_t bytes);
+
+/* Reorder `data` (in from_md) into `out` (in to_md) now, on `stream`. */
+seqrt_status sq_reorder_now(const sq_layer *layer, dnnl_engine_t engine,
+                            dnnl_stream_t stream,
+                            const dnnl_memory_desc_t *from_md, const void *data,
+                            const dnnl_memory_desc_t *to_md, void *out);
+
 /* Check weights/bias sizes against what the layer needs. */
 seqrt_status sq_check_weights(const sq_layer *layer, const sq_weights *w,
                               const char *what, int64_t expected,
@@ -132,6 +263,5 @@ seqrt_status sq_check_window(const sq_layer *layer, const dnnl_dims_t in,
 void sq_window_arrays(const sq_layer *layer, dnnl_dims_t strides,
                       dnnl_dims_t dilates, dnnl_dims_t pad_l,
                       dnnl_dims_t pad_r);
-
 
 #endif

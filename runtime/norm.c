@@ -1,7 +1,8 @@
-/* NORM (inference BatchNorm, y = x * scale + shift per channel): oneDNN
+/* NORM. Inference BatchNorm (y = x * scale + shift per channel): oneDNN
  * batch normalization with global statistics mean 0, variance 1 and
  * epsilon 0, so that it computes exactly the scale and shift. In a fused
- * plan a following ReLU runs inside it (step hi > lo). */
+ * plan a following ReLU runs inside it (step hi > lo). The other kinds are
+ * in norm_stats.c (instance, group, layer) and lrn.c. */
 #include <string.h>
 
 #include "internal.h"
@@ -50,8 +51,20 @@ static seqrt_status check_norm(const sq_layer *layer, int64_t batch,
   return st;
 }
 
+bool sq_norm_fuses_relu(const sq_layer *layer) {
+  return layer->kind == SQ_BATCHNORM || layer->kind == SQ_INSTANCENORM ||
+         layer->kind == SQ_GROUPNORM;
+}
+
 seqrt_status sq_build_norm(sq_builder *b) {
   const sq_layer *layer = b->layer;
+  switch (layer->kind) {
+  case SQ_INSTANCENORM:
+  case SQ_GROUPNORM: return sq_build_group_norm(b);
+  case SQ_LAYERNORM: return sq_build_layer_norm(b);
+  case SQ_LRN: return sq_build_lrn(b);
+  default: break;
+  }
   int64_t channels = 0;
   seqrt_status st = check_norm(layer, b->plan->batch, &channels);
   if (st != SEQRT_OK) return st;

@@ -1,5 +1,6 @@
 /* The plan: one step per layer (observable) or per fused group, built by the
  * family builders, then wired together (reorders, ping-pong buffers). */
+#include <omp.h>
 #include <oneapi/dnnl/dnnl_debug.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -75,58 +76,44 @@ seqrt_status sq_builder_create_pd(sq_builder *b, const void *op_desc,
   return SEQRT_OK;
 }
 
-/* Run a reorder once at plan time (weights into the layout a primitive
- * chose). */
-static seqrt_status reorder_now(sq_builder *b, dnnl_memory_t from,
-                                dnnl_memory_t to) {
-  const dnnl_memory_desc_t *from_md, *to_md;
-  dnnl_primitive_desc_t pd = NULL;
-  dnnl_primitive_t prim = NULL;
-  dnnl_engine_t engine = b->plan->engine;
-  dnnl_memory_get_memory_desc(from, &from_md);
-  dnnl_memory_get_memory_desc(to, &to_md);
-  dnnl_status_t st = dnnl_reorder_primitive_desc_create(&pd, from_md, engine,
-                                                        to_md, engine, NULL);
-  if (st == dnnl_success) st = dnnl_primitive_create(&prim, pd);
-  if (st == dnnl_success) {
-    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
-    st = dnnl_primitive_execute(prim, b->plan->build_stream, 2, args);
-  }
-  if (st == dnnl_success) st = dnnl_stream_wait(b->plan->build_stream);
-  dnnl_primitive_destroy(prim);
-  dnnl_primitive_desc_destroy(pd);
-  if (st != dnnl_success) return sq_dnnl_error(b->layer, "weights reorder", st);
-  return SEQRT_OK;
-}
-
+/* Weights the primitive wants in another layout: reordered once, into the
+ * model's cache when there is one (shared with its other plans), otherwise
+ * into a buffer the step owns. */
 static seqrt_status add_owned_const(sq_builder *b, int arg,
                                     const dnnl_memory_desc_t *user_md,
                                     const dnnl_memory_desc_t *want,
                                     const void *data) {
   sq_step *step = b->step;
-  sq_prim *main = &step->main;
-  int slot = 0;
-  while (slot < SQ_MAX_CONSTS && step->owned[slot]) slot++;
-  if (slot == SQ_MAX_CONSTS)
-    return sq_error(SEQRT_ERR_BACKEND, "layer '%s': too many constants",
-                    b->layer->name);
-  size_t size = dnnl_memory_desc_get_size(want);
-  step->owned[slot] = sq_aligned_alloc(size);
-  if (!step->owned[slot])
-    return sq_error(SEQRT_ERR_NOMEM,
-                    "layer '%s' (%s): out of memory for %zu "
-                    "bytes of reordered weights",
-                    b->layer->name, sq_kind_name(b->layer->kind), size);
-  dnnl_memory_t to = NULL, from = NULL;
+  sq_plan *plan = b->plan;
+  void *buffer = NULL;
+  if (plan->cache) {
+    seqrt_status st =
+        sq_weight_cache_get(plan->cache, b->layer, data, user_md, want,
+                            plan->engine, plan->build_stream, &buffer);
+    if (st != SEQRT_OK) return st;
+  } else {
+    int slot = 0;
+    while (slot < SQ_MAX_CONSTS && step->owned[slot]) slot++;
+    if (slot == SQ_MAX_CONSTS)
+      return sq_error(SEQRT_ERR_BACKEND, "layer '%s': too many constants",
+                      b->layer->name);
+    size_t size = dnnl_memory_desc_get_size(want);
+    buffer = step->owned[slot] = sq_big_alloc(size);
+    if (!buffer)
+      return sq_error(SEQRT_ERR_NOMEM,
+                      "layer '%s' (%s): out of memory for %zu "
+                      "bytes of reordered weights",
+                      b->layer->name, sq_kind_name(b->layer->kind), size);
+    seqrt_status st = sq_reorder_now(b->layer, plan->engine, plan->build_stream,
+                                     user_md, data, want, buffer);
+    if (st != SEQRT_OK) return st;
+  }
+  dnnl_memory_t to = NULL;
   SQ_DNNL(b->layer, "weights memory",
-          dnnl_memory_create(&to, want, b->plan->engine, step->owned[slot]));
-  main->consts[main->n_consts++] = (dnnl_exec_arg_t){arg, to};
-  SQ_DNNL(b->layer, "weights memory",
-          dnnl_memory_create(&from, user_md, b->plan->engine, (void *)data));
-  seqrt_status status = reorder_now(b, from, to);
-  dnnl_memory_destroy(from);
-  b->plan->owned_const_bytes += size;
-  return status;
+          dnnl_memory_create(&to, want, plan->engine, buffer));
+  step->main.consts[step->main.n_consts++] = (dnnl_exec_arg_t){arg, to};
+  plan->owned_const_bytes += dnnl_memory_desc_get_size(want);
+  return SEQRT_OK;
 }
 
 seqrt_status sq_builder_add_const(sq_builder *b, int arg,
@@ -240,9 +227,12 @@ static seqrt_status check_chain(const sq_chain *chain, int64_t batch) {
   if (batch < 1)
     return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "batch %lld (must be >= 1)",
                     (long long)batch);
-  if (chain->input_dtype != SEQRT_FLOAT32)
+  bool indices = chain->input_dtype == SEQRT_INT64 &&
+                 chain->layers[0].kind == SQ_EMBEDDING;
+  if (chain->input_dtype != SEQRT_FLOAT32 && !indices)
     return sq_error(SEQRT_ERR_UNSUPPORTED,
-                    "input '%s': only float32 inputs can run",
+                    "input '%s': only float32 inputs (or int64 indices into "
+                    "an Embedding first layer) can run",
                     chain->input_name ? chain->input_name : "");
   const sq_shape *first_in = &chain->layers[0].in;
   if (first_in->rank > 0 && first_in->dims[0] > 0 && first_in->dims[0] != batch)
@@ -268,6 +258,62 @@ static seqrt_status check_chain(const sq_chain *chain, int64_t batch) {
   return SEQRT_OK;
 }
 
+/* ---- threads per step ---- */
+
+/* A step whose one-thread time is estimated below this runs on one thread.
+ * Each parallel step pays for waking the sleeping workers (10-25 us per
+ * OpenMP region measured here with OMP_WAIT_POLICY=passive, more when the
+ * other core is busy), so only steps long enough to halve are split; a
+ * plan without a parallel step never opens an OpenMP region at all.
+ * SEQRT_PARALLEL_MIN_US overrides it (for experiments). */
+#define SQ_PARALLEL_MIN_US 200.0
+#define SQ_EST_FLOP_PER_US 1.0e5  /* about 100 GFLOP/s on one core */
+#define SQ_EST_DRAM_PER_US 2.0e4  /* about 20 GB/s from memory */
+#define SQ_EST_CACHE_PER_US 1.0e5 /* data that stays in cache between runs */
+#define SQ_EST_CACHE_BYTES 8.0e6
+
+static double parallel_min_us(void) {
+  const char *env = getenv("SEQRT_PARALLEL_MIN_US");
+  char *end = NULL;
+  double value = env ? strtod(env, &end) : 0.0;
+  return env && end != env && value >= 0.0 ? value : SQ_PARALLEL_MIN_US;
+}
+
+/* Rough one-thread time of a layer: the larger of its compute at the
+ * FP32 peak and its bytes at memory bandwidth. */
+static double layer_cost_us(const sq_layer *layer, int64_t batch) {
+  double in = (double)sq_shape_count(&layer->in, batch);
+  double out = (double)sq_shape_count(&layer->out, batch);
+  double weights = (double)(layer->weight.count + layer->bias.count);
+  double flops = out;
+  switch (sq_kind_family(layer->kind)) {
+  case SQ_FAMILY_LINEAR:
+    flops = 2.0 * out * (double)layer->in.dims[layer->in.rank - 1];
+    break;
+  case SQ_FAMILY_CONV:
+    if (layer->out.rank > 1 && layer->out.dims[1] > 0)
+      flops =
+          2.0 * out * (double)layer->weight.count / (double)layer->out.dims[1];
+    break;
+  case SQ_FAMILY_POOL:
+    for (int i = 0; i < layer->spatial && i < SQ_MAX_SPATIAL; i++)
+      flops *= (double)layer->kernel[i];
+    break;
+  default: break;
+  }
+  double bytes = 4.0 * (in + out + weights);
+  double compute = flops / SQ_EST_FLOP_PER_US;
+  double memory = bytes / (bytes > SQ_EST_CACHE_BYTES ? SQ_EST_DRAM_PER_US
+                                                      : SQ_EST_CACHE_PER_US);
+  return compute > memory ? compute : memory;
+}
+
+static int step_threads(const sq_plan *plan, int lo, double min_us) {
+  if (plan->threads <= 1) return 1;
+  double cost = layer_cost_us(&plan->chain->layers[lo], plan->batch);
+  return cost >= min_us ? plan->threads : 1;
+}
+
 /* ---- building the steps ---- */
 
 static void prim_free(sq_prim *p) {
@@ -283,6 +329,7 @@ static void step_free(sq_step *step) {
   prim_free(&step->user_reorder);
   prim_free(&step->out_reorder);
   for (int i = 0; i < SQ_MAX_CONSTS; i++) free(step->owned[i]);
+  sq_ops_free(step->ops);
   memset(step, 0, sizeof *step);
 }
 
@@ -314,15 +361,9 @@ static seqrt_status append_post_ops(const sq_layer *fused, int n_fused,
   SQ_DNNL(fused - 1, "post-ops creation", dnnl_post_ops_create(&post_ops));
   seqrt_status st = SEQRT_OK;
   dnnl_status_t dst = dnnl_success;
-  for (int i = 0; i < n_fused && st == SEQRT_OK && dst == dnnl_success; i++) {
-    dnnl_alg_kind_t alg = dnnl_alg_kind_undef;
-    float alpha = 0.0f, beta = 0.0f;
-    st = sq_eltwise_params(&fused[i], &alg, &alpha, &beta);
-    if (st == SEQRT_OK)
-      dst = dnnl_post_ops_append_eltwise(post_ops, 1.0f, alg, alpha, beta);
-  }
-  if (st == SEQRT_OK && dst == dnnl_success)
-    dst = dnnl_primitive_attr_set_post_ops(attr, post_ops);
+  for (int i = 0; i < n_fused && st == SEQRT_OK; i++)
+    st = sq_eltwise_append_post_ops(&fused[i], post_ops);
+  if (st == SEQRT_OK) dst = dnnl_primitive_attr_set_post_ops(attr, post_ops);
   dnnl_post_ops_destroy(post_ops);
   if (st == SEQRT_OK && dst != dnnl_success)
     st = sq_dnnl_error(fused - 1, "post-op fusion", dst);
@@ -338,8 +379,13 @@ static sq_build_fn family_builder(sq_kind kind) {
   case SQ_FAMILY_ELTWISE: return sq_build_eltwise;
   case SQ_FAMILY_SOFTMAX: return sq_build_softmax;
   case SQ_FAMILY_RESHAPE: return sq_build_reshape;
+  case SQ_FAMILY_GATE: return sq_build_gate;
+  case SQ_FAMILY_PAD: return sq_build_pad;
+  case SQ_FAMILY_RESIZE: return sq_build_resize;
+  case SQ_FAMILY_SHUFFLE: return sq_build_shuffle;
+  case SQ_FAMILY_EMBEDDING: return sq_build_embedding;
+  default: return NULL;
   }
-  return NULL;
 }
 
 /* The builder's pd becomes the step's main primitive. */
@@ -374,7 +420,12 @@ static seqrt_status build_step(sq_plan *plan, sq_step *step, int lo,
                   .layer = layer,
                   .in_md = *in_md,
                   .attr = attr};
-  if (st == SEQRT_OK) st = family_builder(layer->kind)(&b);
+  sq_build_fn build = family_builder(layer->kind);
+  if (st == SEQRT_OK && !build)
+    st = sq_error(SEQRT_ERR_UNSUPPORTED,
+                  "layer '%s' (%s): the runtime cannot run this kind yet",
+                  layer->name, sq_kind_name(layer->kind));
+  if (st == SEQRT_OK) st = build(&b);
   if (st == SEQRT_OK) st = finish_main(&b);
   dnnl_primitive_desc_destroy(b.pd);
   dnnl_primitive_attr_destroy(attr);
@@ -382,20 +433,21 @@ static seqrt_status build_step(sq_plan *plan, sq_step *step, int lo,
 }
 
 /* In a fused plan, how many ELTWISE layers after `lo` join its step: any
- * run of them as post-ops of a LINEAR or CONV; one plain ReLU as BatchNorm's
- * fused ReLU. */
+ * run of them with a oneDNN recipe as post-ops of a LINEAR or CONV; one
+ * plain ReLU as the fused ReLU of a batch/instance/group norm. */
 static int fusable_after(const sq_plan *plan, int lo) {
   const sq_chain *chain = plan->chain;
   sq_family family = sq_kind_family(chain->layers[lo].kind);
   if (plan->observable) return 0;
   if (family == SQ_FAMILY_NORM)
-    return lo + 1 < chain->n_layers && chain->layers[lo + 1].kind == SQ_RELU;
+    return lo + 1 < chain->n_layers && chain->layers[lo + 1].kind == SQ_RELU &&
+           sq_norm_fuses_relu(&chain->layers[lo]);
   if (family != SQ_FAMILY_LINEAR && family != SQ_FAMILY_CONV) return 0;
   int n = 0;
   while (lo + n + 1 < chain->n_layers &&
          sq_kind_family(chain->layers[lo + n + 1].kind) == SQ_FAMILY_ELTWISE)
     n++;
-  return n;
+  return sq_eltwise_fusable_count(&chain->layers[lo + 1], n);
 }
 
 /* In a fused plan a reshape of plain data only renames the dims of the
@@ -424,6 +476,7 @@ static seqrt_status absorb_view(sq_plan *plan, int index, bool *absorbed) {
 static seqrt_status build_steps(sq_plan *plan) {
   const sq_chain *chain = plan->chain;
   const sq_layer *first = &chain->layers[0];
+  double min_us = parallel_min_us();
   dnnl_memory_desc_t in_md;
   dnnl_dims_t dims;
   sq_dims(&first->in, plan->batch, dims);
@@ -440,6 +493,10 @@ static seqrt_status build_steps(sq_plan *plan) {
     int n_fused = fusable_after(plan, i);
     sq_step *step = &plan->steps[plan->n_steps++];
     size_t owned = plan->owned_const_bytes, shared = plan->shared_const_bytes;
+    int threads = step_threads(plan, i, min_us);
+    /* oneDNN sizes a primitive for the thread count at its creation. */
+    omp_set_num_threads(threads);
+    step->threads = threads;
     st = build_step(plan, step, i, n_fused, &in_md);
     if (st != SEQRT_OK && n_fused > 0) {
       /* The primitive refused the fusion: run the eltwise separately. */
@@ -447,6 +504,7 @@ static seqrt_status build_steps(sq_plan *plan) {
       plan->owned_const_bytes = owned;
       plan->shared_const_bytes = shared;
       n_fused = 0;
+      step->threads = threads;
       st = build_step(plan, step, i, 0, &in_md);
     }
     if (st != SEQRT_OK) break;
@@ -512,6 +570,7 @@ static seqrt_status wire_step(sq_plan *plan, int index) {
   bool can_start = plan->observable || index == 0;
   bool can_end = plan->observable || index == plan->n_steps - 1;
   seqrt_status st = SEQRT_OK;
+  omp_set_num_threads(step->threads); /* its reorders run with its threads */
   int prev_buf = prev ? prev->dst_buf : 0;
   if (prev && !dnnl_memory_desc_equal(&prev->dst_md, &step->src_md))
     st = reorder_create(plan, layer, &prev->dst_md, &step->src_md,
@@ -544,12 +603,30 @@ static seqrt_status wire_step(sq_plan *plan, int index) {
 
 /* ---- plan lifetime ---- */
 
-seqrt_status sq_plan_create(const sq_chain *chain, int64_t batch,
-                            bool observable, sq_plan **out) {
-  if (!chain || !out)
+static seqrt_status plan_build(sq_plan *plan) {
+  dnnl_status_t sst = dnnl_stream_create(&plan->build_stream, plan->engine,
+                                         dnnl_stream_default_flags);
+  if (sst != dnnl_success)
+    return sq_error(SEQRT_ERR_BACKEND, "oneDNN stream creation failed: %s",
+                    dnnl_status2str(sst));
+  seqrt_status st = build_steps(plan);
+  for (int i = 0; st == SEQRT_OK && i < plan->n_steps; i++)
+    st = wire_step(plan, i);
+  dnnl_stream_destroy(plan->build_stream);
+  plan->build_stream = NULL;
+  return st;
+}
+
+seqrt_status sq_plan_create_with(const sq_chain *chain, int64_t batch,
+                                 const sq_plan_options *options,
+                                 sq_plan **out) {
+  if (!chain || !options || !out)
     return sq_error(SEQRT_ERR_INVALID_ARGUMENT,
                     "sq_plan_create: NULL argument");
   *out = NULL;
+  if (options->threads < 0)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "threads %d must be >= 0",
+                    options->threads);
   seqrt_status st = check_chain(chain, batch);
   dnnl_engine_t engine = NULL;
   if (st == SEQRT_OK) st = engine_get(&engine);
@@ -566,20 +643,15 @@ seqrt_status sq_plan_create(const sq_chain *chain, int64_t batch,
     return sq_error(SEQRT_ERR_NOMEM, "out of memory for a plan of %d layers",
                     chain->n_layers);
   }
+  int caller_threads = omp_get_max_threads();
   plan->chain = chain;
   plan->batch = batch;
-  plan->observable = observable;
+  plan->observable = options->observable;
+  plan->threads = options->threads > 0 ? options->threads : caller_threads;
+  plan->cache = options->cache;
   plan->engine = engine;
-  dnnl_status_t sst = dnnl_stream_create(&plan->build_stream, engine,
-                                         dnnl_stream_default_flags);
-  if (sst != dnnl_success)
-    st = sq_error(SEQRT_ERR_BACKEND, "oneDNN stream creation failed: %s",
-                  dnnl_status2str(sst));
-  if (st == SEQRT_OK) st = build_steps(plan);
-  for (int i = 0; st == SEQRT_OK && i < plan->n_steps; i++)
-    st = wire_step(plan, i);
-  dnnl_stream_destroy(plan->build_stream);
-  plan->build_stream = NULL;
+  st = plan_build(plan);
+  omp_set_num_threads(caller_threads);
   if (st != SEQRT_OK) {
     sq_plan_free(plan);
     return st;
@@ -587,6 +659,16 @@ seqrt_status sq_plan_create(const sq_chain *chain, int64_t batch,
   *out = plan;
   return SEQRT_OK;
 }
+
+seqrt_status sq_plan_create(const sq_chain *chain, int64_t batch,
+                            bool observable, sq_plan **out) {
+  sq_plan_options options = {.observable = observable};
+  return sq_plan_create_with(chain, batch, &options, out);
+}
+
+int sq_plan_threads(const sq_plan *plan) { return plan ? plan->threads : 0; }
+
+int sq_default_threads(void) { return omp_get_max_threads(); }
 
 void sq_plan_free(sq_plan *plan) {
   if (!plan) return;
@@ -599,6 +681,9 @@ void sq_plan_free(sq_plan *plan) {
 
 void sq_plan_get_stats(const sq_plan *plan, sq_plan_stats *stats) {
   stats->steps = plan->n_steps;
+  stats->parallel_steps = 0;
+  for (int i = 0; i < plan->n_steps; i++)
+    stats->parallel_steps += plan->steps[i].threads > 1;
   stats->activation_bytes = plan->activation_bytes;
   stats->view_bytes = plan->view_bytes;
   stats->scratchpad_bytes = plan->scratchpad_bytes;
@@ -651,9 +736,10 @@ static const char *prim_impl(const sq_prim *p) {
 }
 
 void sq_plan_print(const sq_plan *plan, FILE *f) {
-  char src[32], dst[32], w[32];
-  fprintf(f, "plan: batch %lld, %s, %d steps\n", (long long)plan->batch,
-          plan->observable ? "observable" : "fused", plan->n_steps);
+  char src[32], dst[32], w[32], ops[128];
+  fprintf(f, "plan: batch %lld, %s, %d steps, up to %d threads\n",
+          (long long)plan->batch, plan->observable ? "observable" : "fused",
+          plan->n_steps, plan->threads);
   for (int i = 0; i < plan->n_steps; i++) {
     const sq_step *s = &plan->steps[i];
     const dnnl_memory_desc_t *wmd = NULL;
@@ -665,10 +751,12 @@ void sq_plan_print(const sq_plan *plan, FILE *f) {
     }
     bool shared = handle && handle == plan->chain->layers[s->lo].weight.data;
     fprintf(f,
-            "  step %d: layers %d..%d %s (%s) impl=%s src=%s dst=%s "
-            "weights=%s%s%s%s buf %d->%d\n",
+            "  step %d: layers %d..%d %s (%s) threads=%d impl=%s src=%s "
+            "dst=%s weights=%s%s%s%s buf %d->%d\n",
             i, s->lo, s->hi, plan->chain->layers[s->lo].name,
-            sq_kind_name(plan->chain->layers[s->lo].kind), prim_impl(&s->main),
+            sq_kind_name(plan->chain->layers[s->lo].kind), s->threads,
+            s->ops ? sq_ops_describe(s->ops, ops, sizeof ops)
+                   : prim_impl(&s->main),
             md_layout(&s->main.src_md, src, sizeof src),
             md_layout(&s->main.dst_md, dst, sizeof dst),
             wmd ? md_layout(wmd, w, sizeof w) : "-",

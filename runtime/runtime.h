@@ -16,13 +16,43 @@
  * every layer's output can be seen and any layer range can run. */
 typedef struct sq_plan sq_plan;
 
+/* Reordered weights shared by every plan of one chain, keyed by layer,
+ * argument and memory descriptor: plans for several batch sizes (and the
+ * observable plan) hold one copy of each layout, not one copy each. Not
+ * thread-safe: plan creation against one cache must be serialised (the API
+ * does it under the model's plan lock). Free it after all its plans. */
+typedef struct sq_weight_cache sq_weight_cache;
+
+seqrt_status sq_weight_cache_create(sq_weight_cache **out);
+void sq_weight_cache_free(sq_weight_cache *cache);
+/* Bytes of reordered weights the cache holds. */
+size_t sq_weight_cache_bytes(const sq_weight_cache *cache);
+
+/* How a plan is built. */
+typedef struct sq_plan_options {
+  bool observable; /* one step per layer, every output visible */
+  /* The most OpenMP threads a run may use; 0: omp_get_max_threads() of the
+   * calling thread. oneDNN sizes each primitive for the thread count at its
+   * creation, so a plan is built for, and runs with at most, this many. */
+  int threads;
+  sq_weight_cache *cache; /* NULL: the plan owns its reordered weights */
+} sq_plan_options;
+
+seqrt_status sq_plan_create_with(const sq_chain *chain, int64_t batch,
+                                 const sq_plan_options *options, sq_plan **out);
+/* sq_plan_create_with with the default threads and no cache. */
 seqrt_status sq_plan_create(const sq_chain *chain, int64_t batch,
                             bool observable, sq_plan **out);
 void sq_plan_free(sq_plan *plan);
+/* The thread count the plan was built for (after resolving 0). */
+int sq_plan_threads(const sq_plan *plan);
+/* What threads = 0 means on the calling thread: omp_get_max_threads(). */
+int sq_default_threads(void);
 
 /* What a plan holds and what each of its execs will allocate. */
 typedef struct sq_plan_stats {
   int steps;                  /* primitives run by a whole-chain run */
+  int parallel_steps;         /* steps that run with more than one thread */
   size_t activation_bytes;    /* each of an exec's two ping-pong buffers */
   size_t view_bytes;          /* an exec's plain view buffer (observable) */
   size_t scratchpad_bytes;    /* an exec's scratchpad */
@@ -45,10 +75,10 @@ seqrt_status sq_exec_create(const sq_plan *plan, sq_exec **out);
 void sq_exec_free(sq_exec *exec);
 
 typedef struct sq_run_args {
-  int first, last;     /* layer range, inclusive; 0..n-1 for a whole run */
-  const void *input;   /* plain layout, shape of layers[first].in */
-  float *output;       /* plain layout, shape of layers[last].out */
-  int threads;         /* 0: OpenMP default */
+  int first, last;   /* layer range, inclusive; 0..n-1 for a whole run */
+  const void *input; /* plain layout, shape of layers[first].in */
+  float *output;     /* plain layout, shape of layers[last].out */
+  int threads;       /* at most this many (0: the plan's count) */
   seqrt_layer_callback callback; /* observable plans only; may be NULL */
   void *user;
 } sq_run_args;

@@ -44,13 +44,17 @@ public:
     return attr(name, std::string(value));
   }
   Node &attr(const std::string &name, Onnx__TensorProto *tensor);
+  Node &attr(const std::string &name, Onnx__GraphProto *graph);
   Node &domain(const std::string &domain);
+  // A metadata_props entry (the newer exporter's module path and class).
+  Node &metadata(const std::string &key, const std::string &value);
   Onnx__NodeProto *proto() { return &proto_; }
   // The last attribute added (to corrupt its type in tests).
   Onnx__AttributeProto *last_attr() { return attrs_.back(); }
 
 private:
   friend class Model;
+  friend class Branch;
   Node(Model *model) : model_(model) {}
   Onnx__AttributeProto *new_attr(const std::string &name, int32_t type);
   void finalize();
@@ -59,6 +63,29 @@ private:
   Onnx__NodeProto proto_ = ONNX__NODE_PROTO__INIT;
   std::vector<char *> inputs_, outputs_;
   std::vector<Onnx__AttributeProto *> attrs_;
+  std::vector<Onnx__StringStringEntryProto *> metadata_;
+  bool in_branch_ = false;
+};
+
+// A subgraph (an If branch): its nodes, outputs by name.
+class Branch {
+public:
+  Node &node(const std::string &op, const std::vector<std::string> &inputs,
+             const std::vector<std::string> &outputs,
+             const std::string &name = "");
+  Branch &output(const std::string &name);
+  Onnx__GraphProto *proto() { return &proto_; }
+
+private:
+  friend class Model;
+  explicit Branch(Model *model) : model_(model) {}
+  void finalize();
+
+  Model *model_;
+  Onnx__GraphProto proto_ = ONNX__GRAPH_PROTO__INIT;
+  std::vector<Node *> nodes_;
+  std::vector<Onnx__NodeProto *> node_ptrs_;
+  std::vector<Onnx__ValueInfoProto *> outputs_;
 };
 
 class Model {
@@ -181,6 +208,13 @@ public:
     for (const std::string &s : outputs) n.outputs_.push_back(str(s));
     return n;
   }
+  // A subgraph for an If's then_branch / else_branch attribute.
+  Branch &branch(const std::string &name) {
+    Branch &b = branches_.emplace_back(Branch(this));
+    b.proto_.name = str(name);
+    return b;
+  }
+
   // A Constant node holding `t`.
   Node &constant(const std::string &output, Onnx__TensorProto *t,
                  const std::string &name = "") {
@@ -220,6 +254,7 @@ public:
 
 private:
   friend class Node;
+  friend class Branch;
 
   Onnx__TensorProto *new_tensor(const std::string &name,
                                 const std::vector<int64_t> &dims,
@@ -284,8 +319,10 @@ private:
 
   void finalize() {
     for (Node &n : nodes_) n.finalize();
+    for (Branch &b : branches_) b.finalize();
     node_ptrs_.clear();
-    for (Node &n : nodes_) node_ptrs_.push_back(&n.proto_);
+    for (Node &n : nodes_)
+      if (!n.in_branch_) node_ptrs_.push_back(&n.proto_);
     graph_.n_node = node_ptrs_.size();
     graph_.node = node_ptrs_.data();
     graph_.n_initializer = init_ptrs_.size();
@@ -316,6 +353,7 @@ private:
   std::deque<Onnx__TensorShapeProto__Dimension> dims_;
   std::deque<std::vector<Onnx__TensorShapeProto__Dimension *>> dim_lists_;
   std::deque<Node> nodes_;
+  std::deque<Branch> branches_;
   std::vector<Onnx__NodeProto *> node_ptrs_;
   std::vector<Onnx__TensorProto *> init_ptrs_;
   std::vector<Onnx__ValueInfoProto *> input_ptrs_, output_ptrs_;
@@ -385,6 +423,42 @@ inline Node &Node::attr(const std::string &name, Onnx__TensorProto *tensor) {
   return *this;
 }
 
+inline Node &Node::attr(const std::string &name, Onnx__GraphProto *graph) {
+  Onnx__AttributeProto *a =
+      new_attr(name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH);
+  a->g = graph;
+  return *this;
+}
+
+inline Node &Node::metadata(const std::string &key, const std::string &value) {
+  metadata_.push_back(model_->entry(key, value));
+  return *this;
+}
+
+inline Node &Branch::node(const std::string &op,
+                          const std::vector<std::string> &inputs,
+                          const std::vector<std::string> &outputs,
+                          const std::string &name) {
+  Node &n = model_->node(op, inputs, outputs, name);
+  n.in_branch_ = true;
+  nodes_.push_back(&n);
+  return n;
+}
+
+inline Branch &Branch::output(const std::string &name) {
+  outputs_.push_back(model_->value_info(name, {}, FLOAT, false));
+  return *this;
+}
+
+inline void Branch::finalize() {
+  node_ptrs_.clear();
+  for (Node *n : nodes_) node_ptrs_.push_back(&n->proto_);
+  proto_.n_node = node_ptrs_.size();
+  proto_.node = node_ptrs_.data();
+  proto_.n_output = outputs_.size();
+  proto_.output = outputs_.data();
+}
+
 inline Node &Node::domain(const std::string &domain) {
   proto_.domain = model_->str(domain);
   return *this;
@@ -397,6 +471,8 @@ inline void Node::finalize() {
   proto_.output = outputs_.data();
   proto_.n_attribute = attrs_.size();
   proto_.attribute = attrs_.data();
+  proto_.n_metadata_props = metadata_.size();
+  proto_.metadata_props = metadata_.data();
 }
 
 // 0, 1, 2, ... scaled: handy distinct weights.

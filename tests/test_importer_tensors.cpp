@@ -207,7 +207,8 @@ TEST_F(ImporterExternal, RejectsEscapes) {
   EXPECT_EQ(memory.error,
             "tensor 'w' keeps its data in the external file 'w.bin', but the "
             "model was loaded from memory: external data needs the model's "
-            "folder (load it from a file)");
+            "folder (load it from a file) or the file's bytes "
+            "(seqrt_options_set_external_data)");
 }
 
 TEST_F(ImporterExternal, RejectsBadRanges) {

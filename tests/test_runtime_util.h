@@ -153,6 +153,21 @@ public:
     return *this;
   }
 
+  // Any kind: the caller gives the output shape and sets the parameters on
+  // the returned layer (valid until the next layer is added).
+  sq_layer &custom(sq_kind kind, const Dims &out_shape) {
+    return add(kind, out_shape);
+  }
+  // Deterministic weights in [-scale, scale) (+ offset) into `w`.
+  void weights(sq_weights *w, const Dims &dims, float scale,
+               float offset = 0.0f) {
+    set_weights(w, dims, scale);
+    for (int64_t i = 0; i < w->count; i++) w->data[i] += offset;
+  }
+  const Dims &shape() const { return shape_; }
+  // The chain's input dtype (int64 for an Embedding first layer).
+  seqrt_dtype input_dtype = SEQRT_FLOAT32;
+
   // Direct access to tweak a layer before build().
   sq_layer &layer(int i) { return layers_[(size_t)i]; }
   int size() const { return (int)layers_.size(); }
@@ -165,7 +180,7 @@ public:
     std::memcpy(c->layers, layers_.data(), layers_.size() * sizeof(sq_layer));
     layers_.clear();
     c->input = make_shape(input_);
-    c->input_dtype = SEQRT_FLOAT32;
+    c->input_dtype = input_dtype;
     c->output = make_shape(shape_);
     c->input_name = strdup("input");
     c->output_name = strdup("output");
@@ -397,10 +412,13 @@ inline void ref_softmax(const sq_layer &l, const Tensor &x, Tensor *y) {
     }
 }
 
+#include "test_runtime_refs.h"
+
 inline Tensor ref_layer(const sq_layer &l, const Tensor &x, int64_t batch) {
   Tensor y;
   y.dims = shape_dims(l.out, batch);
   y.data.assign((size_t)count_of(y.dims), 0.0f);
+  if (ref_other_kind(l, x, &y)) return y;
   switch (sq_kind_family(l.kind)) {
   case SQ_FAMILY_LINEAR: ref_linear(l, x, &y); break;
   case SQ_FAMILY_CONV: ref_conv(l, x, &y); break;
@@ -412,6 +430,7 @@ inline Tensor ref_layer(const sq_layer &l, const Tensor &x, int64_t batch) {
     break;
   case SQ_FAMILY_SOFTMAX: ref_softmax(l, x, &y); break;
   case SQ_FAMILY_RESHAPE: y.data = x.data; break;
+  default: ADD_FAILURE() << "no reference for " << sq_kind_name(l.kind);
   }
   return y;
 }
@@ -435,6 +454,7 @@ inline ::testing::AssertionResult all_close(const float *actual,
                                             double tol = 1e-4) {
   for (size_t i = 0; i < expected.size(); i++) {
     double a = actual[i], e = expected[i];
+    if (std::isnan(e) && std::isnan(a)) continue; // NaN where PyTorch has it
     if (!(std::fabs(a - e) <= tol + tol * std::fabs(e)))
       return ::testing::AssertionFailure()
              << "element " << i << " of " << expected.size() << ": got " << a

@@ -1,0 +1,80 @@
+"""`seqrt bench --json` on the bundled models: the output is one valid JSON
+object with every field the issue names, and the numbers are consistent
+with each other. No timing is asserted (the benchmark is its own command,
+scripts/bench/compare.py)."""
+
+import json
+import math
+import os
+import tempfile
+import unittest
+
+import numpy as np
+
+import e2e_common as e2e
+
+REQUIRED = ("p50_us", "p90_us", "p99_us", "throughput_per_s", "load_ms", "peak_rss_kb",
+            "cpu_us_per_run")
+
+
+class BenchJson(unittest.TestCase):
+    def setUp(self):
+        e2e.require_seqrt(self)
+
+    def bench(self, model, *args):
+        proc = e2e.seqrt("bench", model, "--json", *args)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        lines = proc.stdout.strip().splitlines()
+        self.assertEqual(len(lines), 1, proc.stdout)  # one object, one line
+        return json.loads(lines[0])
+
+    def check_fields(self, result, batch, iters):
+        for key in REQUIRED:
+            self.assertIn(key, result)
+            self.assertIsInstance(result[key], (int, float), key)
+            self.assertTrue(math.isfinite(result[key]), key)
+            self.assertGreater(result[key], 0, key)
+        self.assertEqual(result["batch"], batch)
+        self.assertEqual(result["iters"], iters)
+        self.assertLessEqual(result["p50_us"], result["p90_us"])
+        self.assertLessEqual(result["p90_us"], result["p99_us"])
+        # throughput is batch / mean latency
+        self.assertAlmostEqual(result["throughput_per_s"], batch * 1e6 / result["mean_us"],
+                               delta=result["throughput_per_s"] * 2e-2)  # mean_us is rounded
+        # a process that loaded a model and ran it holds at least a megabyte
+        self.assertGreater(result["peak_rss_kb"], 1024)
+
+    def test_every_example(self):
+        for name in ("mnist_mlp", "small_convnet", "sequential"):
+            with self.subTest(name=name):
+                model = os.path.join(e2e.EXAMPLES_DIR, name, "model.onnx")
+                result = self.bench(model, "--batch", "3", "--iters", "20", "--warmup", "2",
+                                    "--threads", "1")
+                self.check_fields(result, 3, 20)
+                self.assertEqual(result["threads"], 1)
+
+    def test_input_file_and_interval(self):
+        model = os.path.join(e2e.EXAMPLES_DIR, "small_convnet", "model.onnx")
+        with tempfile.TemporaryDirectory() as tmp:
+            x_path = os.path.join(tmp, "x.npy")
+            np.save(x_path, np.random.default_rng(0).standard_normal((5, 1, 28, 28))
+                    .astype(np.float32))
+            result = self.bench(model, "--input", x_path, "--iters", "10", "--interval-ms", "2",
+                                "--threads", "2")
+        self.check_fields(result, 5, 10)
+        self.assertEqual(result["interval_ms"], 2)
+        self.assertGreater(result["cpu_busy_ratio"], 0)
+
+    def test_input_batch_mismatch_is_an_error(self):
+        model = os.path.join(e2e.EXAMPLES_DIR, "mnist_mlp", "model.onnx")
+        with tempfile.TemporaryDirectory() as tmp:
+            x_path = os.path.join(tmp, "x.npy")
+            np.save(x_path, np.zeros((2, 784), np.float32))
+            proc = e2e.seqrt("bench", model, "--json", "--input", x_path, "--batch", "4")
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("--batch 4", proc.stderr)
+        self.assertEqual(proc.stdout, "")
+
+
+if __name__ == "__main__":
+    e2e.main()

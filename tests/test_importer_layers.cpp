@@ -1,0 +1,848 @@
+// Importer: one-node layers beyond the core set (ConvTranspose, PRelu,
+// Clip, the other activations, InstanceNorm / LayerNormalization /
+// GroupNormalization / LRN, Pad in every form, Resize / Upsample,
+// DepthToSpace / SpaceToDepth, Embedding, LpPool), each checked on the
+// chain: kind, parameters, weights and shapes.
+#include <cfloat>
+#include <cmath>
+
+#include "test_importer_util.h"
+
+using onnxb::Model;
+using onnxb::ramp;
+
+namespace {
+
+using dims = std::vector<int64_t>;
+using floats = std::vector<float>;
+
+// ---- ConvTranspose --------------------------------------------------------
+
+TEST(ImporterLayers, ConvTransposeStridePadsOutputPaddingGroups) {
+  for (int64_t opset : {9, 13, 17, 18}) {
+    Model m(opset);
+    m.input("x", {-1, 4, 5, 6});
+    floats w = ramp(4 * 3 * 3 * 2), b = ramp(6, 0.5f);
+    m.initializer("w", {4, 3, 3, 2}, w); // [I, O/groups, kh, kw]
+    m.initializer("b", {6}, b);
+    m.node("ConvTranspose", {"x", "w", "b"}, {"y"}, "/up/ConvTranspose")
+        .attr("group", 2)
+        .attr("strides", dims{2, 3})
+        .attr("pads", dims{1, 0, 1, 1})
+        .attr("output_padding", dims{1, 2})
+        .attr("dilations", dims{2, 1});
+    m.output("y");
+    Imported r;
+    import_model(m, r);
+    ASSERT_TRUE(r.ok()) << r.error;
+    const sq_layer &l = r.layer(0);
+    EXPECT_EQ(l.kind, SQ_CONVTRANSPOSE);
+    EXPECT_EQ(l.groups, 2);
+    EXPECT_EQ(l.spatial, 2);
+    EXPECT_EQ(l.stride[0], 2);
+    EXPECT_EQ(l.stride[1], 3);
+    EXPECT_EQ(l.dilation[0], 2);
+    EXPECT_EQ(l.pad_begin[0], 1);
+    EXPECT_EQ(l.pad_begin[1], 0);
+    EXPECT_EQ(l.pad_end[0], 1);
+    EXPECT_EQ(l.pad_end[1], 1);
+    EXPECT_EQ(l.output_padding[0], 1);
+    EXPECT_EQ(l.output_padding[1], 2);
+    EXPECT_EQ(dims_of(l.weight.shape), (dims{4, 3, 3, 2}));
+    EXPECT_FLOATS_NEAR(w, values_of(l.weight), 0);
+    EXPECT_FLOATS_NEAR(b, values_of(l.bias), 0);
+    // (in-1)*s + op + (k-1)*d + 1 - pads: H 4*2+1+5-2 = 12, W 5*3+2+2-1 = 18
+    EXPECT_EQ(dims_of(l.out), (dims{-1, 6, 12, 18}));
+  }
+}
+
+TEST(ImporterLayers, ConvTransposeOutputShapeAndAutoPad) {
+  Model m(13);
+  m.input("x", {-1, 2, 5});
+  m.initializer("w", {2, 3, 3}, ramp(18));
+  m.node("ConvTranspose", {"x", "w"}, {"y"}, "/up/ConvTranspose")
+      .attr("strides", dims{2})
+      .attr("output_shape", dims{10});
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  // full size 4*2 + 3 = 11, one too many: NOTSET puts it at the start
+  EXPECT_EQ(r.layer(0).pad_begin[0], 1);
+  EXPECT_EQ(r.layer(0).pad_end[0], 0);
+  EXPECT_EQ(dims_of(r.layer(0).out), (dims{-1, 3, 10}));
+  EXPECT_EQ(r.layer(0).bias.data, nullptr);
+
+  Model m2(13);
+  m2.input("x", {-1, 2, 5});
+  m2.initializer("w", {2, 3, 3}, ramp(18));
+  m2.node("ConvTranspose", {"x", "w"}, {"y"}, "/up/ConvTranspose")
+      .attr("strides", dims{2})
+      .attr("auto_pad", "SAME_UPPER");
+  m2.output("y");
+  Imported r2;
+  import_model(m2, r2);
+  ASSERT_TRUE(r2.ok()) << r2.error;
+  EXPECT_EQ(r2.layer(0).pad_begin[0], 0);
+  EXPECT_EQ(r2.layer(0).pad_end[0], 1);
+  EXPECT_EQ(dims_of(r2.layer(0).out), (dims{-1, 3, 10}));
+}
+
+TEST(ImporterLayers, ConvTransposeWeightsMustFit) {
+  Model m(13);
+  m.input("x", {-1, 4, 5});
+  m.initializer("w", {3, 3, 3}, ramp(27));
+  m.node("ConvTranspose", {"x", "w"}, {"y"}, "/up/ConvTranspose");
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  EXPECT_EQ(r.status, SEQRT_ERR_INVALID_MODEL);
+  EXPECT_EQ(r.error, "node '/up/ConvTranspose' (ConvTranspose): weights of "
+                     "shape [3, 3, 3] do not fit the input [-1, 4, 5] with "
+                     "group=1");
+}
+
+// ---- activations ------------------------------------------------------------
+
+struct Act {
+  const char *op;
+  int64_t opset;
+  sq_kind kind;
+  float alpha, beta;
+};
+
+TEST(ImporterLayers, ActivationKindsAndParameters) {
+  const Act cases[] = {
+      {"Celu", 13, SQ_CELU, 1.0f, 0},
+      {"Selu", 9, SQ_SELU, 1.6732632f, 1.0507010f},
+      {"HardSigmoid", 9, SQ_HARDSIGMOID, 0.2f, 0.5f},
+      {"HardSwish", 14, SQ_HARDSWISH, 0, 0},
+      {"Softplus", 11, SQ_SOFTPLUS, 1.0f, 0},
+      {"Softsign", 11, SQ_SOFTSIGN, 0, 0},
+      {"Mish", 18, SQ_MISH, 0, 0},
+      {"Gelu", 20, SQ_GELU, 0, 0},
+      {"ThresholdedRelu", 11, SQ_THRESHOLD, 1.0f, 0},
+  };
+  for (const Act &c : cases) {
+    Model m(c.opset);
+    m.input("x", {-1, 7});
+    m.node(c.op, {"x"}, {"y"}, std::string("/a/") + c.op);
+    m.output("y");
+    Imported r;
+    import_model(m, r);
+    ASSERT_TRUE(r.ok()) << c.op << ": " << r.error;
+    EXPECT_EQ(r.layer(0).kind, c.kind) << c.op;
+    EXPECT_NEAR(r.layer(0).alpha, c.alpha, 1e-6) << c.op;
+    EXPECT_NEAR(r.layer(0).beta, c.beta, 1e-6) << c.op;
+    EXPECT_STREQ(r.layer(0).name, "a");
+  }
+  Model m(20);
+  m.input("x", {-1, 7});
+  m.node("Gelu", {"x"}, {"g"}, "/g/Gelu").attr("approximate", "tanh");
+  m.node("Selu", {"g"}, {"s"}, "/s/Selu")
+      .attr("alpha", 2.0f)
+      .attr("gamma", 3.0f);
+  m.node("Celu", {"s"}, {"c"}, "/c/Celu").attr("alpha", 0.5f);
+  m.node("HardSigmoid", {"c"}, {"h"}, "/h/HardSigmoid")
+      .attr("alpha", 1.0f / 6)
+      .attr("beta", 0.25f);
+  m.node("ThresholdedRelu", {"h"}, {"y"}, "/t/ThresholdedRelu")
+      .attr("alpha", 0.3f);
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.layer(0).kind, SQ_GELU_TANH);
+  EXPECT_EQ(r.layer(1).alpha, 2.0f);
+  EXPECT_EQ(r.layer(1).beta, 3.0f);
+  EXPECT_EQ(r.layer(2).alpha, 0.5f);
+  EXPECT_NEAR(r.layer(3).alpha, 1.0f / 6, 1e-7);
+  EXPECT_EQ(r.layer(3).beta, 0.25f);
+  EXPECT_NEAR(r.layer(4).alpha, 0.3f, 1e-7);
+  EXPECT_EQ(r.layer(4).beta, 0.0f);
+}
+
+TEST(ImporterLayers, ClipIsReluReLU6OrHardtanh) {
+  // opset 9: attributes; 11+: inputs (torch's ReLU6 and Hardtanh)
+  Model m(9);
+  m.input("x", {-1, 4});
+  m.node("Clip", {"x"}, {"a"}, "/0/Clip").attr("min", 0.0f).attr("max", 6.0f);
+  m.node("Clip", {"a"}, {"y"}, "/1/Clip").attr("min", -0.5f).attr("max", 0.7f);
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.layer(0).kind, SQ_RELU6);
+  EXPECT_EQ(r.layer(1).kind, SQ_HARDTANH);
+  EXPECT_EQ(r.layer(1).alpha, -0.5f);
+  EXPECT_EQ(r.layer(1).beta, 0.7f);
+
+  Model m2(13);
+  m2.input("x", {-1, 4});
+  m2.initializer("lo", {}, {0.0f});
+  m2.initializer("hi", {}, {6.0f});
+  m2.initializer("lo2", {}, {-1.0f});
+  m2.node("Clip", {"x", "lo", "hi"}, {"a"}, "/0/Clip");
+  m2.node("Clip", {"a", "lo"}, {"b"}, "/1/Clip"); // max absent: ReLU
+  m2.node("Clip", {"b", "lo2", ""}, {"y"}, "/2/Clip");
+  m2.output("y");
+  Imported r2;
+  import_model(m2, r2);
+  ASSERT_TRUE(r2.ok()) << r2.error;
+  EXPECT_EQ(r2.layer(0).kind, SQ_RELU6);
+  EXPECT_EQ(r2.layer(0).alpha, 0.0f);
+  EXPECT_EQ(r2.layer(0).beta, 6.0f);
+  EXPECT_EQ(r2.layer(1).kind, SQ_RELU);
+  EXPECT_EQ(r2.layer(2).kind, SQ_HARDTANH);
+  EXPECT_EQ(r2.layer(2).alpha, -1.0f);
+  EXPECT_EQ(r2.layer(2).beta, FLT_MAX);
+}
+
+TEST(ImporterLayers, ShrinkIsSoftshrinkOrHardshrink) {
+  Model m(13);
+  m.input("x", {-1, 4});
+  m.node("Shrink", {"x"}, {"a"}, "/0/Shrink")
+      .attr("lambd", 0.3f)
+      .attr("bias", 0.3f);
+  m.node("Shrink", {"a"}, {"y"}, "/1/Shrink").attr("lambd", 0.4f);
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.layer(0).kind, SQ_SOFTSHRINK);
+  EXPECT_NEAR(r.layer(0).alpha, 0.3f, 1e-7);
+  EXPECT_EQ(r.layer(1).kind, SQ_HARDSHRINK);
+  EXPECT_NEAR(r.layer(1).alpha, 0.4f, 1e-7);
+
+  Model m2(13);
+  m2.input("x", {-1, 4});
+  m2.node("Shrink", {"x"}, {"y"}, "/0/Shrink")
+      .attr("lambd", 0.3f)
+      .attr("bias", 0.1f);
+  m2.output("y");
+  Imported r2;
+  import_model(m2, r2);
+  EXPECT_EQ(r2.status, SEQRT_ERR_UNSUPPORTED);
+  EXPECT_NE(r2.error.find("bias=0.1 and lambd=0.3"), std::string::npos)
+      << r2.error;
+}
+
+TEST(ImporterLayers, PReluSlopesPerChannel) {
+  // after a conv the exporter reshapes the slopes to [C, 1, 1]
+  Model m(13);
+  m.input("x", {-1, 4, 5, 5});
+  floats s = {0.1f, 0.2f, 0.3f, 0.4f};
+  m.initializer("onnx::PRelu_8", {4, 1, 1}, s);
+  m.initializer("one", {1, 1, 1}, {0.25f});
+  m.node("PRelu", {"x", "onnx::PRelu_8"}, {"a"}, "/1/PRelu");
+  m.node("PRelu", {"a", "one"}, {"y"}, "/2/PRelu");
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.layer(0).kind, SQ_PRELU);
+  EXPECT_EQ(dims_of(r.layer(0).weight.shape), (dims{4}));
+  EXPECT_FLOATS_NEAR(s, values_of(r.layer(0).weight), 0);
+  EXPECT_EQ(dims_of(r.layer(1).weight.shape), (dims{1}));
+  EXPECT_FLOATS_NEAR((floats{0.25f}), values_of(r.layer(1).weight), 0);
+  EXPECT_EQ(sq_layer_parameters(&r.layer(0)), 4);
+
+  // after a Linear: [F] on [N, F]
+  Model m2(11);
+  m2.input("x", {-1, 6});
+  m2.initializer("1.weight", {6}, ramp(6));
+  m2.node("PRelu", {"x", "1.weight"}, {"y"}, "/1/PRelu");
+  m2.output("y");
+  Imported r2;
+  import_model(m2, r2);
+  ASSERT_TRUE(r2.ok()) << r2.error;
+  EXPECT_EQ(dims_of(r2.layer(0).weight.shape), (dims{6}));
+
+  // [F] broadcast over the last dim of a 3-D input is not per channel
+  Model m3(11);
+  m3.input("x", {-1, 5, 6});
+  m3.initializer("w", {6}, ramp(6));
+  m3.node("PRelu", {"x", "w"}, {"y"}, "/1/PRelu");
+  m3.output("y");
+  Imported r3;
+  import_model(m3, r3);
+  EXPECT_EQ(r3.status, SEQRT_ERR_UNSUPPORTED);
+  EXPECT_EQ(r3.error, "node '/1/PRelu' (PRelu): slopes of shape [6], not one "
+                      "per channel (dim 1) of the input [-1, 5, 6], are not "
+                      "supported");
+}
+
+// ---- normalisation ops ------------------------------------------------------
+
+TEST(ImporterLayers, InstanceNormAffineOrNot) {
+  Model m(13);
+  m.input("x", {-1, 3, 4, 4});
+  floats g = {1.5f, 0.5f, 2.0f}, b = {0.1f, -0.2f, 0.3f};
+  m.initializer("1.weight", {3}, g);
+  m.initializer("1.bias", {3}, b);
+  m.initializer("ones", {3}, {1, 1, 1});
+  m.initializer("zeros", {3}, {0, 0, 0});
+  m.node("InstanceNormalization", {"x", "1.weight", "1.bias"}, {"a"},
+         "/1/InstanceNormalization")
+      .attr("epsilon", 1e-3f);
+  m.node("InstanceNormalization", {"a", "ones", "zeros"}, {"y"},
+         "/2/InstanceNormalization");
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.layer(0).kind, SQ_INSTANCENORM);
+  EXPECT_NEAR(r.layer(0).epsilon, 1e-3f, 1e-9);
+  EXPECT_FLOATS_NEAR(g, values_of(r.layer(0).weight), 0);
+  EXPECT_FLOATS_NEAR(b, values_of(r.layer(0).bias), 0);
+  EXPECT_NEAR(r.layer(1).epsilon, 1e-5f, 1e-9);
+  EXPECT_EQ(r.layer(1).weight.data, nullptr); // affine=False
+  EXPECT_EQ(r.layer(1).bias.data, nullptr);
+}
+
+TEST(ImporterLayers, LayerNormalizationBroadcastScale) {
+  for (int64_t opset : {17, 18}) {
+    Model m(opset);
+    m.input("x", {-1, 2, 3});
+    floats g = {1, 2, 3}, b = {0.5f, 0.25f, 0.125f};
+    m.initializer("g", {3}, g);
+    m.initializer("b", {3}, b);
+    m.node("LayerNormalization", {"x", "g", "b"}, {"y"},
+           "/1/LayerNormalization")
+        .attr("axis", -2)
+        .attr("epsilon", 1e-6f);
+    m.output("y");
+    Imported r;
+    import_model(m, r);
+    ASSERT_TRUE(r.ok()) << r.error;
+    const sq_layer &l = r.layer(0);
+    EXPECT_EQ(l.kind, SQ_LAYERNORM);
+    EXPECT_EQ(l.axis, 1);
+    EXPECT_NEAR(l.epsilon, 1e-6f, 1e-12);
+    // [3] broadcast to the normalised dims [2, 3]
+    EXPECT_EQ(dims_of(l.weight.shape), (dims{2, 3}));
+    EXPECT_FLOATS_NEAR((floats{1, 2, 3, 1, 2, 3}), values_of(l.weight), 0);
+    EXPECT_FLOATS_NEAR((floats{0.5f, 0.25f, 0.125f, 0.5f, 0.25f, 0.125f}),
+                       values_of(l.bias), 0);
+  }
+  // no bias input; the opset-16 model has no LayerNormalization yet
+  Model m(17);
+  m.input("x", {-1, 4});
+  m.initializer("g", {4}, {1, 2, 3, 4});
+  m.node("LayerNormalization", {"x", "g"}, {"y"}, "/1/LayerNormalization");
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.layer(0).axis, 1);
+  EXPECT_EQ(r.layer(0).bias.data, nullptr);
+}
+
+TEST(ImporterLayers, GroupNormalizationPerGroupThenPerChannel) {
+  Model m(18); // scale/bias per group (expanded to the channels)
+  m.input("x", {-1, 4, 3});
+  m.initializer("g", {2}, {2.0f, 3.0f});
+  m.initializer("b", {2}, {0.5f, -0.5f});
+  m.node("GroupNormalization", {"x", "g", "b"}, {"y"}, "/gn/GN")
+      .attr("num_groups", 2);
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.layer(0).kind, SQ_GROUPNORM);
+  EXPECT_EQ(r.layer(0).groups, 2);
+  EXPECT_FLOATS_NEAR((floats{2, 2, 3, 3}), values_of(r.layer(0).weight), 0);
+  EXPECT_FLOATS_NEAR((floats{0.5f, 0.5f, -0.5f, -0.5f}),
+                     values_of(r.layer(0).bias), 0);
+
+  Model m2(21); // per channel
+  m2.input("x", {-1, 4, 3});
+  m2.initializer("g", {4}, {1, 2, 3, 4});
+  m2.initializer("b", {4}, {0, 0, 1, 0});
+  m2.node("GroupNormalization", {"x", "g", "b"}, {"y"}, "/gn/GN")
+      .attr("num_groups", 2)
+      .attr("epsilon", 1e-3f);
+  m2.output("y");
+  Imported r2;
+  import_model(m2, r2);
+  ASSERT_TRUE(r2.ok()) << r2.error;
+  EXPECT_FLOATS_NEAR((floats{1, 2, 3, 4}), values_of(r2.layer(0).weight), 0);
+  EXPECT_NEAR(r2.layer(0).epsilon, 1e-3f, 1e-9);
+}
+
+TEST(ImporterLayers, LrnOddSizeOnly) {
+  Model m(13);
+  m.input("x", {-1, 6, 4, 4});
+  m.node("LRN", {"x"}, {"y"}, "/n/LRN")
+      .attr("size", 5)
+      .attr("alpha", 0.01f)
+      .attr("beta", 0.5f)
+      .attr("bias", 2.0f);
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.layer(0).kind, SQ_LRN);
+  EXPECT_EQ(r.layer(0).kernel[0], 5);
+  EXPECT_NEAR(r.layer(0).alpha, 0.01f, 1e-9);
+  EXPECT_EQ(r.layer(0).beta, 0.5f);
+  EXPECT_EQ(r.layer(0).epsilon, 2.0f);
+
+  Model m2(13);
+  m2.input("x", {-1, 6, 4, 4});
+  m2.node("LRN", {"x"}, {"y"}, "/n/LRN").attr("size", 4);
+  m2.output("y");
+  Imported r2;
+  import_model(m2, r2);
+  EXPECT_EQ(r2.status, SEQRT_ERR_UNSUPPORTED);
+  EXPECT_NE(r2.error.find("size 4"), std::string::npos) << r2.error;
+}
+
+// ---- Pad
+// ----------------------------------------------------------------------
+
+TEST(ImporterLayers, PadModesAsAttributesBeforeOpset11) {
+  Model m(9);
+  m.input("x", {-1, 2, 5, 6});
+  m.node("Pad", {"x"}, {"a"}, "/0/Pad")
+      .attr("mode", "reflect")
+      .attr("pads", dims{0, 0, 1, 2, 0, 0, 3, 0});
+  m.node("Pad", {"a"}, {"b"}, "/1/Pad")
+      .attr("mode", "edge")
+      .attr("pads", dims{0, 0, 0, 1, 0, 0, 2, 1});
+  m.node("Pad", {"b"}, {"y"}, "/2/Pad")
+      .attr("pads", dims{0, 0, 1, -1, 0, 0, 1, 0})
+      .attr("value", 0.5f);
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_EQ(r.count(), 3);
+  EXPECT_EQ(r.layer(0).kind, SQ_PAD);
+  EXPECT_EQ(r.layer(0).pad_mode, SQ_PAD_REFLECT);
+  EXPECT_EQ(r.layer(0).spatial, 2);
+  EXPECT_EQ(r.layer(0).pad_begin[0], 1);
+  EXPECT_EQ(r.layer(0).pad_begin[1], 2);
+  EXPECT_EQ(r.layer(0).pad_end[0], 3);
+  EXPECT_EQ(r.layer(0).pad_end[1], 0);
+  EXPECT_EQ(dims_of(r.layer(0).out), (dims{-1, 2, 9, 8}));
+  EXPECT_EQ(r.layer(1).pad_mode, SQ_PAD_REPLICATE);
+  EXPECT_EQ(dims_of(r.layer(1).out), (dims{-1, 2, 11, 10}));
+  EXPECT_EQ(r.layer(2).pad_mode, SQ_PAD_CONSTANT);
+  EXPECT_EQ(r.layer(2).pad_value, 0.5f);
+  EXPECT_EQ(r.layer(2).pad_begin[1], -1); // cropping
+  EXPECT_EQ(dims_of(r.layer(2).out), (dims{-1, 2, 13, 9}));
+}
+
+TEST(ImporterLayers, PadInputsAxesAndWrap) {
+  // opset 11: pads and value as inputs
+  Model m(11);
+  m.input("x", {-1, 2, 5});
+  m.initializer_i64("pads", {6}, {0, 0, 2, 0, 0, 1});
+  m.initializer("value", {}, {-1.5f});
+  m.node("Pad", {"x", "pads", "value"}, {"y"}, "/1/Pad");
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.layer(0).pad_value, -1.5f);
+  EXPECT_EQ(dims_of(r.layer(0).out), (dims{-1, 2, 8}));
+  EXPECT_STREQ(r.layer(0).name, "1");
+
+  // opset 19: axes input and wrap (a true circular pad)
+  Model m2(19);
+  m2.input("x", {-1, 2, 5, 6});
+  m2.initializer_i64("pads", {4}, {1, 2, 3, 1});
+  m2.initializer_i64("axes", {2}, {-1, 2});
+  m2.node("Pad", {"x", "pads", "", "axes"}, {"y"}, "node_pad")
+      .attr("mode", "wrap");
+  m2.output("y");
+  Imported r2;
+  import_model(m2, r2);
+  ASSERT_TRUE(r2.ok()) << r2.error;
+  const sq_layer &l = r2.layer(0);
+  EXPECT_EQ(l.pad_mode, SQ_PAD_CIRCULAR);
+  EXPECT_EQ(l.pad_begin[0], 2); // axis 2
+  EXPECT_EQ(l.pad_end[0], 1);
+  EXPECT_EQ(l.pad_begin[1], 1); // axis 3 (-1)
+  EXPECT_EQ(l.pad_end[1], 3);
+  EXPECT_EQ(l.circular_from[0], 5 - 2);
+  EXPECT_EQ(l.circular_from[1], 6 - 1);
+  EXPECT_EQ(dims_of(l.out), (dims{-1, 2, 8, 10}));
+}
+
+TEST(ImporterLayers, PadRejections) {
+  struct Case {
+    dims shape, pads;
+    const char *mode;
+    const char *message;
+  };
+  const Case cases[] = {
+      {{-1, 4},
+       {0, 1, 0, 1},
+       "constant",
+       "node '/p/Pad' (Pad) pads a rank-2 input [-1, 4], which is not "
+       "supported; seqrt pads the 1 to 3 spatial dims of [N, C, ...] "
+       "inputs"},
+      {{-1, 2, 5},
+       {0, 1, 0, 0, 1, 0},
+       "constant",
+       "node '/p/Pad' (Pad) pads dim 1 (channels) of [-1, 2, 5], which is "
+       "not supported; seqrt pads only the spatial dims"},
+      {{-1, 2, 5},
+       {0, 0, 5, 0, 0, 0},
+       "reflect",
+       "node '/p/Pad' (Pad): padding 5/0 of spatial dim 0 (size 5) is not "
+       "supported in this mode"},
+  };
+  for (const Case &c : cases) {
+    Model m(13);
+    m.input("x", c.shape);
+    m.initializer_i64("pads", {(int64_t)c.pads.size()}, c.pads);
+    m.node("Pad", {"x", "pads"}, {"y"}, "/p/Pad").attr("mode", c.mode);
+    m.output("y");
+    Imported r;
+    import_model(m, r);
+    EXPECT_EQ(r.status, SEQRT_ERR_UNSUPPORTED) << c.message;
+    EXPECT_EQ(r.error, c.message);
+  }
+}
+
+// Zero padding folds into a Conv (ops test) or a counting AveragePool, but
+// not into a MaxPool, which pads with -inf: there it stays a PAD layer.
+TEST(ImporterLayers, ZeroPadBeforeMaxPoolStaysALayer) {
+  Model m(13);
+  m.input("x", {-1, 2, 6, 6});
+  m.initializer_i64("pads", {8}, {0, 0, 1, 1, 0, 0, 1, 1});
+  m.initializer("zero", {}, {0.0f});
+  m.node("Pad", {"x", "pads", "zero"}, {"p"}, "/1/1.0/Pad");
+  m.node("MaxPool", {"p"}, {"y"}, "/1/1.1/MaxPool")
+      .attr("kernel_shape", dims{2, 2})
+      .attr("strides", dims{2, 2});
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_EQ(r.count(), 2);
+  EXPECT_EQ(r.layer(0).kind, SQ_PAD);
+  EXPECT_STREQ(r.layer(0).name, "1.0");
+  EXPECT_EQ(r.layer(1).kind, SQ_MAXPOOL);
+  EXPECT_EQ(r.layer(1).pad_begin[0], 0);
+  EXPECT_EQ(dims_of(r.layer(1).out), (dims{-1, 2, 4, 4}));
+}
+
+// AvgPool(3, 2, padding=1, ceil_mode=True) with the padding counted: the
+// Pad's zeros count but the ceil overhang past them does not, which one
+// pool cannot say; a PAD layer and the pool compute exactly that.
+TEST(ImporterLayers, PadBeforeCeilAveragePoolStaysALayer) {
+  Model m(13);
+  m.input("x", {-1, 4, 8, 8});
+  m.initializer_i64("pads", {8}, {0, 0, 1, 1, 0, 0, 1, 1});
+  m.node("Pad", {"x", "pads"}, {"p"}, "/1/Pad").attr("mode", "constant");
+  m.node("AveragePool", {"p"}, {"y"}, "/1/AveragePool")
+      .attr("kernel_shape", dims{3, 3})
+      .attr("strides", dims{2, 2})
+      .attr("ceil_mode", 1);
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_EQ(r.count(), 2);
+  EXPECT_EQ(r.layer(0).kind, SQ_PAD);
+  EXPECT_STREQ(r.layer(0).name, "1:pad");
+  EXPECT_EQ(dims_of(r.layer(0).out), (dims{-1, 4, 10, 10}));
+  EXPECT_EQ(r.layer(1).kind, SQ_AVGPOOL);
+  EXPECT_STREQ(r.layer(1).name, "1");
+  EXPECT_FALSE(r.layer(1).count_include_pad);
+  EXPECT_EQ(dims_of(r.layer(1).out), (dims{-1, 4, 5, 5}));
+}
+
+// ---- Resize / Upsample
+// --------------------------------------------------------
+
+TEST(ImporterLayers, ResizeScalesModesPerOpset) {
+  Model m(11); // opset 11: roi and scales as (empty) constants
+  m.input("x", {-1, 3, 4, 5});
+  m.initializer("roi", {0}, {});
+  m.initializer("scales", {4}, {1, 1, 2, 3});
+  m.node("Resize", {"x", "roi", "scales"}, {"y"}, "/1/Resize")
+      .attr("mode", "nearest")
+      .attr("coordinate_transformation_mode", "asymmetric")
+      .attr("nearest_mode", "floor");
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  const sq_layer &l = r.layer(0);
+  EXPECT_EQ(l.kind, SQ_UPSAMPLE);
+  EXPECT_EQ(l.resize_mode, SQ_RESIZE_NEAREST);
+  EXPECT_EQ(l.resize_coord, SQ_COORD_ASYMMETRIC);
+  EXPECT_EQ(l.resize_nearest, SQ_NEAREST_FLOOR);
+  EXPECT_EQ(l.scales[0], 2.0f);
+  EXPECT_EQ(l.scales[1], 3.0f);
+  EXPECT_EQ(dims_of(l.out), (dims{-1, 3, 8, 15}));
+
+  Model m2(13); // empty names for the unused inputs; linear align_corners
+  m2.input("x", {-1, 3, 4});
+  m2.initializer("scales", {3}, {1, 1, 2.5f});
+  m2.node("Resize", {"x", "", "scales"}, {"y"}, "/1/Resize")
+      .attr("mode", "linear")
+      .attr("coordinate_transformation_mode", "align_corners");
+  m2.output("y");
+  Imported r2;
+  import_model(m2, r2);
+  ASSERT_TRUE(r2.ok()) << r2.error;
+  EXPECT_EQ(r2.layer(0).resize_mode, SQ_RESIZE_LINEAR);
+  EXPECT_EQ(r2.layer(0).resize_coord, SQ_COORD_ALIGN_CORNERS);
+  EXPECT_EQ(r2.layer(0).resize_nearest, SQ_NEAREST_ROUND_PREFER_FLOOR);
+  EXPECT_EQ(dims_of(r2.layer(0).out), (dims{-1, 3, 10}));
+}
+
+// Upsample(size=(12, 16)): sizes = Shape(x)[0:2] ++ [12, 16]
+TEST(ImporterLayers, ResizeSizesFromShapeSideGraph) {
+  for (int64_t opset : {11, 13, 18}) {
+    Model m(opset);
+    m.input("x", {-1, 3, 8, 8});
+    m.node("Shape", {"x"}, {"s"}, "/1/Shape");
+    m.initializer_i64("st", {1}, {0});
+    m.initializer_i64("en", {1}, {2});
+    m.initializer_i64("ax", {1}, {0});
+    m.node("Slice", {"s", "st", "en", "ax"}, {"nc"}, "/1/Slice");
+    m.initializer_i64("hw", {2}, {12, 16});
+    m.node("Concat", {"nc", "hw"}, {"sizes"}, "/1/Concat").attr("axis", 0);
+    m.node("Resize", {"x", "", "", "sizes"}, {"y"}, "/1/Resize")
+        .attr("mode", "linear")
+        .attr("coordinate_transformation_mode", "pytorch_half_pixel");
+    m.output("y");
+    Imported r;
+    import_model(m, r);
+    ASSERT_TRUE(r.ok()) << opset << ": " << r.error;
+    EXPECT_EQ(dims_of(r.layer(0).out), (dims{-1, 3, 12, 16}));
+    EXPECT_EQ(r.layer(0).scales[0], 1.5f);
+    EXPECT_EQ(r.layer(0).scales[1], 2.0f);
+    EXPECT_EQ(r.layer(0).resize_coord, SQ_COORD_PYTORCH_HALF_PIXEL);
+  }
+}
+
+TEST(ImporterLayers, ResizeOpset18AxesAndAntialias) {
+  Model m(18);
+  m.input("x", {-1, 3, 4, 4});
+  m.initializer("scales", {2}, {2, 2});
+  m.node("Resize", {"x", "", "scales"}, {"y"}, "node_upsample")
+      .attr("axes", dims{2, 3})
+      .attr("antialias", 1) // no effect when upsampling
+      .attr("mode", "nearest")
+      .attr("nearest_mode", "round_prefer_ceil");
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(dims_of(r.layer(0).out), (dims{-1, 3, 8, 8}));
+  EXPECT_EQ(r.layer(0).resize_coord, SQ_COORD_HALF_PIXEL);
+  EXPECT_EQ(r.layer(0).resize_nearest, SQ_NEAREST_ROUND_PREFER_CEIL);
+
+  Model m2(18);
+  m2.input("x", {-1, 3, 4, 4});
+  m2.initializer("scales", {2}, {0.5f, 0.5f});
+  m2.node("Resize", {"x", "", "scales"}, {"y"}, "node_down")
+      .attr("axes", dims{2, 3})
+      .attr("antialias", 1)
+      .attr("mode", "linear");
+  m2.output("y");
+  Imported r2;
+  import_model(m2, r2);
+  EXPECT_EQ(r2.status, SEQRT_ERR_UNSUPPORTED);
+  EXPECT_EQ(r2.error, "node 'node_down' (Resize) downsamples with "
+                      "antialias=1, which is not supported");
+}
+
+TEST(ImporterLayers, ResizeRejections) {
+  Model m(13);
+  m.input("x", {-1, 3, 4, 4});
+  m.initializer("scales", {4}, {1, 1, 2, 2});
+  m.node("Resize", {"x", "", "scales"}, {"y"}, "/1/Resize")
+      .attr("mode", "cubic");
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  EXPECT_EQ(r.status, SEQRT_ERR_UNSUPPORTED);
+  EXPECT_EQ(r.error, "node '/1/Resize' (Resize) has mode='cubic', which "
+                     "is not supported");
+
+  Model m2(13);
+  m2.input("x", {-1, 3, 4, 4});
+  m2.initializer("scales", {4}, {1, 2, 2, 2});
+  m2.node("Resize", {"x", "", "scales"}, {"y"}, "/1/Resize");
+  m2.output("y");
+  Imported r2;
+  import_model(m2, r2);
+  EXPECT_EQ(r2.status, SEQRT_ERR_UNSUPPORTED);
+  EXPECT_EQ(r2.error, "node '/1/Resize' (Resize) resizes dim 1 (channels), "
+                      "which is not supported; seqrt resizes only the "
+                      "spatial dims");
+}
+
+// Opsets 7-9: Upsample (asymmetric coordinates, floor for nearest).
+TEST(ImporterLayers, UpsampleOpsets7And9) {
+  Model m(7);
+  m.input("x", {-1, 2, 3, 3});
+  m.node("Upsample", {"x"}, {"y"}, "/1/Upsample")
+      .attr("scales", floats{1, 1, 2, 2})
+      .attr("mode", "nearest");
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.layer(0).resize_coord, SQ_COORD_ASYMMETRIC);
+  EXPECT_EQ(r.layer(0).resize_nearest, SQ_NEAREST_FLOOR);
+  EXPECT_EQ(dims_of(r.layer(0).out), (dims{-1, 2, 6, 6}));
+
+  Model m2(9);
+  m2.input("x", {-1, 2, 3});
+  m2.initializer("scales", {3}, {1, 1, 2});
+  m2.node("Upsample", {"x", "scales"}, {"y"}, "/1/Upsample")
+      .attr("mode", "linear");
+  m2.output("y");
+  Imported r2;
+  import_model(m2, r2);
+  ASSERT_TRUE(r2.ok()) << r2.error;
+  EXPECT_EQ(r2.layer(0).resize_mode, SQ_RESIZE_LINEAR);
+  EXPECT_EQ(r2.layer(0).resize_coord, SQ_COORD_ASYMMETRIC);
+  EXPECT_EQ(dims_of(r2.layer(0).out), (dims{-1, 2, 6}));
+}
+
+// ---- DepthToSpace / SpaceToDepth
+// ---------------------------------------------
+
+TEST(ImporterLayers, DepthToSpaceCrdIsPixelShuffle) {
+  Model m(13);
+  m.input("x", {-1, 8, 3, 3});
+  m.node("DepthToSpace", {"x"}, {"y"}, "/1/DepthToSpace")
+      .attr("blocksize", 2)
+      .attr("mode", "CRD");
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.layer(0).kind, SQ_PIXELSHUFFLE);
+  EXPECT_EQ(r.layer(0).block, 2);
+  EXPECT_EQ(dims_of(r.layer(0).out), (dims{-1, 2, 6, 6}));
+
+  Model m2(13); // DCR with two output channels orders them differently
+  m2.input("x", {-1, 8, 3, 3});
+  m2.node("DepthToSpace", {"x"}, {"y"}, "/1/DepthToSpace").attr("blocksize", 2);
+  m2.output("y");
+  Imported r2;
+  import_model(m2, r2);
+  EXPECT_EQ(r2.status, SEQRT_ERR_UNSUPPORTED);
+  EXPECT_EQ(r2.error, "node '/1/DepthToSpace' (DepthToSpace) in mode DCR "
+                      "with 2 output channels is not supported; seqrt runs "
+                      "PixelShuffle's CRD order");
+
+  Model m3(13); // one input channel: SpaceToDepth is PixelUnshuffle
+  m3.input("x", {-1, 1, 4, 6});
+  m3.node("SpaceToDepth", {"x"}, {"y"}, "/1/SpaceToDepth").attr("blocksize", 2);
+  m3.output("y");
+  Imported r3;
+  import_model(m3, r3);
+  ASSERT_TRUE(r3.ok()) << r3.error;
+  EXPECT_EQ(r3.layer(0).kind, SQ_PIXELUNSHUFFLE);
+  EXPECT_EQ(dims_of(r3.layer(0).out), (dims{-1, 4, 2, 3}));
+}
+
+// ---- Embedding
+// -------------------------------------------------------------------
+
+TEST(ImporterLayers, EmbeddingTakesInt64Indices) {
+  for (int64_t opset : {9, 13, 17, 18}) {
+    Model m(opset);
+    m.input("input", {-1, 5}, onnxb::INT64);
+    floats table = ramp(20 * 8);
+    m.initializer("0.weight", {20, 8}, table);
+    m.node("Gather", {"0.weight", "input"}, {"e"}, "/0/Gather");
+    m.node("Relu", {"e"}, {"y"}, "/1/Relu");
+    m.output("y");
+    Imported r;
+    import_model(m, r);
+    ASSERT_TRUE(r.ok()) << r.error;
+    EXPECT_EQ(r.chain->input_dtype, SEQRT_INT64);
+    EXPECT_EQ(r.layer(0).kind, SQ_EMBEDDING);
+    EXPECT_EQ(dims_of(r.layer(0).in), (dims{-1, 5}));
+    EXPECT_EQ(dims_of(r.layer(0).out), (dims{-1, 5, 8}));
+    EXPECT_EQ(dims_of(r.layer(0).weight.shape), (dims{20, 8}));
+    EXPECT_FLOATS_NEAR(table, values_of(r.layer(0).weight), 0);
+    EXPECT_EQ(dims_of(r.chain->output), (dims{-1, 5, 8}));
+  }
+}
+
+TEST(ImporterLayers, GatherOtherThanEmbeddingRejected) {
+  Model m(13);
+  m.input("x", {-1, 5});
+  m.initializer_i64("idx", {2}, {0, 3});
+  m.node("Gather", {"x", "idx"}, {"y"}, "/0/Gather").attr("axis", 1);
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  EXPECT_EQ(r.status, SEQRT_ERR_UNSUPPORTED);
+  EXPECT_EQ(r.error, "node '/0/Gather' (Gather) is not supported: seqrt runs "
+                     "Gather only as an Embedding, the first layer, looking "
+                     "up rows (axis 0) of a constant table with the int64 "
+                     "model input");
+}
+
+// ---- LpPool
+// ----------------------------------------------------------------------
+
+TEST(ImporterLayers, LpPoolIsOnnxLpNorm) {
+  Model m(13);
+  m.input("x", {-1, 2, 8});
+  m.node("LpPool", {"x"}, {"a"}, "/1/LpPool")
+      .attr("kernel_shape", dims{2})
+      .attr("strides", dims{2})
+      .attr("p", 3);
+  m.node("GlobalLpPool", {"a"}, {"y"}, "/2/GlobalLpPool");
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.layer(0).kind, SQ_LPPOOL);
+  EXPECT_EQ(r.layer(0).alpha, 3.0f);
+  EXPECT_TRUE(r.layer(0).lp_abs);
+  EXPECT_EQ(dims_of(r.layer(0).out), (dims{-1, 2, 4}));
+  EXPECT_EQ(r.layer(1).kernel[0], 4);
+  EXPECT_EQ(r.layer(1).alpha, 2.0f);
+  EXPECT_EQ(dims_of(r.layer(1).out), (dims{-1, 2, 1}));
+}
+
+} // namespace
+
+namespace {
+
+// A Pad whose pads are computed from Shape(x): at the chain check (before
+// any shape is known) they cannot be read, so the Pad is not folded; read
+// again once the shapes are known, it becomes a PAD layer.
+TEST(ImporterLayers, PadsFromShapeEvaluatedWhenKnown) {
+  Model m(13);
+  m.input("x", {-1, 2, 6});
+  m.node("Shape", {"x"}, {"s"});
+  m.initializer_i64("one", {1}, {1});
+  m.initializer_i64("two", {1}, {2});
+  m.node("Slice", {"s", "one", "two"}, {"c"});
+  m.node("Sub", {"c", "c"}, {"z"});
+  m.node("Concat", {"z", "z", "one", "z", "z", "one"}, {"pads"})
+      .attr("axis", 0);
+  m.node("Pad", {"x", "pads"}, {"p"}, "/0/Pad");
+  m.initializer("w", {3, 2, 3}, ramp(18));
+  m.node("Conv", {"p", "w"}, {"y"}, "/1/Conv");
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_EQ(r.count(), 2);
+  EXPECT_EQ(r.layer(0).kind, SQ_PAD);
+  EXPECT_EQ(r.layer(0).pad_begin[0], 1);
+  EXPECT_EQ(r.layer(0).pad_end[0], 1);
+  EXPECT_EQ(dims_of(r.layer(1).out), (std::vector<int64_t>{-1, 3, 6}));
+}
+
+} // namespace

@@ -1,0 +1,145 @@
+// The performance machinery: plans built for a thread count (and steps that
+// run on one thread), and the weight cache shared by a chain's plans. Every
+// run is checked against the naive reference.
+#include <memory>
+
+#include "test_runtime_util.h"
+
+using namespace sqtest;
+
+namespace {
+
+struct CacheDeleter {
+  void operator()(sq_weight_cache *c) const { sq_weight_cache_free(c); }
+};
+
+// Big enough that its convolutions are worth a second thread, with layers
+// small enough to stay on one.
+sq_chain *mixed_net() {
+  ChainMaker m({-1, 16, 32, 32});
+  m.conv(32, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}).eltwise(SQ_RELU);
+  m.pool(SQ_MAXPOOL, {{2, 2}, {2, 2}});
+  m.conv(32, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}).eltwise(SQ_RELU);
+  m.pool(SQ_AVGPOOL, {{4, 4}, {4, 4}});
+  m.flatten().linear(10).softmax(SQ_SOFTMAX, 1);
+  return m.build();
+}
+
+std::unique_ptr<sq_plan, PlanDeleter>
+plan_with(const sq_chain *chain, int64_t batch, sq_plan_options options) {
+  sq_plan *plan = nullptr;
+  EXPECT_EQ(sq_plan_create_with(chain, batch, &options, &plan), SEQRT_OK)
+      << seqrt_last_error();
+  return std::unique_ptr<sq_plan, PlanDeleter>(plan);
+}
+
+void expect_runs_like_reference(const sq_chain *chain, const sq_plan *plan,
+                                int64_t batch, int threads) {
+  sq_exec *raw = nullptr;
+  ASSERT_EQ(sq_exec_create(plan, &raw), SEQRT_OK) << seqrt_last_error();
+  std::unique_ptr<sq_exec, ExecDeleter> exec(raw);
+  std::vector<float> input =
+      random_vector(count_of(shape_dims(chain->layers[0].in, batch)), 5);
+  std::vector<Tensor> ref = ref_chain(chain, batch, input);
+  std::vector<float> output(ref.back().data.size(), NAN);
+  sq_run_args args{};
+  args.last = chain->n_layers - 1;
+  args.input = input.data();
+  args.output = output.data();
+  args.threads = threads;
+  ASSERT_EQ(sq_exec_run(exec.get(), &args), SEQRT_OK) << seqrt_last_error();
+  EXPECT_TRUE(all_close(output.data(), ref.back().data))
+      << "batch " << batch << ", " << threads << " threads";
+}
+
+} // namespace
+
+TEST(RuntimePerf, PlanRemembersItsThreads) {
+  std::unique_ptr<sq_chain, ChainDeleter> chain(mixed_net());
+  for (int threads : {1, 2, 3}) {
+    sq_plan_options options{};
+    options.threads = threads;
+    auto plan = plan_with(chain.get(), 2, options);
+    ASSERT_TRUE(plan);
+    EXPECT_EQ(sq_plan_threads(plan.get()), threads);
+    sq_plan_stats stats;
+    sq_plan_get_stats(plan.get(), &stats);
+    if (threads == 1) EXPECT_EQ(stats.parallel_steps, 0);
+    // Fewer threads than the plan was built for, the same, more (clamped).
+    for (int run_threads : {1, threads, threads + 1, 0})
+      expect_runs_like_reference(chain.get(), plan.get(), 2, run_threads);
+  }
+  sq_plan_options options{};
+  options.threads = -1;
+  sq_plan *plan = nullptr;
+  EXPECT_EQ(sq_plan_create_with(chain.get(), 1, &options, &plan),
+            SEQRT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(plan, nullptr);
+}
+
+TEST(RuntimePerf, SmallStepsStayOnOneThread) {
+  // A tiny MLP: no step is worth waking a second thread for.
+  ChainMaker m({-1, 16});
+  m.linear(8).eltwise(SQ_RELU).linear(4);
+  std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
+  sq_plan_options options{};
+  options.threads = 2;
+  auto plan = plan_with(chain.get(), 1, options);
+  ASSERT_TRUE(plan);
+  sq_plan_stats stats;
+  sq_plan_get_stats(plan.get(), &stats);
+  EXPECT_EQ(stats.parallel_steps, 0);
+  expect_runs_like_reference(chain.get(), plan.get(), 1, 2);
+
+  // The first convolution of mixed_net at batch 8 is ~150 MFLOP: parallel.
+  std::unique_ptr<sq_chain, ChainDeleter> big(mixed_net());
+  auto big_plan = plan_with(big.get(), 8, options);
+  ASSERT_TRUE(big_plan);
+  sq_plan_get_stats(big_plan.get(), &stats);
+  EXPECT_GE(stats.parallel_steps, 1);
+  EXPECT_LT(stats.parallel_steps, stats.steps);
+  expect_runs_like_reference(big.get(), big_plan.get(), 8, 2);
+  expect_runs_like_reference(big.get(), big_plan.get(), 8, 1);
+}
+
+TEST(RuntimePerf, PlansShareReorderedWeights) {
+  std::unique_ptr<sq_chain, ChainDeleter> chain(mixed_net());
+  sq_weight_cache *raw = nullptr;
+  ASSERT_EQ(sq_weight_cache_create(&raw), SEQRT_OK);
+  std::unique_ptr<sq_weight_cache, CacheDeleter> cache(raw);
+
+  sq_plan_options fused{};
+  fused.threads = 1;
+  fused.cache = cache.get();
+  auto first = plan_with(chain.get(), 1, fused);
+  ASSERT_TRUE(first);
+  sq_plan_stats stats;
+  sq_plan_get_stats(first.get(), &stats);
+  size_t after_first = sq_weight_cache_bytes(cache.get());
+  EXPECT_EQ(after_first, stats.owned_weight_bytes);
+  EXPECT_GT(after_first, 0u);
+
+  // The same batch again (another thread count, the observable kind):
+  // every layout is already there, nothing new is reordered.
+  sq_plan_options observable = fused;
+  observable.observable = true;
+  auto second = plan_with(chain.get(), 1, observable);
+  fused.threads = 2;
+  auto third = plan_with(chain.get(), 1, fused);
+  ASSERT_TRUE(second && third);
+  EXPECT_EQ(sq_weight_cache_bytes(cache.get()), after_first);
+
+  // Another batch may want other layouts; it adds at most one copy.
+  auto other = plan_with(chain.get(), 4, fused);
+  ASSERT_TRUE(other);
+  sq_plan_get_stats(other.get(), &stats);
+  EXPECT_LE(sq_weight_cache_bytes(cache.get()),
+            after_first + stats.owned_weight_bytes);
+
+  // Every plan still computes the right thing from the shared buffers,
+  // also after the plan that made them is gone.
+  first.reset();
+  expect_runs_like_reference(chain.get(), second.get(), 1, 1);
+  expect_runs_like_reference(chain.get(), third.get(), 1, 2);
+  expect_runs_like_reference(chain.get(), other.get(), 4, 2);
+}
