@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -20,11 +21,14 @@
 
 struct seqrt_options {
   uint64_t memory_limit;
+  sq_external_blob *external; /* locations owned, data borrowed */
+  size_t n_external;
 };
 
 typedef struct plan_entry {
   int64_t batch;
   bool observable;
+  int threads;
   sq_plan *plan;
 } plan_entry;
 
@@ -34,6 +38,7 @@ typedef struct plan_cache {
   pthread_mutex_t lock;
   plan_entry *entries;
   int count, capacity;
+  sq_weight_cache *weights; /* reordered weights shared by the plans */
 } plan_cache;
 
 struct seqrt_model {
@@ -64,7 +69,13 @@ seqrt_status seqrt_options_create(seqrt_options **out) {
   return SEQRT_OK;
 }
 
-void seqrt_options_free(seqrt_options *options) { free(options); }
+void seqrt_options_free(seqrt_options *options) {
+  if (!options) return;
+  for (size_t k = 0; k < options->n_external; k++)
+    free((char *)options->external[k].location);
+  free(options->external);
+  free(options);
+}
 
 seqrt_status seqrt_options_set_memory_limit(seqrt_options *options,
                                             uint64_t bytes) {
@@ -74,12 +85,36 @@ seqrt_status seqrt_options_set_memory_limit(seqrt_options *options,
   return SEQRT_OK;
 }
 
+seqrt_status seqrt_options_set_external_data(seqrt_options *options,
+                                             const char *location,
+                                             const void *data, size_t size) {
+  if (!options || !location || (!data && size))
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT,
+                    "external data: options, location or data is NULL");
+  for (size_t k = 0; k < options->n_external; k++)
+    if (strcmp(options->external[k].location, location) == 0) {
+      options->external[k].data = data;
+      options->external[k].size = size;
+      return SEQRT_OK;
+    }
+  sq_external_blob *grown =
+      realloc(options->external, (options->n_external + 1) * sizeof *grown);
+  if (!grown) return sq_error(SEQRT_ERR_NOMEM, "options: out of memory");
+  options->external = grown;
+  char *copy = strdup(location);
+  if (!copy) return sq_error(SEQRT_ERR_NOMEM, "options: out of memory");
+  grown[options->n_external++] = (sq_external_blob){copy, data, size};
+  return SEQRT_OK;
+}
+
 /* ---- loading ------------------------------------------------------------- */
 
 static seqrt_status model_from_chain(sq_chain *chain, seqrt_model **out) {
   seqrt_model *model = calloc(1, sizeof *model);
   plan_cache *plans = calloc(1, sizeof *plans);
-  if (!model || !plans || pthread_mutex_init(&plans->lock, NULL) != 0) {
+  if (!model || !plans || sq_weight_cache_create(&plans->weights) != SEQRT_OK ||
+      pthread_mutex_init(&plans->lock, NULL) != 0) {
+    if (plans) sq_weight_cache_free(plans->weights);
     free(model);
     free(plans);
     sq_chain_free(chain);
@@ -93,7 +128,10 @@ static seqrt_status model_from_chain(sq_chain *chain, seqrt_model **out) {
 
 static seqrt_status load(const void *data, size_t size, const char *model_dir,
                          const seqrt_options *options, seqrt_model **out) {
-  sq_import_options import = {model_dir, options ? options->memory_limit : 0};
+  sq_import_options import = {model_dir, 0, NULL, 0};
+  if (options)
+    import = (sq_import_options){model_dir, options->memory_limit,
+                                 options->external, options->n_external};
   sq_chain *chain = NULL;
   seqrt_status status = sq_import(data, size, &import, &chain);
   if (status != SEQRT_OK) return status;
@@ -139,7 +177,7 @@ seqrt_status seqrt_model_load_file(const char *path,
   size_t size = (size_t)st.st_size;
   void *data = NULL;
   if (size > 0) {
-    data = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    data = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
     if (data == MAP_FAILED) {
       close(fd);
       return sq_error(SEQRT_ERR_IO, "cannot map '%s': %s", path,
@@ -162,6 +200,7 @@ void seqrt_model_free(seqrt_model *model) {
   for (int i = 0; i < model->plans->count; i++)
     sq_plan_free(model->plans->entries[i].plan);
   free(model->plans->entries);
+  sq_weight_cache_free(model->plans->weights);
   pthread_mutex_destroy(&model->plans->lock);
   free(model->plans);
   sq_chain_free(model->chain);
@@ -247,14 +286,18 @@ const char *seqrt_model_removed_layers(const seqrt_model *model) {
 /* ---- plans -----------------------------------------------------------------
  */
 
+/* One plan per batch size, kind and thread count: oneDNN primitives are
+ * made for the thread count they run with. */
 static seqrt_status find_or_create_plan(const seqrt_model *model, int64_t batch,
-                                        bool observable, const sq_plan **out) {
+                                        bool observable, int threads,
+                                        const sq_plan **out) {
   plan_cache *cache = model->plans;
   seqrt_status status = SEQRT_OK;
   pthread_mutex_lock(&cache->lock);
   for (int i = 0; i < cache->count; i++) {
     if (cache->entries[i].batch == batch &&
-        cache->entries[i].observable == observable) {
+        cache->entries[i].observable == observable &&
+        cache->entries[i].threads == threads) {
       *out = cache->entries[i].plan;
       pthread_mutex_unlock(&cache->lock);
       return SEQRT_OK;
@@ -272,9 +315,14 @@ static seqrt_status find_or_create_plan(const seqrt_model *model, int64_t batch,
     cache->capacity = capacity;
   }
   sq_plan *plan = NULL;
-  status = sq_plan_create(model->chain, batch, observable, &plan);
+  sq_plan_options options = {observable, threads, cache->weights};
+  status = sq_plan_create_with(model->chain, batch, &options, &plan);
   if (status == SEQRT_OK) {
-    cache->entries[cache->count++] = (plan_entry){batch, observable, plan};
+    /* SEQRT_PRINT_PLANS=1: show each plan's steps, layouts and threads. */
+    const char *print = getenv("SEQRT_PRINT_PLANS");
+    if (print && *print && strcmp(print, "0") != 0) sq_plan_print(plan, stderr);
+    cache->entries[cache->count++] =
+        (plan_entry){batch, observable, threads, plan};
     *out = plan;
   }
   pthread_mutex_unlock(&cache->lock);
@@ -314,8 +362,9 @@ seqrt_status seqrt_context_set_threads(seqrt_context *ctx, int threads) {
 static seqrt_status exec_for(seqrt_context *ctx, int64_t batch, bool observable,
                              sq_exec **out) {
   const sq_plan *plan = NULL;
+  int threads = ctx->threads > 0 ? ctx->threads : sq_default_threads();
   seqrt_status status =
-      find_or_create_plan(ctx->model, batch, observable, &plan);
+      find_or_create_plan(ctx->model, batch, observable, threads, &plan);
   if (status != SEQRT_OK) return status;
   for (int i = 0; i < ctx->count; i++)
     if (ctx->execs[i].plan == plan) {
@@ -338,9 +387,24 @@ static seqrt_status exec_for(seqrt_context *ctx, int64_t batch, bool observable,
 }
 
 static void format_dims(const int64_t *dims, int rank, char *buf, size_t size) {
-  sq_shape shape = {.rank = rank};
-  for (int i = 0; i < rank && i < SQ_MAX_RANK; i++) shape.dims[i] = dims[i];
+  sq_shape shape = {.rank = rank < SQ_MAX_RANK ? rank : SQ_MAX_RANK};
+  for (int i = 0; i < shape.rank; i++) shape.dims[i] = dims[i];
   sq_shape_format(&shape, buf, size);
+}
+
+/* True if every layer's input and output at `batch` has fewer than 2^60
+ * bytes, so that no size computed for a run overflows. */
+static bool batch_fits(const sq_chain *chain, int64_t batch) {
+  for (int k = 0; k < chain->n_layers; k++) {
+    const sq_shape *shapes[2] = {&chain->layers[k].in, &chain->layers[k].out};
+    for (int s = 0; s < 2; s++) {
+      int64_t bytes;
+      if (sq_mul_overflow(sq_shape_count(shapes[s], 1), 8, &bytes) ||
+          sq_mul_overflow(bytes, batch, &bytes) || bytes >= (int64_t)1 << 60)
+        return false;
+    }
+  }
+  return true;
 }
 
 /* Checks `t` against `expected` (batch -1 = any) and returns the batch. */
@@ -351,12 +415,22 @@ static seqrt_status check_input(const sq_chain *chain, const seqrt_tensor *t,
   if (!t || !t->data)
     return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "%s: tensor or data is NULL",
                     what);
-  if (t->dtype != chain->input_dtype && expected == &chain->input)
+  /* the chain's first layer reads the model's input dtype, others float */
+  bool first = expected == &chain->input ||
+               (chain->n_layers > 0 && expected == &chain->layers[0].in);
+  seqrt_dtype dtype = first ? chain->input_dtype : SEQRT_FLOAT32;
+  if (t->dtype != dtype)
     return sq_error(SEQRT_ERR_INVALID_ARGUMENT,
                     "%s: dtype %s, the model expects %s", what,
                     t->dtype == SEQRT_INT64 ? "int64" : "float32",
-                    chain->input_dtype == SEQRT_INT64 ? "int64" : "float32");
-  bool ok = t->rank == expected->rank && t->rank >= 1 && t->dims[0] > 0;
+                    dtype == SEQRT_INT64 ? "int64" : "float32");
+  if (t->rank < 1 || t->rank > SQ_MAX_RANK) {
+    sq_shape_format(expected, want, sizeof want);
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT,
+                    "%s has rank %d; the model expects %s (-1 = any batch)",
+                    what, t->rank, want);
+  }
+  bool ok = t->rank == expected->rank && t->dims[0] > 0;
   for (int i = 0; ok && i < t->rank; i++)
     ok = expected->dims[i] < 0 ? t->dims[i] > 0
                                : t->dims[i] == expected->dims[i];
@@ -368,6 +442,11 @@ static seqrt_status check_input(const sq_chain *chain, const seqrt_tensor *t,
                     "batch)",
                     what, got, want);
   }
+  if (!batch_fits(chain, t->dims[0]))
+    return sq_error(SEQRT_ERR_LIMIT,
+                    "%s batch %lld is too large: the model's activations "
+                    "would not fit in memory",
+                    what, (long long)t->dims[0]);
   *batch = t->dims[0];
   return SEQRT_OK;
 }

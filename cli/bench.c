@@ -23,7 +23,17 @@ static double cpu_us(void) {
          r.ru_stime.tv_usec;
 }
 
+/* This process image's peak resident set: VmHWM. (ru_maxrss also counts
+ * the parent's resident set at fork when it was larger, since Linux keeps
+ * the old image's peak across exec.) */
 static long peak_rss_kb(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kb = -1;
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
+  if (f) fclose(f);
+  if (kb >= 0) return kb;
   struct rusage r;
   getrusage(RUSAGE_SELF, &r);
   return r.ru_maxrss;
@@ -43,6 +53,7 @@ static double percentile(const double *sorted, int n, double p) {
  * or zeros for index inputs (always a valid index). */
 static int make_input(const seqrt_model *model, int batch, seqrt_tensor *t) {
   seqrt_shape shape;
+  if (batch < 1) batch = 1;
   seqrt_dtype dtype;
   seqrt_model_input(model, &shape, &dtype);
   *t = (seqrt_tensor){.dtype = dtype, .rank = shape.rank};
@@ -160,10 +171,36 @@ static void print_result(const options *o, const seqrt_tensor *in,
   printf("peak RSS   %ld kB\n", r->peak_rss_kb);
 }
 
+/* libgomp reads its environment once, at start-up. By default an idle
+ * worker spins for 300000 pause instructions (milliseconds) after each
+ * parallel region before it sleeps, so runs a few ms apart keep a core
+ * busy, and in this VM a long spin also gets the vCPU descheduled (runs
+ * 10 ms apart took 40 ms). Passive workers sleep at once and cost a futex
+ * wake-up (10-25 us) per parallel step, which the runtime only takes for
+ * steps long enough to pay for it. Unless the user chose a policy
+ * (OMP_WAIT_POLICY or GOMP_SPINCOUNT), bench re-executes itself once with
+ * OMP_WAIT_POLICY=PASSIVE; docs/performance.md has the measurements. */
+static void exec_with_openmp_env(int argc, char **argv) {
+  if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+  char **args = calloc((size_t)argc + 3, sizeof *args);
+  if (!args || setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) {
+    free(args);
+    return;
+  }
+  args[0] = "seqrt";
+  args[1] = "bench";
+  for (int i = 0; i < argc; i++) args[i + 2] = argv[i];
+  execv("/proc/self/exe", args);
+  /* Not re-executed: run with libgomp's defaults. */
+  unsetenv("OMP_WAIT_POLICY");
+  free(args);
+}
+
 int cmd_bench(int argc, char **argv) {
   options o;
   int rc = parse_options(argc, argv, &o);
   if (rc) return rc;
+  exec_with_openmp_env(argc, argv);
   if (o.iters < 1) return error_exit(EXIT_FAIL, "--iters must be at least 1");
   bench_result r = {0};
   double t0 = now_us();
@@ -172,8 +209,11 @@ int cmd_bench(int argc, char **argv) {
   r.load_ms = (now_us() - t0) / 1e3;
   seqrt_tensor in = {0}, out = {0};
   seqrt_context *ctx = NULL;
-  if (!(rc = make_input(model, o.batch > 0 ? o.batch : 1, &in)) &&
-      !(rc = make_output(model, in.dims[0], &out))) {
+  rc = o.input ? read_tensor(o.input, &in) : make_input(model, o.batch, &in);
+  if (!rc && o.input && o.batch > 0 && in.dims[0] != o.batch)
+    rc = error_exit(EXIT_FAIL, "--batch %d but %s has batch %lld", o.batch,
+                    o.input, (long long)in.dims[0]);
+  if (!rc && !(rc = make_output(model, in.dims[0], &out))) {
     if (seqrt_context_create(model, &ctx) != SEQRT_OK ||
         seqrt_context_set_threads(ctx, o.threads) != SEQRT_OK)
       rc = error_exit(EXIT_FAIL, "%s", seqrt_last_error());

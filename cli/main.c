@@ -1,6 +1,8 @@
 /* seqrt: the command-line tool, built on the public API only. */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -75,10 +77,18 @@ static const char usage[] =
     "                              load time, peak RSS, CPU time per run\n"
     "  seqrt --version | --help\n"
     "\n"
+    "Every command that loads a model takes --memory-limit BYTES (suffix K, "
+    "M\n"
+    "or G): refuse a model whose weights and activations need more (default:\n"
+    "16 times the file size plus 64 MiB).\n"
+    "\n"
     "Exit status: 0 success, 1 error or mismatch, 2 model cannot be "
     "imported.\n";
 
 /* ---- option parsing ------------------------------------------------------ */
+
+/* --memory-limit of the command line, for every load_model call. */
+static uint64_t load_memory_limit;
 
 static int parse_number(const char *flag, const char *text, double *out) {
   char *end;
@@ -86,6 +96,23 @@ static int parse_number(const char *flag, const char *text, double *out) {
   if (*text == '\0' || *end != '\0' || !(*out >= 0))
     return error_exit(EXIT_FAIL, "%s expects a non-negative number, got '%s'",
                       flag, text);
+  return 0;
+}
+
+/* BYTES, or a whole number with a K, M or G suffix (powers of 1024). */
+static int parse_bytes(const char *flag, const char *text, uint64_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long n = strtoull(text, &end, 10);
+  int shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+  if (shift) end++;
+  if (!isdigit((unsigned char)*text) || *end != '\0' || errno ||
+      n > (UINT64_MAX >> shift))
+    return error_exit(EXIT_FAIL,
+                      "%s expects a byte count such as 1000000 or 512M, got "
+                      "'%s'",
+                      flag, text);
+  *out = (uint64_t)n << shift;
   return 0;
 }
 
@@ -132,6 +159,9 @@ int parse_options(int argc, char **argv, options *o) {
       if (parse_count(arg, value, &o->warmup)) return EXIT_FAIL;
     } else if (strcmp(arg, "--interval-ms") == 0) {
       if (parse_count(arg, value, &o->interval_ms)) return EXIT_FAIL;
+    } else if (strcmp(arg, "--memory-limit") == 0) {
+      if (parse_bytes(arg, value, &o->memory_limit)) return EXIT_FAIL;
+      load_memory_limit = o->memory_limit;
     } else if (strcmp(arg, "--atol") == 0) {
       if (parse_number(arg, value, &o->atol)) return EXIT_FAIL;
     } else if (strcmp(arg, "--rtol") == 0) {
@@ -148,7 +178,16 @@ int parse_options(int argc, char **argv, options *o) {
  */
 
 int load_model(const char *path, seqrt_model **model) {
-  if (seqrt_model_load_file(path, NULL, model) != SEQRT_OK)
+  seqrt_options *load_options = NULL;
+  if (seqrt_options_create(&load_options) != SEQRT_OK ||
+      seqrt_options_set_memory_limit(load_options, load_memory_limit) !=
+          SEQRT_OK) {
+    seqrt_options_free(load_options);
+    return error_exit(EXIT_FAIL, "%s", seqrt_last_error());
+  }
+  seqrt_status status = seqrt_model_load_file(path, load_options, model);
+  seqrt_options_free(load_options);
+  if (status != SEQRT_OK)
     return error_exit(EXIT_IMPORT, "%s", seqrt_last_error());
   return 0;
 }

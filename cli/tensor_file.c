@@ -148,6 +148,19 @@ int pb_parse(const unsigned char *bytes, size_t size, seqrt_tensor *out,
     count *= (size_t)t.dims[i];
   }
   size_t nbytes = count * item;
+  const reader *payload = t.raw.p                       ? &t.raw
+                          : out->dtype == SEQRT_FLOAT32 ? &t.floats
+                                                        : &t.int64s;
+  size_t have = (size_t)(payload->end - payload->p);
+  /* Checked before allocating, so that a few bytes cannot claim terabytes;
+   * packed int64 varints take at least one byte each. */
+  if (payload == &t.int64s ? have < count : have != nbytes)
+    return fail(err, err_size,
+                "TensorProto data size does not match its shape: %zu "
+                "elements of %s need %s%zu bytes, the data has %zu",
+                count, out->dtype == SEQRT_FLOAT32 ? "float32" : "int64",
+                payload == &t.int64s ? "at least " : "",
+                payload == &t.int64s ? count : nbytes, have);
   out->data = malloc(nbytes ? nbytes : 1);
   if (!out->data) return fail(err, err_size, "out of memory");
   int ok;

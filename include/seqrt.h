@@ -140,17 +140,32 @@ SEQRT_API void seqrt_options_free(seqrt_options *options);
 SEQRT_API seqrt_status seqrt_options_set_memory_limit(seqrt_options *options,
                                                       uint64_t bytes);
 
+/** Supply the bytes of an external data file. A tensor whose external data
+ * `location` is exactly `location` then reads its bytes from `data` (its
+ * offset and length apply within `size`) instead of from the model's
+ * folder; this is how a model loaded from memory can have external data.
+ * `location` obeys the same rules as in a model: relative, without "..".
+ * The location string is copied; `data` is not: it must stay valid and
+ * unchanged until the last load with these options returns. Supplying a
+ * location again replaces its data. */
+SEQRT_API seqrt_status seqrt_options_set_external_data(seqrt_options *options,
+                                                       const char *location,
+                                                       const void *data,
+                                                       size_t size);
+
 /* ---- models ------------------------------------------------------------ */
 
-/** Load and import an ONNX file. External data files are looked up in the
- * model's folder. `options` may be NULL. On success *out is owned by the
+/** Load and import an ONNX file. External data files are looked up among
+ * those `options` supplies, then in the model's folder (confined to it:
+ * SECURITY.md). `options` may be NULL. On success *out is owned by the
  * caller (seqrt_model_free). Thread-safe. */
 SEQRT_API seqrt_status seqrt_model_load_file(const char *path,
                                              const seqrt_options *options,
                                              seqrt_model **out);
 
 /** Load from memory. The buffer is only read during the call. A model loaded
- * from memory has no folder, so external data references are rejected. */
+ * from memory has no folder, so external data references are rejected
+ * unless `options` supplies them (seqrt_options_set_external_data). */
 SEQRT_API seqrt_status seqrt_model_load_buffer(const void *data, size_t size,
                                                const seqrt_options *options,
                                                seqrt_model **out);
