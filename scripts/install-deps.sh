@@ -12,7 +12,8 @@ $SUDO apt-get install -y --no-install-recommends \
   libprotobuf-c-dev protobuf-c-compiler \
   googletest libgtest-dev doxygen \
   python3-torch python3-numpy python3-onnx libonnx-testdata \
-  libopenblas0-openmp python3-matplotlib npm
+  libopenblas0-openmp python3-matplotlib
 # libopenblas0-openmp: PyTorch's BLAS in the speed comparison (without it
 # Debian's torch falls back to the reference BLAS); python3-matplotlib: its
-# plot; npm: ../shared/bench/ortbench/build.sh fetches ONNX Runtime with it.
+# plot. ../shared/bench/ortbench/build.sh fetches ONNX Runtime with the
+# machine's own npm (Debian's npm package conflicts with its Node.js).
