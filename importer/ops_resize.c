@@ -389,7 +389,7 @@ seqrt_status sq_convert_shuffle(sq_ctx *ctx, const sq_group *group) {
   sq_match m;
   const sq_node *start = &ctx->graph->nodes[group->nodes[0]];
   int kind = match_shuffle(ctx->graph, start, &m);
-  sq_shape mid, out;
+  sq_shape mid = {0}, out; /* copied below even when the match failed */
   const sq_node *first = sq_match_node(ctx->graph, &m, 0);
   const sq_node *last = sq_match_node(ctx->graph, &m, 2);
   seqrt_status st =

@@ -68,7 +68,7 @@ seqrt_status sq_build_gate(sq_builder *b) {
   sq_dims(&layer->out, b->plan->batch, out);
   seqrt_status st = check_glu(layer, in, out);
   if (st == SEQRT_OK) st = sq_plain_io(b);
-  dnnl_memory_desc_t a, gate, zero;
+  dnnl_memory_desc_t a = {0}, gate = {0}, zero = {0}; /* read on failure */
   for (int i = 0; i < rank; i++) ones[i] = 1;
   if (st == SEQRT_OK) st = halves(b, out, &a, &gate);
   if (st == SEQRT_OK) st = sq_md_plain(layer, rank, ones, &zero);
