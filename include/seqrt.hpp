@@ -264,6 +264,21 @@ public:
     detail::check(seqrt_options_set_memory_limit(handle_.get(), bytes));
     return *this;
   }
+  /** Supply the bytes of external data file `location` (see
+   * seqrt_options_set_external_data): `data` is not copied and must outlive
+   * every load with these options. */
+  Options &set_external_data(const std::string &location, const void *data,
+                             std::size_t size) {
+    detail::check(seqrt_options_set_external_data(
+        handle_.get(), location.c_str(), data, size));
+    return *this;
+  }
+  /** The same from a contiguous container of bytes (e.g. std::vector). */
+  template <typename Bytes>
+  Options &set_external_data(const std::string &location, const Bytes &bytes) {
+    static_assert(sizeof(*bytes.data()) == 1, "a container of bytes");
+    return set_external_data(location, bytes.data(), bytes.size());
+  }
   /** The C handle, owned by this object. */
   const seqrt_options *get() const noexcept { return handle_.get(); }
 

@@ -161,6 +161,29 @@ TEST(Hpp, TinyMemoryLimitIsRefused) {
   }
 }
 
+// external_ok.onnx is valid.onnx with its Gemm weight at offset 16 of
+// weights.bin: from memory, it runs only with the file's bytes supplied.
+TEST(Hpp, ExternalDataSuppliedInMemory) {
+  const std::string corpus = SEQRT_SOURCE_DIR "/tests/malformed/models/";
+  std::vector<char> model = read_bytes(corpus + "external_ok.onnx");
+  std::vector<char> weights = read_bytes(corpus + "weights.bin");
+  ASSERT_FALSE(model.empty());
+  ASSERT_FALSE(weights.empty());
+  EXPECT_THROW(seqrt::Model::load_buffer(model), seqrt::Error);
+  seqrt::Options options;
+  options.set_external_data("weights.bin", weights);
+  seqrt::Model external = seqrt::Model::load_buffer(model, options);
+  seqrt::Model valid = seqrt::Model::load_file(corpus + "valid.onnx");
+  seqrt::Dims dims = valid.input_shape();
+  dims[0] = 2;
+  int64_t count = 1;
+  for (int64_t d : dims) count *= d;
+  std::vector<float> input(static_cast<size_t>(count));
+  for (size_t i = 0; i < input.size(); i++) input[i] = 0.25f * float(i) - 1;
+  seqrt::Context a(external), b(valid);
+  EXPECT_EQ(a.run(input, dims).data, b.run(input, dims).data);
+}
+
 TEST_P(ExampleModel, RunMatchesPyTorchAndTheCApi) {
   Array input = load_npy(dir() + "input.npy");
   Array expected = load_npy(dir() + "expected.npy");
