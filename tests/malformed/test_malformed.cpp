@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <ostream>
 #include <random>
 #include <sstream>
 #include <string>
@@ -30,6 +31,12 @@ const std::string kExamples =
 struct Case {
   std::string kind, path, status, message;
 };
+
+// What gtest (and so ctest's test list) shows for a case, instead of a byte
+// dump of the struct.
+void PrintTo(const Case &c, std::ostream *out) {
+  *out << c.kind << " " << c.path;
+}
 
 std::vector<Case> read_cases() {
   std::vector<Case> cases;
