@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "npy.h"
@@ -227,11 +228,18 @@ int run_model(const seqrt_model *model, const seqrt_tensor *input, int threads,
   return 0;
 }
 
+/* A dynamic dims[0] of -K (K > 1) is the batch times K: "-1*K". */
 void format_shape(const int64_t *dims, int rank, char *buf, size_t size) {
   size_t used = (size_t)snprintf(buf, size, "[");
-  for (int i = 0; i < rank && used < size; i++)
-    used += (size_t)snprintf(buf + used, size - used, "%s%lld", i ? ", " : "",
-                             (long long)dims[i]);
+  for (int i = 0; i < rank && used < size; i++) {
+    const char *sep = i ? ", " : "";
+    if (i == 0 && dims[0] < -1)
+      used += (size_t)snprintf(buf + used, size - used, "%s-1*%lld", sep,
+                               (long long)-dims[0]);
+    else
+      used += (size_t)snprintf(buf + used, size - used, "%s%lld", sep,
+                               (long long)dims[i]);
+  }
   if (used < size) snprintf(buf + used, size - used, "]");
 }
 
@@ -346,9 +354,29 @@ static int by_name(const struct dirent **a, const struct dirent **b) {
   return strcmp((*a)->d_name, (*b)->d_name);
 }
 
-static int cmd_examples(void) {
+/* The bundled models: $SEQRT_MODELS_DIR, else those installed beside the
+ * tool (<prefix>/share/seqrt/examples for <prefix>/bin/seqrt), else the
+ * source tree's, for a tool run from its build folder. */
+static const char *examples_dir(char *buf, size_t size) {
   const char *dir = getenv("SEQRT_MODELS_DIR");
-  if (!dir) dir = SEQRT_MODELS_DIR;
+  if (dir) return dir;
+  if (SEQRT_INSTALL_EXAMPLES[0] == '/') return SEQRT_INSTALL_EXAMPLES;
+  char exe[1024];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    struct stat st;
+    if (slash) *slash = '\0';
+    snprintf(buf, size, "%s/../" SEQRT_INSTALL_EXAMPLES, exe);
+    if (slash && stat(buf, &st) == 0 && S_ISDIR(st.st_mode)) return buf;
+  }
+  return SEQRT_MODELS_DIR;
+}
+
+static int cmd_examples(void) {
+  char installed[1100];
+  const char *dir = examples_dir(installed, sizeof installed);
   struct dirent **entries;
   int n = scandir(dir, &entries, NULL, by_name);
   if (n < 0)

@@ -15,6 +15,10 @@ install(TARGETS seqrt_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
 install(FILES ${PROJECT_SOURCE_DIR}/include/seqrt.h
               ${PROJECT_SOURCE_DIR}/include/seqrt.hpp
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT development)
+# The bundled models `seqrt` (no arguments) checks, found relative to the
+# installed tool: <prefix>/bin/seqrt -> <prefix>/share/seqrt/examples.
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/models/examples
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/seqrt COMPONENT runtime)
 install(FILES ${PROJECT_SOURCE_DIR}/CHANGELOG.md
               ${PROJECT_SOURCE_DIR}/README.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT development)

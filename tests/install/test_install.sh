@@ -99,6 +99,17 @@ mkdir -p "$data"
 "$prefix/bin/seqrt" inspect "$src/models/examples/mnist_mlp/model.onnx" \
   >"$work/inspect.txt" || fail "the installed seqrt tool failed"
 
+# `seqrt` alone checks the bundled models installed beside it, not the
+# source tree's: one removed from the prefix is one fewer checked.
+examples=$prefix/share/seqrt/examples
+[ -e "$examples/mnist_mlp/model.onnx" ] || fail "share/seqrt/examples not installed"
+rm -rf "$examples/manual_fc"
+n=$(find "$examples" -name model.onnx | wc -l)
+summary=$(cd / && env -u SEQRT_MODELS_DIR "$prefix/bin/seqrt" | tail -1)
+[ "$summary" = "$n of $n bundled models match PyTorch (atol 0.0001, rtol 0.0001)" ] ||
+  fail "installed seqrt without arguments printed: $summary"
+echo "installed seqrt: $summary"
+
 # Runs the three examples in $1 on every model and checks their outputs.
 run_examples() {
   local bin=$1 label=$2 model out
