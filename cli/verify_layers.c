@@ -229,20 +229,28 @@ static int on_layer(void *user, int index, const char *name,
   return 0;
 }
 
+/* A declared dim at a batch size: a dynamic -K is the batch times K. */
+static int64_t dim_size(int64_t dim, int64_t batch) {
+  return dim < 0 ? batch * -dim : dim;
+}
+
 static size_t element_count(const seqrt_shape *shape, int64_t batch) {
   size_t n = 1;
   for (int i = 0; i < shape->rank; i++)
-    n *= (size_t)(shape->dims[i] < 0 ? batch : shape->dims[i]);
+    n *= (size_t)dim_size(shape->dims[i], batch);
   return n;
 }
 
 /* Runs layers first..last of `ctx` on `input`, observing each layer. */
 static int run_observed(seqrt_context *ctx, const seqrt_model *model, int first,
                         int last, const seqrt_tensor *input, report *r) {
-  seqrt_layer_info info;
+  seqrt_layer_info from, info;
+  seqrt_model_layer(model, first, &from);
   seqrt_model_layer(model, last, &info);
+  int64_t k_in = from.input.dims[0] < 0 ? -from.input.dims[0] : 1;
   seqrt_tensor out = {
-      .data = malloc(element_count(&info.output, input->dims[0]) * 4 + 4)};
+      .data =
+          malloc(element_count(&info.output, input->dims[0] / k_in) * 4 + 4)};
   if (!out.data) return error_exit(EXIT_FAIL, "out of memory");
   seqrt_status status =
       seqrt_run_layers(ctx, first, last, input, &out, on_layer, r);
@@ -253,21 +261,19 @@ static int run_observed(seqrt_context *ctx, const seqrt_model *model, int first,
 }
 
 /* The reference input of layer `layer`: PyTorch's output of the module
- * compared at layer - 1, reshaped to the layer's declared input. */
+ * compared at layer - 1, reshaped to the layer's declared input at the
+ * run's `batch`. */
 static int reference_input(const seqrt_model *model, const report *r, int layer,
-                           seqrt_tensor *in) {
+                           int64_t batch, seqrt_tensor *in) {
   seqrt_layer_info info;
   seqrt_model_layer(model, layer, &info);
   const module_row *prev = &r->rows[r->row_of_layer[layer - 1]];
   *in = prev->want;
   in->rank = info.input.rank;
   for (int i = 0; i < info.input.rank; i++)
-    in->dims[i] =
-        info.input.dims[i] < 0 ? prev->want.dims[0] : info.input.dims[i];
-  return element_count(&info.input, prev->want.dims[0]) ==
-                 tensor_count(&prev->want)
-             ? 0
-             : -1;
+    in->dims[i] = dim_size(info.input.dims[i], batch);
+  return element_count(&info.input, batch) == tensor_count(&prev->want) ? 0
+                                                                        : -1;
 }
 
 /* --isolated: each layer starts from PyTorch's input for it, i.e. the
@@ -279,7 +285,8 @@ static int run_isolated(seqrt_context *ctx, const seqrt_model *model,
   for (int layer = 0; layer < n_layers; layer++) {
     if (r->row_of_layer[layer] < 0 && layer + 1 < n_layers) continue;
     seqrt_tensor in = *input;
-    if (first > 0 && reference_input(model, r, first, &in) != 0) {
+    if (first > 0 &&
+        reference_input(model, r, first, input->dims[0], &in) != 0) {
       first = layer + 1; /* a reshape we cannot follow: skip this range */
       continue;
     }

@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const struct {
   const char *name;
@@ -22,8 +23,13 @@ static void layer_free(sq_layer *layer) {
   free(layer->name);
   free(layer->nodes);
   free(layer->folded);
-  free(layer->weight.data);
-  free(layer->bias.data);
+  sq_weights_release(&layer->weight);
+  sq_weights_release(&layer->bias);
+}
+
+void sq_weights_release(sq_weights *weights) {
+  if (!weights->borrowed) free(weights->data);
+  memset(weights, 0, sizeof *weights);
 }
 
 void sq_chain_free(sq_chain *chain) {
@@ -39,19 +45,35 @@ void sq_chain_free(sq_chain *chain) {
 
 int64_t sq_shape_count(const sq_shape *shape, int64_t batch) {
   int64_t n = 1;
-  for (int i = 0; i < shape->rank; i++)
-    n *= shape->dims[i] < 0 ? batch : shape->dims[i];
+  for (int i = 0; i < shape->rank; i++) n *= sq_dim_size(shape->dims[i], batch);
   return n;
 }
 
-const char *sq_shape_format(const sq_shape *shape, char *buf, size_t size) {
-  size_t used = 0;
-  used += (size_t)snprintf(buf, size, "[");
-  for (int i = 0; i < shape->rank && used < size; i++)
-    used += (size_t)snprintf(buf + used, size - used, "%s%lld", i ? ", " : "",
-                             (long long)shape->dims[i]);
+/* "[a, b, ...]"; with `merged`, a dims[0] of -K (K > 1) as "-1*K". */
+static const char *format_list(int rank, const int64_t *dims, bool merged,
+                               char *buf, size_t size) {
+  size_t used = (size_t)snprintf(buf, size, "[");
+  for (int i = 0; i < rank && used < size; i++) {
+    int64_t d = dims[i];
+    const char *sep = i ? ", " : "";
+    if (merged && i == 0 && d < -1 && d != INT64_MIN)
+      used += (size_t)snprintf(buf + used, size - used, "%s-1*%lld", sep,
+                               (long long)-d);
+    else
+      used += (size_t)snprintf(buf + used, size - used, "%s%lld", sep,
+                               (long long)d);
+  }
   if (used < size) snprintf(buf + used, size - used, "]");
   return buf;
+}
+
+const char *sq_shape_format(const sq_shape *shape, char *buf, size_t size) {
+  return format_list(shape->rank, shape->dims, true, buf, size);
+}
+
+const char *sq_dims_format(int rank, const int64_t *dims, char *buf,
+                           size_t size) {
+  return format_list(rank, dims, false, buf, size);
 }
 
 void *sq_aligned_alloc(size_t bytes) {
@@ -62,4 +84,27 @@ void *sq_aligned_alloc(size_t bytes) {
 
 int64_t sq_layer_parameters(const sq_layer *layer) {
   return layer->weight.count + layer->bias.count;
+}
+
+void sq_layer_padded_input(const sq_layer *layer, sq_shape *out) {
+  if (sq_pool_padded_shape(layer, out)) return;
+  *out = layer->in;
+  if (layer->kind != SQ_CONV) return;
+  for (int k = 0; k < SQ_MAX_SPATIAL && 2 + k < out->rank; k++)
+    out->dims[2 + k] += layer->prepad_begin[k] + layer->prepad_end[k];
+}
+
+bool sq_pool_padded_shape(const sq_layer *layer, sq_shape *out) {
+  bool counts = layer->kind == SQ_LPPOOL ||
+                (layer->kind == SQ_AVGPOOL && layer->count_include_pad);
+  bool counted = false, uncounted = false;
+  *out = layer->in;
+  for (int k = 0; counts && k < layer->spatial && k < SQ_MAX_SPATIAL; k++) {
+    int64_t begin = layer->pad_begin[k] - layer->uncounted_begin[k];
+    int64_t end = layer->pad_end[k] - layer->uncounted_end[k];
+    counted |= begin > 0 || end > 0;
+    uncounted |= layer->uncounted_begin[k] > 0 || layer->uncounted_end[k] > 0;
+    if (2 + k < out->rank) out->dims[2 + k] += begin + end;
+  }
+  return counted && uncounted;
 }

@@ -89,7 +89,10 @@ typedef enum sq_kind {
 const char *sq_kind_name(sq_kind kind);
 sq_family sq_kind_family(sq_kind kind);
 
-/* dims[0] is the batch: -1 while symbolic (dynamic batch axis). */
+/* dims[0] carries the batch. With a dynamic batch axis it is negative:
+ * -1 is the batch itself, -K (K > 1) the batch times K, where a layer
+ * merged the batch with following dims (Flatten(0), Reshape [-1, ...]);
+ * printed "-1*K". Other dims are always > 0. */
 typedef struct sq_shape {
   int rank;
   int64_t dims[SQ_MAX_RANK];
@@ -123,11 +126,15 @@ typedef enum sq_resize_nearest {
   SQ_NEAREST_CEIL
 } sq_resize_nearest;
 
-/* A dense float array owned by its layer. */
+/* A dense float array of its layer: owned (64-byte aligned), or borrowed
+ * (4-byte aligned) from the model file's bytes, which the seqrt_model
+ * keeps in memory of its own: then not freed with the chain, but still
+ * the layer's alone and writable. */
 typedef struct sq_weights {
   float *data; /* NULL when absent (e.g. a conv without bias) */
   int64_t count;
   sq_shape shape;
+  bool borrowed;
 } sq_weights;
 
 typedef struct sq_layer {
@@ -172,10 +179,20 @@ typedef struct sq_layer {
   int64_t groups;
   int64_t output_padding[SQ_MAX_SPATIAL]; /* CONVTRANSPOSE */
   bool count_include_pad;                 /* AVGPOOL */
+  /* AVGPOOL with count_include_pad, and LPPOOL: the outer uncounted_begin /
+   * uncounted_end cells of pad_begin / pad_end (at most those pads) are
+   * padding the average does not count, so a window reaching into them
+   * divides by fewer cells than the kernel's: ceil_mode's overhang (PyTorch
+   * clips a window to the padded input), or an AveragePool's own excluded
+   * pads around the zeros of a Pad before it. 0: all the padding counts. */
+  int64_t uncounted_begin[SQ_MAX_SPATIAL];
+  int64_t uncounted_end[SQ_MAX_SPATIAL];
   /* LPPOOL: y = (sum over the window of |x|^p)^(1/p) (ONNX LpPool) when
    * set; otherwise PyTorch's LPPool: (sum of x^p)^(1/p), which differs only
    * for negative inputs (NaN where the sum is negative, as in PyTorch).
-   * Pads contribute 0 to the sum. */
+   * Pads contribute 0 to the sum; a window reaching into uncounted padding
+   * scales its sum by kernel cells / counted cells (PyTorch's
+   * avg_pool(x^p) * kernel size with ceil_mode). */
   bool lp_abs;
 
   /* ELTWISE parameters (PyTorch names):
@@ -209,6 +226,13 @@ typedef struct sq_layer {
    * torch 1.13 exports Conv(padding_mode='circular') off by one, as
    * in size - pad_begin[i] - 1, and seqrt computes what the file says. */
   int64_t circular_from[SQ_MAX_SPATIAL];
+  /* CONV pre-padding (a Conv with padding_mode reflect/replicate/circular,
+   * its module's Pad merged into it): the input is first padded along
+   * spatial dim i by prepad_begin[i] / prepad_end[i] (>= 0) in pad_mode,
+   * with pad_value and circular_from as for PAD, then convolved with the
+   * zero padding pad_begin/pad_end. All zero: no pre-padding. */
+  int64_t prepad_begin[SQ_MAX_SPATIAL];
+  int64_t prepad_end[SQ_MAX_SPATIAL];
 
   /* UPSAMPLE: output size is `out`; scales[i] = out/in of spatial dim i
    * as ONNX gives it (used by the coordinate transform). */
@@ -238,13 +262,36 @@ typedef struct sq_chain {
 
 void sq_chain_free(sq_chain *chain);
 
+/* Free the data unless borrowed; leaves the weights empty. */
+void sq_weights_release(sq_weights *weights);
+
+/* A dim's size at a batch size (batch > 0): -K is batch * K. */
+static inline int64_t sq_dim_size(int64_t dim, int64_t batch) {
+  return dim < 0 ? batch * -dim : dim;
+}
+
 /* Number of elements of a shape with the batch substituted (batch > 0). */
 int64_t sq_shape_count(const sq_shape *shape, int64_t batch);
 
-/* "[-1, 3, 28, 28]"-style text into buf. */
+/* "[-1, 3, 28, 28]"-style text into buf; a merged batch dim -K shows as
+ * "-1*K" ("[-1*3, 28, 28]"). */
 const char *sq_shape_format(const sq_shape *shape, char *buf, size_t size);
+/* Any list of sizes as given ("[-3, 4]": a negative value is not a batch). */
+const char *sq_dims_format(int rank, const int64_t *dims, char *buf,
+                           size_t size);
 
 int64_t sq_layer_parameters(const sq_layer *layer);
+
+/* An AVGPOOL or LPPOOL whose average counts some of its padding but not all
+ * (uncounted_*) runs on its input zero-padded by the counted part: true and
+ * that padded input's shape (the batch as in `in`) for such a layer, false
+ * for any other. */
+bool sq_pool_padded_shape(const sq_layer *layer, sq_shape *out);
+
+/* The layer's input as its computation first sees it: a CONV's input after
+ * its pre-padding, a pool's after its counted padding (above), any other
+ * layer's `in`. */
+void sq_layer_padded_input(const sq_layer *layer, sq_shape *out);
 
 /* 64-byte aligned allocation for weights and activations (free with free);
  * NULL on failure or overflow. */

@@ -713,7 +713,7 @@ static seqrt_status eval_compare(sq_graph *g, const sq_node *n,
   int64_t dims[SQ_MAX_RANK], idx[SQ_MAX_RANK];
   if ((st = broadcast_dims(n, a, b, &rank, dims)) != SEQRT_OK) return st;
   if ((st = eval_new(g, n, SQ_DT_BOOL, rank, dims, out)) != SEQRT_OK) return st;
-  /* the symbolic batch equals only itself */
+  /* the symbolic batch equals only itself (times the same K) */
   bool flags = sq_value_has_batch(a) || sq_value_has_batch(b);
   if (flags && !sq_node_is(n, "Equal"))
     return need_ints(n, sq_value_has_batch(a) ? a : b, "compared values");
@@ -725,7 +725,7 @@ static seqrt_status eval_compare(sq_graph *g, const sq_node *n,
     bool ba = a->batch && a->batch[ja], bb = b->batch && b->batch[jb];
     if (ba || bb) {
       if (ba != bb) return need_ints(n, ba ? a : b, "compared values");
-      (*out)->i[k] = 1;
+      (*out)->i[k] = x == y;
       continue;
     }
     (*out)->i[k] = sq_node_is(n, "Equal")     ? x == y
@@ -812,13 +812,11 @@ static eval_fn find_eval(const sq_node *n) {
 
 /* ---- the engine ---------------------------------------------------------- */
 
-/* Decode once; the raw bytes are freed so that weights are not held twice
- * while the chain is built (the protobuf is sq_import's own). */
+/* Decode once: the payload is used up (its bytes now live in the value or
+ * are the value, borrowed). */
 static seqrt_status decode_initializer(sq_graph *g, sq_tensor *t) {
-  seqrt_status st = sq_tensor_decode(t->initializer, g->import, &t->value);
-  if (st == SEQRT_OK)
-    sq_tensor_drop_raw((Onnx__TensorProto *)(uintptr_t)t->initializer);
-  return st;
+  return sq_initializer_decode(t->initializer, g->import, g->payloads,
+                               (size_t)t->init_index, &t->value);
 }
 
 /* Cache each computed output on its tensor (unnamed outputs are
@@ -954,7 +952,9 @@ seqrt_status sq_graph_value(sq_graph *g, int t, const sq_value **out) {
   return SEQRT_OK;
 }
 
-float *sq_graph_take_floats(sq_graph *g, const sq_node *node, int slot) {
+float *sq_graph_take_floats(sq_graph *g, const sq_node *node, int slot,
+                            bool *borrowed) {
+  *borrowed = false;
   int t = sq_node_input(node, slot);
   if (t < 0) return NULL;
   for (int s = 0; s < node->n_inputs; s++)
@@ -963,7 +963,9 @@ float *sq_graph_take_floats(sq_graph *g, const sq_node *node, int slot) {
   if (tensor->uses_left != 1 || !tensor->value || !tensor->value->f)
     return NULL;
   float *data = tensor->value->f;
+  *borrowed = tensor->value->borrowed;
   tensor->value->f = NULL;
+  tensor->value->borrowed = false;
   return data;
 }
 

@@ -205,6 +205,7 @@ static seqrt_status add_initializers(sq_graph *g) {
                       "initializer '%s' is defined twice", init->name);
     int t = index_add(g, init->name);
     g->tensors[t].initializer = init;
+    g->tensors[t].init_index = (int)k;
     g->tensors[t].cls = SQ_CLASS_CONST;
   }
   return SEQRT_OK;
@@ -511,11 +512,13 @@ static size_t expected_tensors(const Onnx__GraphProto *p) {
 
 seqrt_status sq_graph_build(const Onnx__GraphProto *proto, int64_t opset,
                             const sq_import_options *import,
-                            uint64_t memory_limit, sq_graph *g) {
+                            sq_payloads *payloads, uint64_t memory_limit,
+                            sq_graph *g) {
   memset(g, 0, sizeof *g);
   g->proto = proto;
   g->opset = opset;
   g->import = import;
+  g->payloads = payloads;
   g->memory_limit = memory_limit;
   g->input = g->output = -1;
   if (proto->n_node == 0)

@@ -24,6 +24,7 @@ typedef struct sq_tensor {
   int producer; /* node index; -1 for initializers and graph inputs */
   int producer_slot;
   const Onnx__TensorProto *initializer;
+  int init_index; /* its index in graph.initializer (payloads->items) */
   bool is_input;  /* the (non-initializer) graph input */
   bool is_output; /* a graph output */
   int *consumers; /* distinct node indices reading the tensor */
@@ -76,6 +77,7 @@ typedef struct sq_graph {
   const Onnx__GraphProto *proto;
   int64_t opset;
   const sq_import_options *import; /* external data sources; may be NULL */
+  sq_payloads *payloads;           /* the initializers' raw_data; may be NULL */
   uint64_t memory_limit;
   uint64_t eval_bytes; /* bytes held by evaluated constants */
 
@@ -98,10 +100,12 @@ typedef struct sq_graph {
 } sq_graph;
 
 /* Index the graph: tensors, producers, consumers, one input and one
- * output, topological order and classes. */
+ * output, topological order and classes. `payloads` (may be NULL) holds the
+ * initializers' raw_data the wire pass kept from protobuf-c. */
 seqrt_status sq_graph_build(const Onnx__GraphProto *proto, int64_t opset,
                             const sq_import_options *import,
-                            uint64_t memory_limit, sq_graph *graph);
+                            sq_payloads *payloads, uint64_t memory_limit,
+                            sq_graph *graph);
 void sq_graph_free(sq_graph *graph);
 
 int sq_graph_find(const sq_graph *graph, const char *name);
@@ -128,8 +132,10 @@ const sq_node *sq_graph_sole_consumer(const sq_graph *graph, int t);
 seqrt_status sq_graph_value(sq_graph *graph, int tensor, const sq_value **out);
 /* The float buffer of `node`'s constant input `slot` (after
  * sq_graph_value), handed over when `node` is its last user and reads it
- * once; NULL otherwise (copy it then). The value must not be read after. */
-float *sq_graph_take_floats(sq_graph *graph, const sq_node *node, int slot);
+ * once; NULL otherwise (copy it then). The value must not be read after.
+ * *borrowed: the buffer lies in the model's bytes (not to be freed). */
+float *sq_graph_take_floats(sq_graph *graph, const sq_node *node, int slot,
+                            bool *borrowed);
 /* `node` is imported: drop cached values it was the last user of. */
 void sq_graph_release(sq_graph *graph, const sq_node *node);
 

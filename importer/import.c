@@ -10,22 +10,13 @@
 #include "graph.h"
 #include "importer.h"
 #include "ops.h"
+#include "wire.h"
 
 #define SQ_MIB ((uint64_t)1 << 20)
 /* Deepest message nesting accepted (protobuf C++ uses 100 too). */
 #define SQ_MAX_NESTING 100
 
 /* ---- message nesting ----------------------------------------------------- */
-
-static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out) {
-  *out = 0;
-  for (int shift = 0; shift < 64 && *p < end; shift += 7) {
-    uint8_t b = *(*p)++;
-    *out |= (uint64_t)(b & 0x7f) << shift;
-    if (!(b & 0x80)) return true;
-  }
-  return false;
-}
 
 /* What unpacking may allocate: a struct per message, a block per string. */
 #define SQ_BYTES_PER_MESSAGE 256
@@ -63,7 +54,7 @@ static seqrt_status check_nesting(const uint8_t *data, size_t size,
       continue;
     }
     uint64_t tag, len;
-    if (!read_varint(&p, top->end, &tag)) return SEQRT_OK;
+    if (!sq_wire_varint(&p, top->end, &tag)) return SEQRT_OK;
     const ProtobufCFieldDescriptor *field =
         protobuf_c_message_descriptor_get_field(top->desc,
                                                 (unsigned)(tag >> 3));
@@ -75,7 +66,7 @@ static seqrt_status check_nesting(const uint8_t *data, size_t size,
       return too_many(messages, strings, limit);
     switch (tag & 7) {
     case 0:
-      if (!read_varint(&p, top->end, &len)) return SEQRT_OK;
+      if (!sq_wire_varint(&p, top->end, &len)) return SEQRT_OK;
       break;
     case 1:
     case 5: {
@@ -85,7 +76,7 @@ static seqrt_status check_nesting(const uint8_t *data, size_t size,
       break;
     }
     case 2:
-      if (!read_varint(&p, top->end, &len) || len > (uint64_t)(top->end - p))
+      if (!sq_wire_varint(&p, top->end, &len) || len > (uint64_t)(top->end - p))
         return SEQRT_OK;
       if (!message) {
         p += len;
@@ -336,17 +327,20 @@ static seqrt_status convert_chain(sq_graph *g, sq_chain *chain) {
 }
 
 /* A run holds two activation buffers as large as the largest layer input
- * or output. Refuse a model whose weights and buffers for one sample
- * exceed the limit, before any plan allocates them (a dynamic batch
- * multiplies the buffers at run time, with inputs the caller provides). */
+ * (a Conv's pre-padded input included) or output. Refuse a model whose
+ * weights and buffers for one sample exceed the limit, before any plan
+ * allocates them (a dynamic batch multiplies the buffers at run time, with
+ * inputs the caller provides). */
 static seqrt_status check_run_bytes(const sq_chain *chain, uint64_t limit) {
   uint64_t weights = 0, largest = 0;
   const sq_layer *widest = NULL;
   for (int k = 0; k < chain->n_layers; k++) {
     const sq_layer *layer = &chain->layers[k];
     weights += (uint64_t)sq_layer_parameters(layer) * sizeof(float);
+    sq_shape padded;
+    sq_layer_padded_input(layer, &padded);
     /* per-sample counts are at most SQ_MAX_ELEMENTS: no overflow here */
-    uint64_t in = (uint64_t)sq_shape_count(&layer->in, 1) *
+    uint64_t in = (uint64_t)sq_shape_count(&padded, 1) *
                   (k == 0 && chain->input_dtype == SEQRT_INT64 ? 8 : 4);
     uint64_t out = (uint64_t)sq_shape_count(&layer->out, 1) * sizeof(float);
     if (in > largest || out > largest) {
@@ -368,7 +362,7 @@ static seqrt_status check_run_bytes(const sq_chain *chain, uint64_t limit) {
 
 static seqrt_status import_model(const Onnx__ModelProto *m, size_t size,
                                  const sq_import_options *options,
-                                 sq_chain *chain) {
+                                 sq_payloads *payloads, sq_chain *chain) {
   int64_t opset = 0;
   seqrt_status st = read_opset(m, &opset);
   if (st != SEQRT_OK) return st;
@@ -378,7 +372,7 @@ static seqrt_status import_model(const Onnx__ModelProto *m, size_t size,
   uint64_t limit = memory_limit(options, size);
   if ((st = check_weight_bytes(m->graph, limit)) != SEQRT_OK) return st;
   sq_graph g;
-  st = sq_graph_build(m->graph, opset, options, limit, &g);
+  st = sq_graph_build(m->graph, opset, options, payloads, limit, &g);
   if (st == SEQRT_OK) st = read_input(&g, chain);
   if (st == SEQRT_OK) st = sq_graph_check_chain(&g);
   if (st == SEQRT_OK) st = convert_chain(&g, chain);
@@ -387,8 +381,39 @@ static seqrt_status import_model(const Onnx__ModelProto *m, size_t size,
   return st;
 }
 
-seqrt_status sq_import(const uint8_t *data, size_t size,
-                       const sq_import_options *options, sq_chain **out) {
+static seqrt_status not_a_model(size_t size) {
+  return sq_error(SEQRT_ERR_PARSE,
+                  "not an ONNX model: the %zu bytes do not parse as an ONNX "
+                  "ModelProto (truncated or corrupt?)",
+                  size);
+}
+
+/* Unpack the model without its initializers' payloads, which stay in
+ * `data` (payloads). */
+static seqrt_status unpack(const uint8_t *data, size_t size,
+                           sq_payloads *payloads, Onnx__ModelProto **out) {
+  uint8_t *stripped;
+  size_t stripped_size;
+  seqrt_status st =
+      sq_wire_strip(data, size, &stripped, &stripped_size, payloads);
+  if (st == SEQRT_ERR_PARSE) return not_a_model(size);
+  if (st != SEQRT_OK) return st;
+  *out = onnx__model_proto__unpack(NULL, stripped_size, stripped);
+  free(stripped);
+  if (!*out) return not_a_model(size);
+  /* protobuf-c keeps the wire's order, merging repeated graph fields */
+  size_t initializers = (*out)->graph ? (*out)->graph->n_initializer : 0;
+  if (initializers != payloads->count) {
+    onnx__model_proto__free_unpacked(*out, NULL);
+    *out = NULL;
+    return not_a_model(size);
+  }
+  return SEQRT_OK;
+}
+
+static seqrt_status import_bytes(const uint8_t *data, uint8_t *writable,
+                                 size_t size, const sq_import_options *options,
+                                 sq_chain **out) {
   if (!out) return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "import: out is NULL");
   *out = NULL;
   if (!data && size)
@@ -401,12 +426,12 @@ seqrt_status sq_import(const uint8_t *data, size_t size,
   parse_limit = parse_limit > 64 * SQ_MIB ? parse_limit : 64 * SQ_MIB;
   seqrt_status st = check_nesting(data, size, parse_limit);
   if (st != SEQRT_OK) return st;
-  Onnx__ModelProto *model = onnx__model_proto__unpack(NULL, size, data);
-  if (!model)
-    return sq_error(SEQRT_ERR_PARSE,
-                    "not an ONNX model: the %zu bytes do not parse as an ONNX "
-                    "ModelProto (truncated or corrupt?)",
-                    size);
+  sq_payloads payloads = {data, writable, NULL, 0};
+  Onnx__ModelProto *model = NULL;
+  if ((st = unpack(data, size, &payloads, &model)) != SEQRT_OK) {
+    free(payloads.items);
+    return st;
+  }
   sq_chain *chain = calloc(1, sizeof *chain);
   if (chain) {
     chain->removed = strdup("");
@@ -414,12 +439,24 @@ seqrt_status sq_import(const uint8_t *data, size_t size,
   }
   if (!chain || !chain->removed || !chain->producer)
     st = sq_error(SEQRT_ERR_NOMEM, "out of memory importing the model");
-  if (st == SEQRT_OK) st = import_model(model, size, options, chain);
+  if (st == SEQRT_OK) st = import_model(model, size, options, &payloads, chain);
   onnx__model_proto__free_unpacked(model, NULL);
+  free(payloads.items);
   if (st != SEQRT_OK) {
     sq_chain_free(chain);
     return st;
   }
   *out = chain;
   return SEQRT_OK;
+}
+
+seqrt_status sq_import(const uint8_t *data, size_t size,
+                       const sq_import_options *options, sq_chain **out) {
+  return import_bytes(data, NULL, size, options, out);
+}
+
+seqrt_status sq_import_in_place(uint8_t *data, size_t size,
+                                const sq_import_options *options,
+                                sq_chain **out) {
+  return import_bytes(data, data, size, options, out);
 }

@@ -33,4 +33,15 @@ typedef struct sq_import_options {
 seqrt_status sq_import(const uint8_t *data, size_t size,
                        const sq_import_options *options, sq_chain **out);
 
+/* The same, with bytes that the chain may keep using: they must stay valid
+ * until sq_chain_free, and seqrt may write into them (the caller's own
+ * copy of a file). FLOAT initializers become the chain's weights in place
+ * (sq_weights.borrowed), moved down to 4-byte alignment over their own
+ * field's tag and length bytes when needed (the bytes then no longer hold
+ * a valid model); the whole pages of payloads used up otherwise (copied,
+ * transposed) are given back to the system (madvise MADV_DONTNEED). */
+seqrt_status sq_import_in_place(uint8_t *data, size_t size,
+                                const sq_import_options *options,
+                                sq_chain **out);
+
 #endif

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/error.h"
 
@@ -45,8 +47,9 @@ bool sq_dtype_is_float(int32_t dtype) {
 
 /* ---- values -------------------------------------------------------------- */
 
-seqrt_status sq_value_new(int32_t dtype, int rank, const int64_t *dims,
-                          sq_value **out) {
+/* A value of `dtype` and dims without storage (not zeroed). */
+static seqrt_status value_shell(int32_t dtype, int rank, const int64_t *dims,
+                                sq_value **out) {
   if (rank < 0 || rank > SQ_MAX_RANK)
     return sq_error(SEQRT_ERR_UNSUPPORTED,
                     "constant of rank %d exceeds seqrt's maximum rank %d", rank,
@@ -62,19 +65,33 @@ seqrt_status sq_value_new(int32_t dtype, int rank, const int64_t *dims,
     return sq_error(SEQRT_ERR_LIMIT, "constant of %lld elements is too large",
                     (long long)count);
   sq_value *v = calloc(1, sizeof *v);
-  void *data = sq_aligned_alloc((size_t)count * elem);
-  if (!v || !data) {
-    free(v);
-    free(data);
+  if (!v)
     return sq_error(SEQRT_ERR_NOMEM,
-                    "out of memory for a constant of %lld "
-                    "elements",
+                    "out of memory for a constant of %lld elements",
                     (long long)count);
-  }
   v->dtype = dtype;
   v->rank = rank;
   for (int k = 0; k < rank; k++) v->dims[k] = dims[k];
   v->count = count;
+  *out = v;
+  return SEQRT_OK;
+}
+
+seqrt_status sq_value_new(int32_t dtype, int rank, const int64_t *dims,
+                          sq_value **out) {
+  sq_value *v;
+  seqrt_status st = value_shell(dtype, rank, dims, &v);
+  if (st != SEQRT_OK) return st;
+  size_t elem = sq_dtype_is_float(dtype) ? sizeof(float) : sizeof(int64_t);
+  void *data = sq_aligned_alloc((size_t)v->count * elem);
+  if (!data) {
+    st = sq_error(SEQRT_ERR_NOMEM,
+                  "out of memory for a constant of %lld "
+                  "elements",
+                  (long long)v->count);
+    free(v);
+    return st;
+  }
   if (sq_dtype_is_float(dtype))
     v->f = data;
   else
@@ -83,9 +100,23 @@ seqrt_status sq_value_new(int32_t dtype, int rank, const int64_t *dims,
   return SEQRT_OK;
 }
 
+/* Give the whole pages of a used-up payload back to the system: its bytes
+ * are read no more (sq_import_in_place lends them for this). */
+static void release_pages(void *start, size_t length) {
+  long page = sysconf(_SC_PAGESIZE);
+  if (page <= 0 || !start) return;
+  uintptr_t size = (uintptr_t)page;
+  uintptr_t first = ((uintptr_t)start + size - 1) / size * size;
+  uintptr_t end = ((uintptr_t)start + length) / size * size;
+  if (end > first) madvise((void *)first, end - first, MADV_DONTNEED);
+}
+
 void sq_value_free(sq_value *value) {
   if (!value) return;
-  free(value->f);
+  if (value->borrowed)
+    release_pages(value->f, (size_t)value->count * sizeof(float));
+  else
+    free(value->f);
   free(value->i);
   free(value->batch);
   free(value);
@@ -463,9 +494,17 @@ static const char *format_dims(const sq_value *v, char *buf, size_t size) {
   return sq_shape_format(&shape, buf, size);
 }
 
+/* Inline raw_data: from the protobuf, or left in the model's bytes by the
+ * wire pass. */
+typedef struct raw_bytes {
+  const uint8_t *data;
+  size_t len;
+  bool present;
+} raw_bytes;
+
 static seqrt_status decode_into(const Onnx__TensorProto *t,
                                 const sq_import_options *source, int64_t bytes,
-                                sq_value *v) {
+                                const raw_bytes *raw, sq_value *v) {
   if (t->segment)
     return sq_error(SEQRT_ERR_UNSUPPORTED,
                     "tensor '%s' is segmented, which seqrt does not read",
@@ -477,29 +516,24 @@ static seqrt_status decode_into(const Onnx__TensorProto *t,
     return sq_error(SEQRT_ERR_INVALID_MODEL,
                     "tensor '%s' has an unknown data_location %d",
                     tensor_name(t), (int)location);
-  if (t->has_raw_data || t->raw_data.len > 0) {
+  if (raw->present) {
     char dims[160];
-    if ((int64_t)t->raw_data.len != bytes)
+    if ((int64_t)raw->len != bytes)
       return sq_error(SEQRT_ERR_INVALID_MODEL,
                       "tensor '%s' has %zu bytes of raw_data, expected "
                       "%lld for %s %s",
-                      tensor_name(t), t->raw_data.len, (long long)bytes,
+                      tensor_name(t), raw->len, (long long)bytes,
                       sq_dtype_name(v->dtype),
                       format_dims(v, dims, sizeof dims));
-    if (bytes) convert_raw(v, t->raw_data.data);
+    if (bytes) convert_raw(v, raw->data);
     return SEQRT_OK;
   }
   return convert_typed(t, v);
 }
 
-void sq_tensor_drop_raw(Onnx__TensorProto *t) {
-  free(t->raw_data.data);
-  t->raw_data.data = NULL;
-  t->raw_data.len = 0; /* a second decode fails with a size message */
-}
-
-seqrt_status sq_tensor_decode(const Onnx__TensorProto *t,
-                              const sq_import_options *source, sq_value **out) {
+static seqrt_status decode_raw(const Onnx__TensorProto *t,
+                               const sq_import_options *source,
+                               const raw_bytes *raw, sq_value **out) {
   int64_t bytes;
   seqrt_status st = sq_tensor_bytes(t, &bytes);
   if (st != SEQRT_OK) return st;
@@ -507,10 +541,76 @@ seqrt_status sq_tensor_decode(const Onnx__TensorProto *t,
   if ((st = sq_value_new(t->data_type, (int)t->n_dims, t->dims, &v)) !=
       SEQRT_OK)
     return st;
-  if ((st = decode_into(t, source, bytes, v)) != SEQRT_OK) {
+  if ((st = decode_into(t, source, bytes, raw, v)) != SEQRT_OK) {
     sq_value_free(v);
     return st;
   }
   *out = v;
+  return SEQRT_OK;
+}
+
+seqrt_status sq_tensor_decode(const Onnx__TensorProto *t,
+                              const sq_import_options *source, sq_value **out) {
+  raw_bytes raw = {t->raw_data.data, t->raw_data.len,
+                   t->has_raw_data || t->raw_data.len > 0};
+  return decode_raw(t, source, &raw, out);
+}
+
+/* ---- initializers in place ----------------------------------------------- */
+
+/* A FLOAT payload that can be the value itself: inline, of the right size. */
+static bool can_borrow(const Onnx__TensorProto *t, const sq_payloads *payloads,
+                       const sq_payload *item) {
+  int64_t bytes;
+  int32_t location = t->has_data_location ? t->data_location : 0;
+  return payloads->writable && t->has_data_type &&
+         t->data_type == SQ_DT_FLOAT && !t->segment &&
+         location == ONNX__TENSOR_PROTO__DATA_LOCATION__DEFAULT &&
+         sq_tensor_bytes(t, &bytes) == SEQRT_OK && bytes > 0 &&
+         (uint64_t)bytes == item->length;
+}
+
+/* The payload at a 4-byte boundary: moved down over its own field's tag
+ * and length bytes (read already, never again) when misaligned; NULL when
+ * they are fewer than the move needs. */
+static float *aligned_payload(sq_payloads *payloads, sq_payload *item) {
+  uint8_t *at = payloads->writable + item->offset;
+  size_t shift = (uintptr_t)at % sizeof(float);
+  if (shift > item->header) return NULL;
+  if (shift) {
+    memmove(at - shift, at, item->length);
+    item->offset -= shift;
+    item->header -= shift;
+  }
+  return (float *)(void *)(at - shift);
+}
+
+static seqrt_status borrow_payload(const Onnx__TensorProto *t, float *data,
+                                   sq_value **out) {
+  sq_value *v;
+  seqrt_status st = value_shell(t->data_type, (int)t->n_dims, t->dims, &v);
+  if (st != SEQRT_OK) return st;
+  v->f = data;
+  v->borrowed = true;
+  *out = v;
+  return SEQRT_OK;
+}
+
+seqrt_status sq_initializer_decode(const Onnx__TensorProto *t,
+                                   const sq_import_options *source,
+                                   sq_payloads *payloads, size_t index,
+                                   sq_value **out) {
+  sq_payload *item =
+      payloads && index < payloads->count ? &payloads->items[index] : NULL;
+  if (!item || !item->present) return sq_tensor_decode(t, source, out);
+  float *data =
+      can_borrow(t, payloads, item) ? aligned_payload(payloads, item) : NULL;
+  raw_bytes raw = {payloads->base + item->offset, item->length, true};
+  seqrt_status st =
+      data ? borrow_payload(t, data, out) : decode_raw(t, source, &raw, out);
+  if (st != SEQRT_OK) return st;
+  if (payloads->writable && !data)
+    release_pages(payloads->writable + item->offset, item->length);
+  item->length = 0;
   return SEQRT_OK;
 }

@@ -8,6 +8,7 @@
 #include "core/chain.h"
 #include "importer.h"
 #include "onnx.pb-c.h"
+#include "wire.h"
 
 /* ONNX TensorProto.DataType values seqrt reads. */
 enum {
@@ -26,8 +27,10 @@ enum {
 /* A constant tensor. Floating types are held as float in `f`, integer and
  * bool types as int64 in `i` (exactly one of the two is set). Values
  * computed from Shape may contain the symbolic batch size: then `batch` is
- * non-NULL and batch[k] != 0 marks element k as "the batch size" (its
- * number in i[k] is meaningless). */
+ * non-NULL and batch[k] != 0 marks element k as "the batch size" times
+ * K, with -K in i[k] (the chain dim Shape read: -1 for the batch itself). A
+ * borrowed `f` lies in the model's writable bytes (sq_import_in_place):
+ * freeing the value gives its whole pages back to the system instead. */
 typedef struct sq_value {
   int32_t dtype;
   int rank;
@@ -36,6 +39,7 @@ typedef struct sq_value {
   float *f;
   int64_t *i;
   uint8_t *batch;
+  bool borrowed;
 } sq_value;
 
 const char *sq_dtype_name(int32_t dtype);
@@ -66,9 +70,16 @@ seqrt_status sq_tensor_bytes(const Onnx__TensorProto *tensor, int64_t *bytes);
 seqrt_status sq_tensor_decode(const Onnx__TensorProto *tensor,
                               const sq_import_options *source, sq_value **out);
 
-/* Free a decoded tensor's raw_data (the protobuf was unpacked with the
- * default malloc allocator): its bytes now live in a value. */
-void sq_tensor_drop_raw(Onnx__TensorProto *tensor);
+/* Decode graph.initializer[index], whose raw_data the wire pass left in
+ * the model's bytes (payloads, wire.h). With writable bytes a FLOAT
+ * payload becomes the value's storage (value->borrowed), moved down to a
+ * 4-byte boundary over its own field's header when misaligned (copied when
+ * that header is too short). The payload is used up: a second decode fails
+ * like an empty raw_data. */
+seqrt_status sq_initializer_decode(const Onnx__TensorProto *tensor,
+                                   const sq_import_options *source,
+                                   sq_payloads *payloads, size_t index,
+                                   sq_value **out);
 
 /* 64-byte aligned allocation for weights (free with free()). */
 void *sq_aligned_alloc(size_t bytes);

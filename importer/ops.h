@@ -165,7 +165,7 @@ seqrt_status sq_layer_prepend_node(sq_layer *layer, const sq_node *node);
 seqrt_status sq_list_append(char **list, const char *item);
 /* Largest activation seqrt accepts, in elements per sample. */
 #define SQ_MAX_ELEMENTS ((int64_t)1 << 40)
-/* Rank 1..SQ_MAX_RANK, dims > 0 (batch -1 allowed), within
+/* Rank 1..SQ_MAX_RANK, dims > 0 (batch -K allowed in dim 0), within
  * SQ_MAX_ELEMENTS: SEQRT_OK, SEQRT_ERR_LIMIT (message set) or
  * SEQRT_ERR_INVALID_MODEL (no message set). */
 seqrt_status sq_shape_check(const sq_shape *shape);
@@ -192,7 +192,8 @@ seqrt_status sq_weights_from_input(sq_ctx *ctx, const sq_node *node, int slot,
 seqrt_status sq_weights_alloc(sq_weights *w, int rank, const int64_t *dims);
 
 /* "[-1, 3, 28, 28]" in a static buffer of the calling thread (for
- * messages; up to 4 live at once). */
+ * messages; up to 4 live at once). sq_fmt_shape shows a merged batch as
+ * "-1*K"; sq_fmt_dims prints values as given (weights, Reshape targets). */
 const char *sq_fmt_shape(const sq_shape *shape);
 const char *sq_fmt_dims(int rank, const int64_t *dims);
 /* An op's `axes`: an attribute before opset `input_from`, a constant input
@@ -385,6 +386,11 @@ seqrt_status sq_reshape_resolve(const sq_node *node, const sq_shape *in,
 /* ops_pad.c: Pad layers and torch's circular padding (Slice/Concat) */
 seqrt_status sq_op_pad(sq_ctx *ctx, const sq_node *node);
 SQ_PATTERN_DECL(circular_pad);
+/* When the last layer is a CONV and the one before it is that module's own
+ * PAD ("<module>:pad": padding_mode reflect/replicate/circular), merge the
+ * PAD into the CONV as its pre-padding (core/chain.h), listing its nodes
+ * first. Otherwise nothing changes. */
+seqrt_status sq_absorb_module_pad(sq_ctx *ctx);
 
 /* ops_resize.c: Resize, Upsample, DepthToSpace, SpaceToDepth, and torch's
  * Reshape/Transpose/Reshape shuffles */

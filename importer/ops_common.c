@@ -52,10 +52,11 @@ seqrt_status sq_shape_check(const sq_shape *shape) {
   bool ok = shape->rank >= 1 && shape->rank <= SQ_MAX_RANK;
   int64_t count = 1;
   for (int k = 0; ok && k < shape->rank; k++) {
-    ok = shape->dims[k] > 0 || (k == 0 && shape->dims[k] == -1);
-    if (ok && shape->dims[k] > 0 &&
-        (sq_mul_overflow(count, shape->dims[k], &count) ||
-         count > SQ_MAX_ELEMENTS))
+    /* dims[0] = -K: the batch times K, K counted per sample */
+    int64_t d = shape->dims[k];
+    if (k == 0 && d < 0) d = d == INT64_MIN ? 0 : -d;
+    ok = d > 0;
+    if (ok && (sq_mul_overflow(count, d, &count) || count > SQ_MAX_ELEMENTS))
       return sq_error(SEQRT_ERR_LIMIT,
                       "the shape %s has more than %lld elements per sample",
                       sq_fmt_shape(shape), (long long)SQ_MAX_ELEMENTS);
@@ -149,7 +150,7 @@ seqrt_status sq_weights_alloc(sq_weights *w, int rank, const int64_t *dims) {
   for (int k = 0; k < rank; k++)
     if (sq_mul_overflow(count, dims[k], &count))
       return sq_error(SEQRT_ERR_INVALID_MODEL, "weights size overflows");
-  free(w->data);
+  sq_weights_release(w);
   w->data = sq_aligned_alloc((size_t)count * sizeof(float));
   if (!w->data)
     return sq_error(SEQRT_ERR_NOMEM, "out of memory for %lld weights",
@@ -172,10 +173,14 @@ seqrt_status sq_weights_from_input(sq_ctx *ctx, const sq_node *node, int slot,
   int64_t count = value->count;
   sq_shape shape = {.rank = value->rank};
   for (int k = 0; k < value->rank; k++) shape.dims[k] = value->dims[k];
-  float *data = sq_graph_take_floats(ctx->graph, node, slot);
+  bool borrowed;
+  float *data = sq_graph_take_floats(ctx->graph, node, slot, &borrowed);
   if (!data) return sq_weights_from(w, value);
-  free(w->data);
-  w->data = data; /* 64-byte aligned like sq_weights_alloc */
+  sq_weights_release(w);
+  /* 64-byte aligned like sq_weights_alloc, or 4-byte when borrowed from the
+   * model's bytes */
+  w->data = data;
+  w->borrowed = borrowed;
   w->count = count;
   w->shape = shape;
   return SEQRT_OK;
@@ -187,14 +192,14 @@ static _Thread_local char fmt_ring[4][160];
 static _Thread_local int fmt_next;
 
 const char *sq_fmt_dims(int rank, const int64_t *dims) {
-  sq_shape shape = {.rank = rank < SQ_MAX_RANK ? rank : SQ_MAX_RANK};
-  for (int k = 0; k < shape.rank; k++) shape.dims[k] = dims[k];
   char *buf = fmt_ring[fmt_next++ % 4];
-  return sq_shape_format(&shape, buf, sizeof fmt_ring[0]);
+  return sq_dims_format(rank < SQ_MAX_RANK ? rank : SQ_MAX_RANK, dims, buf,
+                        sizeof fmt_ring[0]);
 }
 
 const char *sq_fmt_shape(const sq_shape *shape) {
-  return sq_fmt_dims(shape->rank, shape->dims);
+  char *buf = fmt_ring[fmt_next++ % 4];
+  return sq_shape_format(shape, buf, sizeof fmt_ring[0]);
 }
 
 seqrt_status sq_normalize_axis(const sq_node *node, const char *what,

@@ -1,5 +1,6 @@
-/* Conv (1-D to 3-D, groups, dilations, auto_pad), and a zero-constant Pad
- * right before a Conv folded into the Conv's padding. */
+/* Conv (1-D to 3-D, groups, dilations, auto_pad), a zero-constant Pad
+ * right before a Conv folded into the Conv's padding, and the module's own
+ * reflect/replicate/circular padding merged in as its pre-padding. */
 #include <stdint.h>
 #include <string.h>
 
@@ -78,7 +79,8 @@ static seqrt_status conv_layer(sq_ctx *ctx, const sq_node *node,
 
 seqrt_status sq_op_conv(sq_ctx *ctx, const sq_node *node) {
   sq_layer *layer;
-  return conv_layer(ctx, node, NULL, NULL, &layer);
+  seqrt_status st = conv_layer(ctx, node, NULL, NULL, &layer);
+  return st == SEQRT_OK ? sq_absorb_module_pad(ctx) : st;
 }
 
 /* ---- Pad → Conv ---------------------------------------------------------- */
@@ -136,7 +138,8 @@ seqrt_status sq_convert_pad_conv(sq_ctx *ctx, const sq_group *group) {
   seqrt_status st = sq_pad_read(ctx, pad, ctx->shape.rank, begin, end);
   sq_layer *layer;
   if (st == SEQRT_OK) st = conv_layer(ctx, conv, begin, end, &layer);
-  return st == SEQRT_OK ? sq_layer_prepend_node(layer, pad) : st;
+  if (st == SEQRT_OK) st = sq_layer_prepend_node(layer, pad);
+  return st == SEQRT_OK ? sq_absorb_module_pad(ctx) : st;
 }
 
 /* ---- ConvTranspose ------------------------------------------------------- */

@@ -105,10 +105,19 @@ static seqrt_status matmul_layer(sq_ctx *ctx, const sq_node *node,
   if (st == SEQRT_OK) st = sq_float_input(ctx, node, 1, true, &b);
   if (st != SEQRT_OK) return st;
   sq_shape shape = ctx->shape;
-  if (shape.rank < 2)
+  if (shape.rank < 1)
     return sq_error(SEQRT_ERR_UNSUPPORTED,
-                    "node '%s' (MatMul) needs an input of rank 2 or more, got "
+                    "node '%s' (MatMul) needs an input of rank 1 or more, got "
                     "%s",
+                    node->name, sq_fmt_shape(&shape));
+  /* rank 1: a vector; with a dynamic batch its one dim holds the batch */
+  if (shape.rank == 1 && shape.dims[0] < 0)
+    return sq_error(SEQRT_ERR_UNSUPPORTED,
+                    "node '%s' (MatMul): a Linear layer on %s would sum over "
+                    "the dynamic batch (an earlier layer merged the batch into "
+                    "that dim, e.g. Flatten(0)); it needs the batch outside "
+                    "its last dim (rank >= 2), or a model exported with a "
+                    "fixed batch",
                     node->name, sq_fmt_shape(&shape));
   int64_t n_in = shape.dims[shape.rank - 1];
   if (b->rank != 2 || b->dims[0] != n_in) return weights_mismatch(ctx, node, b);

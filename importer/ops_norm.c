@@ -80,7 +80,9 @@ static sq_layer *fold_target(sq_ctx *ctx, int64_t channels) {
   return prev;
 }
 
-/* w[o, ...] *= scale[o]; b[o] = b[o] * scale[o] + shift[o]. */
+/* w[o, ...] *= scale[o]; b[o] = b[o] * scale[o] + shift[o]. Borrowed
+ * weights are written in place too: those bytes are this layer's alone
+ * and never reach the file (core/chain.h). */
 static seqrt_status fold(sq_layer *layer, int64_t channels, const float *scale,
                          const float *shift) {
   int64_t per_channel = layer->weight.count / channels;

@@ -224,10 +224,8 @@ static seqrt_status groupnorm_affine(sq_ctx *ctx, const sq_match *m,
   for (int64_t k = 0; k < layer->weight.count; k++)
     identity &= layer->weight.data[k] == 1.0f && layer->bias.data[k] == 0.0f;
   if (identity) {
-    free(layer->weight.data);
-    free(layer->bias.data);
-    memset(&layer->weight, 0, sizeof layer->weight);
-    memset(&layer->bias, 0, sizeof layer->bias);
+    sq_weights_release(&layer->weight);
+    sq_weights_release(&layer->bias);
   }
   return SEQRT_OK;
 }

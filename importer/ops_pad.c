@@ -1,7 +1,8 @@
 /* Padding: the Pad op in all its opset forms (pads and value as attributes
  * before opset 11, as inputs from 11, an `axes` input from 18, mode wrap
  * from 19) as a PAD layer, and torch's circular padding, which the
- * TorchScript exporter writes as Slice/Slice/Concat per spatial dim. */
+ * TorchScript exporter writes as Slice/Slice/Concat per spatial dim. A
+ * Conv's own padding (padding_mode) becomes that Conv's pre-padding. */
 #define _POSIX_C_SOURCE 200809L /* strdup */
 #include <stdint.h>
 #include <stdio.h>
@@ -133,7 +134,8 @@ bool sq_pad_spec_foldable(const sq_pad_spec *spec) {
 
 /* A padding that belongs to the next node's module (Conv with
  * padding_mode reflect/replicate/circular) is named "<module>:pad", so
- * that the module's own name stays with the layer computing its output. */
+ * that the module's own name stays with the layer computing its output; a
+ * Conv then takes it in as its pre-padding (sq_absorb_module_pad). */
 static seqrt_status pad_layer_name(sq_ctx *ctx, int exit, sq_layer *layer) {
   const sq_node *next = sq_graph_sole_consumer(ctx->graph, exit);
   if (!next || strcmp(next->module, layer->name) != 0 ||
@@ -411,4 +413,44 @@ seqrt_status sq_convert_circular_pad(sq_ctx *ctx, const sq_group *group) {
     st = wrap_dim(ctx, &stages[k], &out, layer);
   if (st == SEQRT_OK) st = pad_layer_name(ctx, group->exit, layer);
   return st == SEQRT_OK ? sq_layer_finish(ctx, layer, &out) : st;
+}
+
+/* ---- a Conv's own padding ------------------------------------------------ */
+
+/* `pad` is the padding of `conv`'s own module (named "<module>:pad" by
+ * pad_layer_name) and only adds elements. */
+static bool is_module_pad(const sq_layer *pad, const sq_layer *conv) {
+  size_t n = strlen(conv->name);
+  if (pad->kind != SQ_PAD || conv->kind != SQ_CONV ||
+      pad->spatial != conv->spatial || strncmp(pad->name, conv->name, n) != 0 ||
+      strcmp(pad->name + n, ":pad") != 0)
+    return false;
+  for (int k = 0; k < pad->spatial; k++)
+    if (pad->pad_begin[k] < 0 || pad->pad_end[k] < 0) return false;
+  return true;
+}
+
+seqrt_status sq_absorb_module_pad(sq_ctx *ctx) {
+  sq_chain *chain = ctx->chain;
+  if (chain->n_layers < 2) return SEQRT_OK;
+  sq_layer *pad = &chain->layers[chain->n_layers - 2], *conv = pad + 1;
+  if (!is_module_pad(pad, conv)) return SEQRT_OK;
+  seqrt_status st = sq_list_append(&pad->nodes, conv->nodes);
+  if (st != SEQRT_OK) return st;
+  free(conv->nodes);
+  conv->nodes = pad->nodes;
+  conv->in = pad->in;
+  conv->pad_mode = pad->pad_mode;
+  conv->pad_value = pad->pad_value;
+  for (int k = 0; k < pad->spatial; k++) {
+    conv->prepad_begin[k] = pad->pad_begin[k];
+    conv->prepad_end[k] = pad->pad_end[k];
+    conv->circular_from[k] = pad->circular_from[k];
+  }
+  free(pad->name);
+  free(pad->folded);
+  *pad = *conv;
+  memset(conv, 0, sizeof *conv);
+  chain->n_layers--;
+  return SEQRT_OK;
 }

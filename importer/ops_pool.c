@@ -1,5 +1,8 @@
-/* MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, and a zero Pad
- * before an AveragePool (PyTorch's export of count_include_pad=True). */
+/* MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, a zero Pad
+ * before an AveragePool (PyTorch's export of count_include_pad=True), LpPool
+ * and PyTorch's LPPool decomposition. An average may count some padding and
+ * not the rest (ceil_mode's overhang, own pads around a Pad's zeros): the
+ * layer's uncounted_* (core/chain.h). */
 #include <math.h>
 #include <string.h>
 
@@ -15,32 +18,6 @@ static seqrt_status check_storage_order(sq_ctx *ctx, const sq_node *node) {
                     node->name, (long long)order);
   (void)ctx;
   return st;
-}
-
-static bool any_pad(const sq_window *win) {
-  for (int k = 0; k < win->spatial; k++)
-    if (win->pad_begin[k] || win->pad_end[k] - win->ceil_extra[k]) return true;
-  return false;
-}
-
-/* count_include_pad: the extra end padding of ceil_mode must not be
- * counted (PyTorch and ONNX average only the real and padded cells). */
-static seqrt_status average_mode(const sq_node *node, const sq_window *win,
-                                 bool include_pad, bool *out) {
-  bool extra = false;
-  for (int k = 0; k < win->spatial; k++) extra |= win->ceil_extra[k] > 0;
-  *out = include_pad;
-  if (!include_pad || !extra) return SEQRT_OK;
-  if (!any_pad(win)) {
-    *out = false; /* no padding of the model's own: nothing else to count */
-    return SEQRT_OK;
-  }
-  return sq_error(SEQRT_ERR_UNSUPPORTED,
-                  "node '%s' (AveragePool): ceil_mode=1 with padding counted "
-                  "in the average (count_include_pad=1) needs extra end "
-                  "padding that must not be counted; seqrt cannot express "
-                  "this",
-                  node->name);
 }
 
 typedef struct pool_pad {
@@ -66,55 +43,82 @@ static seqrt_status pool_window(sq_ctx *ctx, const sq_node *node, bool max,
   return SEQRT_OK;
 }
 
-/* The include flag of an AveragePool, folding a preceding zero Pad. */
-static seqrt_status include_flag(const sq_node *node, const sq_window *win,
-                                 const pool_pad *pad, bool *include) {
-  int64_t attr = 0;
-  seqrt_status st = sq_attr_int(node, "count_include_pad", 0, &attr);
+/* The padding an average counts: a folded Pad's zeros always (they are
+ * cells of the pool's input), the node's own pads with count_include_pad,
+ * ceil_mode's overhang never (ONNX and PyTorch clip a window to the padded
+ * input). */
+typedef struct pool_count {
+  int64_t begin[SQ_MAX_SPATIAL], end[SQ_MAX_SPATIAL];
+} pool_count;
+
+static seqrt_status counted_pads(const sq_node *node, const sq_window *win,
+                                 const pool_pad *pad, pool_count *count) {
+  int64_t include = 0;
+  seqrt_status st = sq_attr_int(node, "count_include_pad", 0, &include);
   if (st != SEQRT_OK) return st;
-  *include = attr != 0;
-  bool padded = false;
-  for (int k = 0; pad->begin && k < win->spatial; k++)
-    padded |= pad->begin[k] || pad->end[k];
-  if (!padded) return SEQRT_OK;
-  bool own_pads = false;
-  for (int k = 0; k < win->spatial; k++)
-    own_pads |= win->pad_begin[k] != pad->begin[k] ||
-                win->pad_end[k] - win->ceil_extra[k] != pad->end[k];
-  if (own_pads && !*include)
-    return sq_error(SEQRT_ERR_UNSUPPORTED,
-                    "node '%s' (AveragePool) excludes its own padding but "
-                    "follows a Pad whose zeros count; seqrt cannot mix them",
-                    node->name);
-  *include = true; /* the Pad's zeros are real cells of the input */
+  for (int k = 0; k < win->spatial; k++) {
+    int64_t zeros_begin = pad->begin ? pad->begin[k] : 0;
+    int64_t zeros_end = pad->end ? pad->end[k] : 0;
+    count->begin[k] = include ? win->pad_begin[k] : zeros_begin;
+    count->end[k] = include ? win->pad_end[k] - win->ceil_extra[k] : zeros_end;
+  }
   return SEQRT_OK;
 }
 
-/* The window and count_include_pad of a pool, a preceding Pad folded. */
+/* The window (and for an average the counted padding) of a pool, a
+ * preceding Pad folded. */
 static seqrt_status pool_plan(sq_ctx *ctx, const sq_node *node, bool max,
                               const pool_pad *pad, sq_window *win,
-                              bool *include) {
+                              pool_count *count) {
   seqrt_status st = sq_require_activation(ctx, node, 0);
   if (st == SEQRT_OK && max) st = check_storage_order(ctx, node);
   if (st == SEQRT_OK) st = pool_window(ctx, node, max, pad, win);
   if (st == SEQRT_OK) st = sq_window_resolve(node, &ctx->shape, win);
-  *include = false;
-  if (st == SEQRT_OK && !max) st = include_flag(node, win, pad, include);
-  if (st == SEQRT_OK && !max) st = average_mode(node, win, *include, include);
+  memset(count, 0, sizeof *count);
+  if (st == SEQRT_OK && !max) st = counted_pads(node, win, pad, count);
   return st;
+}
+
+/* chain.h's count_include_pad and uncounted_*, from the counted padding
+ * and the layer's pads (end pads the windows never reach already
+ * trimmed). An average counting some padding but not all runs on an
+ * explicitly padded copy of its input, which must fit the limits. */
+static seqrt_status set_counted(const sq_node *node, const pool_count *count,
+                                sq_layer *layer) {
+  bool counted = false;
+  for (int k = 0; k < layer->spatial; k++) {
+    int64_t end =
+        count->end[k] < layer->pad_end[k] ? count->end[k] : layer->pad_end[k];
+    layer->uncounted_begin[k] = layer->pad_begin[k] - count->begin[k];
+    layer->uncounted_end[k] = layer->pad_end[k] - end;
+    counted |= count->begin[k] > 0 || end > 0;
+  }
+  if (layer->kind == SQ_AVGPOOL) layer->count_include_pad = counted;
+  if (layer->kind == SQ_AVGPOOL && !counted) {
+    memset(layer->uncounted_begin, 0, sizeof layer->uncounted_begin);
+    memset(layer->uncounted_end, 0, sizeof layer->uncounted_end);
+  }
+  sq_shape padded;
+  if (!sq_pool_padded_shape(layer, &padded) ||
+      sq_shape_check(&padded) != SEQRT_ERR_LIMIT)
+    return SEQRT_OK;
+  return sq_error(SEQRT_ERR_LIMIT,
+                  "node '%s' (%s): the average runs on its input zero-padded "
+                  "to %s, too large",
+                  node->name, node->op, sq_fmt_shape(&padded));
 }
 
 static seqrt_status pool_layer(sq_ctx *ctx, const sq_node *node, bool max,
                                const pool_pad *pad, sq_layer **out) {
   sq_window win;
-  bool include;
-  seqrt_status st = pool_plan(ctx, node, max, pad, &win, &include);
+  pool_count count;
+  seqrt_status st = pool_plan(ctx, node, max, pad, &win, &count);
   if (st != SEQRT_OK) return st;
   sq_layer *layer;
   st = sq_layer_add(ctx, max ? SQ_MAXPOOL : SQ_AVGPOOL, node, &layer);
   if (st != SEQRT_OK) return st;
   sq_window_to_layer(&win, layer);
-  layer->count_include_pad = include;
+  if (!max && (st = set_counted(node, &count, layer)) != SEQRT_OK) return st;
   sq_shape shape;
   sq_window_out_shape(&win, &ctx->shape, ctx->shape.dims[1], &shape);
   *out = layer;
@@ -210,16 +214,16 @@ seqrt_status sq_convert_pad_avgpool(sq_ctx *ctx, const sq_group *group) {
   seqrt_status st = sq_pad_read(ctx, pad, ctx->shape.rank, begin, end);
   pool_pad folded = {begin, end}, none = {NULL, NULL};
   sq_window win;
-  bool include;
-  if (st == SEQRT_OK) st = pool_plan(ctx, pool, false, &folded, &win, &include);
+  pool_count count;
+  if (st == SEQRT_OK) st = pool_plan(ctx, pool, false, &folded, &win, &count);
   sq_layer *layer;
   if (st == SEQRT_OK) {
     st = pool_layer(ctx, pool, false, &folded, &layer);
     return st == SEQRT_OK ? sq_layer_prepend_node(layer, pad) : st;
   }
   if (st != SEQRT_ERR_UNSUPPORTED) return st;
-  /* e.g. ceil_mode with the Pad's zeros counted but not the overhang past
-   * them: exact as the graph has it, a PAD layer and the pool */
+  /* e.g. auto_pad after the Pad: exact as the graph has it, a PAD layer and
+   * the pool */
   sq_error_clear();
   st = sq_op_pad(ctx, pad);
   return st == SEQRT_OK ? pool_layer(ctx, pool, false, &none, &layer) : st;
@@ -321,24 +325,18 @@ seqrt_status sq_convert_lppool(sq_ctx *ctx, const sq_group *group) {
   if (v == 0)
     st = sq_pad_read(ctx, sq_match_node(g, &m, 1), ctx->shape.rank, begin, end);
   sq_window win;
-  bool include;
+  pool_count count;
   if (st == SEQRT_OK)
-    st = pool_plan(ctx, pool, false, v == 0 ? &folded : &none, &win, &include);
+    st = pool_plan(ctx, pool, false, v == 0 ? &folded : &none, &win, &count);
   if (st != SEQRT_OK) return st;
-  /* average * k is the sum only if every window divides by k */
+  /* k times the average is an LPPOOL layer's scaled sum (chain.h) only
+   * when k is the kernel's cell count */
   int64_t cells = 1;
-  bool partial = false;
-  for (int d = 0; d < win.spatial; d++) {
-    cells *= win.kernel[d];
-    partial |= win.ceil_extra[d] > 0 ||
-               (!include && (win.pad_begin[d] || win.pad_end[d]));
-  }
-  if (partial || fabsf(k - (float)cells) > 1e-4f * (float)cells)
+  for (int d = 0; d < win.spatial; d++) cells *= win.kernel[d];
+  if (fabsf(k - (float)cells) > 1e-4f * (float)cells)
     return sq_error(SEQRT_ERR_UNSUPPORTED,
                     "node '%s' (AveragePool): LPPool multiplies the average "
-                    "by %g over windows of %lld cells, some of them partial "
-                    "(ceil_mode or uncounted padding); seqrt's LPPool sums "
-                    "whole windows",
+                    "by %g, not by the %lld cells of its window",
                     pool->name, k, (long long)cells);
   sq_layer *layer;
   if ((st = sq_group_layer(ctx, group, SQ_LPPOOL, &layer)) != SEQRT_OK)
@@ -346,6 +344,7 @@ seqrt_status sq_convert_lppool(sq_ctx *ctx, const sq_group *group) {
   sq_window_to_layer(&win, layer);
   layer->alpha = p;
   layer->lp_abs = false;
+  if ((st = set_counted(pool, &count, layer)) != SEQRT_OK) return st;
   sq_shape shape;
   sq_window_out_shape(&win, &ctx->shape, ctx->shape.dims[1], &shape);
   return sq_layer_finish(ctx, layer, &shape);

@@ -1,10 +1,17 @@
-/* Views: Flatten, Reshape, Squeeze, Unsqueeze. The batch dim (-1 when
- * dynamic) must stay first and whole. */
+/* Views: Flatten, Reshape, Squeeze, Unsqueeze. The batch dim stays first;
+ * with a dynamic batch it may merge with the dims after it, its size then
+ * the batch times K (dims[0] = -K, core/chain.h). */
 #include <string.h>
 
 #include "ops.h"
 
-enum { DIM_BATCH = -1, DIM_INFER = -2 };
+/* A dim of a reshape: `size` elements, times the batch when `batch`; or
+ * the one to infer. */
+typedef struct reshape_dim {
+  int64_t size;
+  bool batch;
+  bool infer;
+} reshape_dim;
 
 static seqrt_status reshape_error(const sq_node *node, const sq_shape *in,
                                   const sq_value *target, const char *why) {
@@ -14,11 +21,18 @@ static seqrt_status reshape_error(const sq_node *node, const sq_shape *in,
       sq_fmt_dims(target->rank == 1 ? (int)target->count : 0, target->i), why);
 }
 
-/* Each target entry as a static size, DIM_BATCH or DIM_INFER. */
+/* A chain dim as a reshape dim: -K is the batch times K. */
+static reshape_dim chain_dim(int64_t d) {
+  return d < 0 ? (reshape_dim){d == INT64_MIN ? 0 : -d, true, false}
+               : (reshape_dim){d, false, false};
+}
+
+/* Each target entry as a reshape dim. A batch-flagged entry holds the
+ * chain dim Shape read (-K: the batch times K). */
 static seqrt_status reshape_entries(const sq_node *node, const sq_shape *in,
                                     const sq_value *target, bool allowzero,
-                                    int64_t *dims) {
-  bool dynamic = in->rank > 0 && in->dims[0] == -1;
+                                    reshape_dim *dims) {
+  bool dynamic = in->rank > 0 && in->dims[0] < 0;
   int infer = 0;
   for (int k = 0; k < (int)target->count; k++) {
     int64_t v = target->i[k];
@@ -27,38 +41,35 @@ static seqrt_status reshape_entries(const sq_node *node, const sq_shape *in,
         return reshape_error(node, in, target,
                              "a symbolic batch size with "
                              "a fixed batch");
-      dims[k] = DIM_BATCH;
+      dims[k] = chain_dim(v < 0 ? v : -1);
     } else if (v == 0 && !allowzero) {
       if (k >= in->rank)
         return reshape_error(node, in, target,
                              "0 copies a dim the input "
                              "does not have");
-      dims[k] = in->dims[k] == -1 ? DIM_BATCH : in->dims[k];
+      dims[k] = chain_dim(in->dims[k]);
     } else if (v == -1) {
-      dims[k] = DIM_INFER;
+      dims[k] = (reshape_dim){1, false, true};
       infer++;
     } else if (v < 0) {
       return reshape_error(node, in, target, "negative size");
     } else {
-      dims[k] = v;
+      dims[k] = (reshape_dim){v, false, false};
     }
   }
   if (infer > 1) return reshape_error(node, in, target, "several -1 sizes");
   return SEQRT_OK;
 }
 
-/* Products of the static dims; with the batch as a formal factor. */
-static bool static_product(int rank, const int64_t *dims, int64_t *product,
+/* Product of the sizes (the batch as a formal factor, counted in
+ * *batches); false on overflow. */
+static bool static_product(int rank, const reshape_dim *dims, int64_t *product,
                            int *batches) {
   *product = 1;
   *batches = 0;
   for (int k = 0; k < rank; k++) {
-    if (dims[k] == DIM_BATCH || dims[k] == -1) {
-      (*batches)++;
-    } else if (dims[k] != DIM_INFER &&
-               sq_mul_overflow(*product, dims[k], product)) {
-      return false;
-    }
+    *batches += dims[k].batch;
+    if (sq_mul_overflow(*product, dims[k].size, product)) return false;
   }
   return true;
 }
@@ -71,35 +82,34 @@ seqrt_status sq_reshape_resolve(const sq_node *node, const sq_shape *in,
                     "node '%s' (%s): the target shape must be a 1-D integer "
                     "constant of at most %d entries",
                     node->name, node->op, SQ_MAX_RANK);
-  int64_t dims[SQ_MAX_RANK];
-  int rank = (int)target->count, in_batches, out_batches, infer = -1;
+  reshape_dim from[SQ_MAX_RANK], dims[SQ_MAX_RANK];
+  int rank = (int)target->count, in_batches, out_batches;
   int64_t in_size, out_size;
+  for (int k = 0; k < in->rank; k++) from[k] = chain_dim(in->dims[k]);
   seqrt_status st = reshape_entries(node, in, target, allowzero, dims);
   if (st != SEQRT_OK) return st;
-  if (!static_product(in->rank, in->dims, &in_size, &in_batches) ||
+  if (!static_product(in->rank, from, &in_size, &in_batches) ||
       !static_product(rank, dims, &out_size, &out_batches))
     return reshape_error(node, in, target, "sizes overflow");
-  for (int k = 0; k < rank; k++)
-    if (dims[k] == DIM_INFER) infer = k;
-  if (infer >= 0) {
+  for (int k = 0; k < rank; k++) {
+    if (!dims[k].infer) continue;
     if (out_size == 0 || in_size % out_size != 0)
       return reshape_error(node, in, target, "-1 cannot be inferred");
-    int64_t size = in_size / out_size;
-    if (in_batches > out_batches && size != 1)
-      return reshape_error(node, in, target,
-                           "it merges the batch with other dims");
-    dims[infer] = in_batches > out_batches ? DIM_BATCH : size;
-    out_batches += in_batches > out_batches;
+    /* the inferred dim takes the batch when no other entry does */
+    dims[k] =
+        (reshape_dim){in_size / out_size, in_batches > out_batches, false};
+    out_batches += dims[k].batch;
     out_size = in_size;
   }
   if (in_batches != out_batches || in_size != out_size)
     return reshape_error(node, in, target, "the element count changes");
   for (int k = 1; k < rank; k++)
-    if (dims[k] == DIM_BATCH)
-      return reshape_error(node, in, target, "the batch dim must stay first");
+    if (dims[k].batch)
+      return reshape_error(node, in, target,
+                           "the batch dim must stay first (dim 0)");
   out->rank = rank;
   for (int k = 0; k < rank; k++)
-    out->dims[k] = dims[k] == DIM_BATCH ? -1 : dims[k];
+    out->dims[k] = dims[k].batch ? -dims[k].size : dims[k].size;
   return SEQRT_OK;
 }
 
@@ -112,6 +122,8 @@ static seqrt_status view_layer(sq_ctx *ctx, const sq_node *node, sq_kind kind,
   return st == SEQRT_OK ? sq_layer_finish(ctx, layer, out) : st;
 }
 
+/* ONNX Flatten: [prod(dims[:axis]), prod(dims[axis:])]. A dynamic batch
+ * merges into the first part (-K); with axis 0 it would land in dim 1. */
 seqrt_status sq_op_flatten(sq_ctx *ctx, const sq_node *node) {
   int64_t axis;
   const sq_shape in = ctx->shape;
@@ -123,21 +135,22 @@ seqrt_status sq_op_flatten(sq_ctx *ctx, const sq_node *node) {
                     "node '%s' (Flatten): axis %lld is out of range for %s",
                     node->name, (long long)axis, sq_fmt_shape(&in));
   int split = (int)(axis < 0 ? axis + in.rank : axis);
-  bool dynamic = in.dims[0] == -1;
-  if (dynamic && split != 1)
+  bool dynamic = in.dims[0] < 0;
+  if (dynamic && split == 0)
     return sq_error(SEQRT_ERR_UNSUPPORTED,
-                    "node '%s' (Flatten) with axis=%lld on %s merges the "
-                    "dynamic batch dim with other dims",
-                    node->name, (long long)axis, sq_fmt_shape(&in));
+                    "node '%s' (Flatten) with axis=0 on %s moves the dynamic "
+                    "batch into dim 1 of its [1, N] output; seqrt keeps the "
+                    "batch in dim 0",
+                    node->name, sq_fmt_shape(&in));
   sq_shape out = {2, {1, 1}};
   for (int k = 0; k < in.rank; k++) {
     int64_t *part = &out.dims[k < split ? 0 : 1];
-    if (in.dims[k] == -1)
-      *part = -1;
-    else if (sq_mul_overflow(*part, in.dims[k], part))
+    int64_t size = k == 0 && dynamic ? chain_dim(in.dims[0]).size : in.dims[k];
+    if (sq_mul_overflow(*part, size, part))
       return sq_error(SEQRT_ERR_LIMIT, "node '%s' (Flatten): size overflow",
                       node->name);
   }
+  if (dynamic) out.dims[0] = -out.dims[0];
   return view_layer(ctx, node, SQ_FLATTEN, &out);
 }
 

@@ -101,8 +101,10 @@ typedef struct seqrt_tensor {
   void *data;                   /**< row-major elements */
 } seqrt_tensor;
 
-/** A shape as declared by the model; a dimension of -1 is symbolic (the
- * batch of a model exported with a dynamic batch axis). */
+/** A shape as declared by the model. With a dynamic batch axis dims[0] is
+ * negative: -1 is the batch; -K (K > 1) is the batch times K, in layers
+ * after one that merged the batch with the dims after it (Flatten(0)).
+ * Other dims are fixed. */
 typedef struct seqrt_shape {
   int rank;                     /**< number of dimensions */
   int64_t dims[SEQRT_MAX_RANK]; /**< the first `rank` entries are used */
@@ -158,7 +160,9 @@ SEQRT_API seqrt_status seqrt_options_set_external_data(seqrt_options *options,
 /** Load and import an ONNX file. External data files are looked up among
  * those `options` supplies, then in the model's folder (confined to it:
  * SECURITY.md). `options` may be NULL. On success *out is owned by the
- * caller (seqrt_model_free). Thread-safe. */
+ * caller (seqrt_model_free). The file is read once: the model keeps its
+ * bytes and uses its FLOAT weights where they lie in them, so the file may
+ * change or go away after the call. Thread-safe. */
 SEQRT_API seqrt_status seqrt_model_load_file(const char *path,
                                              const seqrt_options *options,
                                              seqrt_model **out);
@@ -193,8 +197,8 @@ typedef struct seqrt_layer_info {
   const char *nodes;  /**< the ONNX nodes it covers, comma separated */
   const char *folded; /**< module names folded into it ("" if none), e.g.
                          the BatchNorm folded into a Conv */
-  seqrt_shape input;  /**< dims[0] == -1 for a dynamic batch */
-  seqrt_shape output; /**< dims[0] == -1 for a dynamic batch */
+  seqrt_shape input;  /**< dims[0] < 0 for a dynamic batch (seqrt_shape) */
+  seqrt_shape output; /**< dims[0] < 0 for a dynamic batch (seqrt_shape) */
   int64_t parameters; /**< learned values (weights, biases, slopes) */
 } seqrt_layer_info;
 

@@ -113,8 +113,8 @@ struct LayerInfo {
   std::string kind;                /**< e.g. "Conv", "Linear", "ReLU" */
   std::vector<std::string> nodes;  /**< the ONNX nodes it covers */
   std::vector<std::string> folded; /**< module names folded into it */
-  Dims input;                      /**< dims[0] == -1 for a dynamic batch */
-  Dims output;                     /**< dims[0] == -1 for a dynamic batch */
+  Dims input;                      /**< dims[0] < 0: dynamic (seqrt_shape) */
+  Dims output;                     /**< dims[0] < 0: dynamic (seqrt_shape) */
   std::int64_t parameters = 0;     /**< learned values */
 };
 
@@ -477,10 +477,17 @@ private:
   Tensor run_layers_impl(int first, int last, Span<const T> input,
                          const Dims &dims, const LayerCallback &callback) {
     seqrt_tensor in = detail::input_view(input, dims);
-    seqrt_layer_info info{};
+    seqrt_layer_info from{}, info{};
+    detail::check(seqrt_model_layer(model_, first, &from));
     detail::check(seqrt_model_layer(model_, last, &info));
     Dims out_dims = detail::to_dims(info.output);
-    if (!out_dims.empty() && out_dims.front() < 0) out_dims.front() = dims[0];
+    if (!out_dims.empty() && out_dims.front() < 0 && !dims.empty()) {
+      // a dynamic dims[0] of -K holds the batch times K (seqrt_shape)
+      std::int64_t k_in = from.input.rank > 0 && from.input.dims[0] < 0
+                              ? -from.input.dims[0]
+                              : 1;
+      out_dims.front() = dims[0] / k_in * -out_dims.front();
+    }
     Tensor result;
     result.data.resize(detail::element_count(out_dims, "output"));
     seqrt_tensor out{};

@@ -1,7 +1,9 @@
-/* CONV: 1-D/2-D/3-D convolution with groups, dilation and asymmetric pads;
+/* CONV: 1-D/2-D/3-D convolution with groups, dilation and asymmetric pads,
+ * optionally after a reflect/replicate/circular pre-padding (padding_mode);
  * CONVTRANSPOSE: oneDNN deconvolution with the same options plus output
- * padding. Every layout is left to oneDNN (format any); the weights are
- * reordered once. */
+ * padding. Every layout is left to oneDNN (format any) except a pre-padded
+ * input's, which the padding kernel writes plain; the weights are reordered
+ * once. */
 #include "internal.h"
 
 static seqrt_status check_conv(const sq_layer *layer, const dnnl_dims_t in,
@@ -41,34 +43,152 @@ static int weight_dims(const sq_layer *layer, const dnnl_dims_t in,
 
 static seqrt_status build_deconv(sq_builder *b);
 
+static bool has_prepad(const sq_layer *layer) {
+  for (int i = 0; i < SQ_MAX_SPATIAL; i++)
+    if (layer->prepad_begin[i] || layer->prepad_end[i]) return true;
+  return false;
+}
+
+/* The input dims after the pre-padding (if any); checks it can run. */
+static seqrt_status padded_dims(const sq_layer *layer, const dnnl_dims_t in,
+                                dnnl_dims_t padded) {
+  int rank = layer->in.rank;
+  for (int d = 0; d < rank; d++) padded[d] = in[d];
+  if (!has_prepad(layer)) return SEQRT_OK;
+  if (rank < 3 || rank > 2 + SQ_MAX_SPATIAL ||
+      (unsigned)layer->pad_mode > SQ_PAD_CIRCULAR)
+    return sq_error(SEQRT_ERR_UNSUPPORTED,
+                    "layer '%s' (Conv): pre-padding mode %d of a rank-%d "
+                    "input (supported: constant, reflect, replicate and "
+                    "circular modes, ranks 3 to 5)",
+                    layer->name, (int)layer->pad_mode, rank);
+  for (int i = 0; i < rank - 2; i++) {
+    int64_t begin = layer->prepad_begin[i], end = layer->prepad_end[i];
+    if (begin < 0 || end < 0 || begin > INT32_MAX || end > INT32_MAX)
+      return sq_error(SEQRT_ERR_INVALID_MODEL,
+                      "layer '%s' (Conv): pre-padding %lld/%lld of spatial "
+                      "dim %d",
+                      layer->name, (long long)begin, (long long)end, i);
+    padded[2 + i] += begin + end;
+  }
+  return SEQRT_OK;
+}
+
+/* The convolution of `src` (its input md, dims `src_dims`), and the plain
+ * mds of the chain's weights and bias. */
+static seqrt_status conv_desc(const sq_layer *layer, const dnnl_dims_t src_dims,
+                              const dnnl_memory_desc_t *src,
+                              const dnnl_dims_t out,
+                              dnnl_convolution_desc_t *desc,
+                              dnnl_memory_desc_t *user_weights,
+                              dnnl_memory_desc_t *bias) {
+  int rank = layer->in.rank;
+  dnnl_dims_t wdims, bdims = {out[1]}, strides, dilates, pad_l, pad_r;
+  int wrank = weight_dims(layer, src_dims, out, wdims);
+  sq_window_arrays(layer, strides, dilates, pad_l, pad_r);
+  dnnl_memory_desc_t weights, dst;
+  seqrt_status st = sq_md_any(layer, wrank, wdims, &weights);
+  if (st == SEQRT_OK) st = sq_md_any(layer, rank, out, &dst);
+  if (st == SEQRT_OK) st = sq_md_plain(layer, 1, bdims, bias);
+  if (st == SEQRT_OK) st = sq_md_plain(layer, wrank, wdims, user_weights);
+  if (st != SEQRT_OK) return st;
+  SQ_DNNL(layer, "convolution descriptor",
+          dnnl_dilated_convolution_forward_desc_init(
+              desc, dnnl_forward_inference, dnnl_convolution_direct, src,
+              &weights, layer->bias.data ? bias : NULL, &dst, strides, dilates,
+              pad_l, pad_r));
+  return SEQRT_OK;
+}
+
+/* The convolution of the padded input for the primitive's preferred input
+ * layout; a plain one if that is blocked but the output plain: a plain
+ * output may be the caller's buffer, too small for the padded input. */
+static seqrt_status prepadded_pd(sq_builder *b, const dnnl_dims_t padded,
+                                 const dnnl_dims_t out,
+                                 dnnl_memory_desc_t *user_weights,
+                                 dnnl_memory_desc_t *bias,
+                                 dnnl_primitive_desc_t *pd) {
+  const sq_layer *layer = b->layer;
+  for (int plain = 0; plain < 2; plain++) {
+    dnnl_memory_desc_t src;
+    dnnl_convolution_desc_t desc;
+    seqrt_status st = plain ? sq_md_plain(layer, layer->in.rank, padded, &src)
+                            : sq_md_any(layer, layer->in.rank, padded, &src);
+    if (st == SEQRT_OK)
+      st = conv_desc(layer, padded, &src, out, &desc, user_weights, bias);
+    if (st != SEQRT_OK) return st;
+    SQ_DNNL(
+        layer, "convolution",
+        dnnl_primitive_desc_create(pd, &desc, b->attr, b->plan->engine, NULL));
+    if (sq_md_is_plain(sq_pd_md(*pd, DNNL_ARG_SRC)) ||
+        !sq_md_is_plain(sq_pd_md(*pd, DNNL_ARG_DST)))
+      return SEQRT_OK;
+    dnnl_primitive_desc_destroy(*pd);
+    *pd = NULL;
+  }
+  return sq_error(SEQRT_ERR_BACKEND,
+                  "layer '%s' (Conv): no convolution of a plain input",
+                  layer->name);
+}
+
+/* Pre-padding, in one step so that the layer stays one: the padding
+ * kernel writes the padded input (plain), the convolution reads it. For a
+ * plain-input convolution the kernel writes into the spare buffer and the
+ * step runs in place (the spare buffer is then free); for a blocked one it
+ * writes into the step's output buffer, a reorder blocks it into the spare
+ * buffer (the consumed input's) and the convolution writes the output. */
+static seqrt_status build_prepadded(sq_builder *b, const dnnl_dims_t in,
+                                    const dnnl_dims_t padded,
+                                    const dnnl_dims_t out) {
+  const sq_layer *layer = b->layer;
+  dnnl_memory_desc_t plain_padded, user_weights, bias;
+  dnnl_primitive_desc_t pd = NULL;
+  seqrt_status st = sq_plain_io(b);
+  if (st == SEQRT_OK)
+    st = sq_md_plain(layer, layer->in.rank, padded, &plain_padded);
+  if (st == SEQRT_OK)
+    st = prepadded_pd(b, padded, out, &user_weights, &bias, &pd);
+  if (st != SEQRT_OK) return st;
+  const dnnl_memory_desc_t *src = sq_pd_md(pd, DNNL_ARG_SRC);
+  bool blocked = !sq_md_is_plain(src);
+  sq_pad_desc pad = {layer->pad_mode, layer->pad_value, layer->prepad_begin,
+                     layer->circular_from};
+  b->dst_md = *sq_pd_md(pd, DNNL_ARG_DST);
+  b->in_place = !blocked;
+  sq_op_arg args[2] = {{DNNL_ARG_SRC, SQ_AT_OTHER, *src},
+                       {DNNL_ARG_DST, SQ_AT_DST, b->dst_md}};
+  sq_op *op = NULL;
+  st = sq_pad_add_kernel(b, &pad, layer->in.rank, in, padded,
+                         blocked ? SQ_AT_DST : SQ_AT_OTHER);
+  if (st == SEQRT_OK && blocked)
+    st = sq_op_add_reorder(b, &plain_padded, SQ_AT_DST, src, SQ_AT_OTHER);
+  if (st == SEQRT_OK) st = sq_op_add_prim(b, pd, 2, args, &op);
+  if (st == SEQRT_OK)
+    st = sq_op_add_const(b, op, pd, DNNL_ARG_WEIGHTS, &user_weights,
+                         layer->weight.data);
+  if (st == SEQRT_OK && layer->bias.data)
+    st = sq_op_add_const(b, op, pd, DNNL_ARG_BIAS, &bias, layer->bias.data);
+  dnnl_primitive_desc_destroy(pd);
+  return st;
+}
+
 seqrt_status sq_build_conv(sq_builder *b) {
   const sq_layer *layer = b->layer;
   if (layer->kind == SQ_CONVTRANSPOSE) return build_deconv(b);
-  int rank = layer->in.rank;
-  dnnl_dims_t in, out, wdims, bdims, strides, dilates, pad_l, pad_r;
+  dnnl_dims_t in, padded, out;
   int64_t kernel_size;
   sq_dims(&layer->in, b->plan->batch, in);
   sq_dims(&layer->out, b->plan->batch, out);
-  seqrt_status st = check_conv(layer, in, out, &kernel_size);
+  seqrt_status st = padded_dims(layer, in, padded);
+  if (st == SEQRT_OK) st = check_conv(layer, padded, out, &kernel_size);
   if (st != SEQRT_OK) return st;
-  int wrank = weight_dims(layer, in, out, wdims);
-  bdims[0] = out[1];
-  sq_window_arrays(layer, strides, dilates, pad_l, pad_r);
-
-  dnnl_memory_desc_t src, weights, bias, dst, user_weights;
-  st = sq_md_any(layer, rank, in, &src);
-  if (st == SEQRT_OK) st = sq_md_any(layer, wrank, wdims, &weights);
-  if (st == SEQRT_OK) st = sq_md_any(layer, rank, out, &dst);
-  if (st == SEQRT_OK) st = sq_md_plain(layer, 1, bdims, &bias);
-  if (st == SEQRT_OK) st = sq_md_plain(layer, wrank, wdims, &user_weights);
-  if (st != SEQRT_OK) return st;
+  if (has_prepad(layer)) return build_prepadded(b, in, padded, out);
+  dnnl_memory_desc_t src, user_weights, bias;
   dnnl_convolution_desc_t desc;
-  SQ_DNNL(layer, "convolution descriptor",
-          dnnl_dilated_convolution_forward_desc_init(
-              &desc, dnnl_forward_inference, dnnl_convolution_direct, &src,
-              &weights, layer->bias.data ? &bias : NULL, &dst, strides, dilates,
-              pad_l, pad_r));
-  st = sq_builder_create_pd(b, &desc, "convolution");
+  st = sq_md_any(layer, layer->in.rank, in, &src);
+  if (st == SEQRT_OK)
+    st = conv_desc(layer, in, &src, out, &desc, &user_weights, &bias);
+  if (st == SEQRT_OK) st = sq_builder_create_pd(b, &desc, "convolution");
   if (st == SEQRT_OK)
     st = sq_builder_add_const(b, DNNL_ARG_WEIGHTS, &user_weights,
                               layer->weight.data);

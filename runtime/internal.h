@@ -172,7 +172,12 @@ seqrt_status sq_op_pd(sq_builder *b, const void *op_desc,
 const dnnl_memory_desc_t *sq_pd_md(const_dnnl_primitive_desc_t pd, int arg);
 seqrt_status sq_op_add_prim(sq_builder *b, const_dnnl_primitive_desc_t pd,
                             int n_args, const sq_op_arg *args, sq_op **out);
-/* Bind a constant of op: read in place or reordered into an op-owned copy. */
+/* A reorder op from `from_md` at `from` to `to_md` at `to`. */
+seqrt_status sq_op_add_reorder(sq_builder *b, const dnnl_memory_desc_t *from_md,
+                               sq_place from, const dnnl_memory_desc_t *to_md,
+                               sq_place to);
+/* Bind a constant of op: read in place or reordered into an op-owned copy
+ * (chain weights: into the plan's weight cache when it has one). */
 seqrt_status sq_op_add_const(sq_builder *b, sq_op *op,
                              const_dnnl_primitive_desc_t pd, int arg,
                              const dnnl_memory_desc_t *user_md,
@@ -196,6 +201,23 @@ void sq_ops_unbind(sq_ops_exec *exec);
 seqrt_status sq_ops_run(const sq_ops *ops, sq_ops_exec *exec,
                         dnnl_stream_t stream, dnnl_memory_t src,
                         dnnl_memory_t dst, void *other);
+
+/* ---- the padding kernel (pad.c) ----------------------------------------- */
+
+/* What it does along the spatial dims: the end padding follows from the
+ * output dims (chain.h: PAD). */
+typedef struct sq_pad_desc {
+  sq_pad_mode mode;
+  float value;                  /* constant mode */
+  const int64_t *begin;         /* per spatial dim */
+  const int64_t *circular_from; /* per spatial dim */
+} sq_pad_desc;
+
+/* Append the kernel padding plain `in` (at SRC) into plain `out` (at `to`);
+ * rank 3 to 5, dims checked by the caller. */
+seqrt_status sq_pad_add_kernel(sq_builder *b, const sq_pad_desc *pad, int rank,
+                               const dnnl_dims_t in, const dnnl_dims_t out,
+                               sq_place to);
 
 /* ---- shared helpers (plan.c) ------------------------------------------ */
 

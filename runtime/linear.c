@@ -1,6 +1,7 @@
 /* LINEAR: y = x W^T + b over the last dim. Rank 2 runs as an inner
  * product; higher ranks as a matmul whose weights broadcast over the leading
- * dims. */
+ * dims; rank 1 (a static vector, e.g. after Flatten(0) with a fixed batch)
+ * as an inner product of one row. */
 #include "internal.h"
 
 static seqrt_status add_bias(sq_builder *b, int ndims, int64_t n) {
@@ -36,15 +37,21 @@ static seqrt_status inner_product_weights_md(const sq_layer *layer,
   return SEQRT_OK;
 }
 
+/* plain_io: src and dst in plain layout (a rank-1 layer's bytes seen as
+ * one row) rather than the layout oneDNN prefers. */
 static seqrt_status inner_product(sq_builder *b, const dnnl_dims_t in,
-                                  const dnnl_dims_t out, int64_t k, int64_t n) {
+                                  const dnnl_dims_t out, int64_t k, int64_t n,
+                                  bool plain_io) {
   const sq_layer *layer = b->layer;
   dnnl_dims_t wdims = {n, k}, bdims = {n};
   dnnl_memory_desc_t src, weights, bias, dst, user_weights;
-  seqrt_status st = sq_md_any(layer, 2, in, &src);
+  seqrt_status st = plain_io ? sq_md_plain(layer, 2, in, &src)
+                             : sq_md_any(layer, 2, in, &src);
   if (st == SEQRT_OK)
     st = inner_product_weights_md(layer, in[0], wdims, &weights);
-  if (st == SEQRT_OK) st = sq_md_any(layer, 2, out, &dst);
+  if (st == SEQRT_OK)
+    st = plain_io ? sq_md_plain(layer, 2, out, &dst)
+                  : sq_md_any(layer, 2, out, &dst);
   if (st == SEQRT_OK) st = sq_md_plain(layer, 1, bdims, &bias);
   if (st == SEQRT_OK) st = sq_md_plain(layer, 2, wdims, &user_weights);
   if (st != SEQRT_OK) return st;
@@ -100,14 +107,24 @@ static seqrt_status matmul(sq_builder *b, int ndims, const dnnl_dims_t in,
   return st;
 }
 
+/* A rank-1 [K] -> [N] layer: one row of an inner product, on the same
+ * plain bytes. */
+static seqrt_status one_row(sq_builder *b, int64_t k, int64_t n) {
+  dnnl_dims_t row_in = {1, k}, row_out = {1, n}, in = {k}, out = {n};
+  seqrt_status st = inner_product(b, row_in, row_out, k, n, true);
+  if (st == SEQRT_OK) st = sq_md_plain(b->layer, 1, in, &b->src_md);
+  if (st == SEQRT_OK) st = sq_md_plain(b->layer, 1, out, &b->dst_md);
+  return st;
+}
+
 seqrt_status sq_build_linear(sq_builder *b) {
   const sq_layer *layer = b->layer;
   int rank = layer->in.rank;
   dnnl_dims_t in, out;
-  if (rank < 2 || layer->out.rank != rank)
+  if (rank < 1 || layer->out.rank != rank)
     return sq_error(SEQRT_ERR_INVALID_MODEL,
                     "layer '%s' (Linear): input rank %d, output rank %d "
-                    "(need equal ranks >= 2)",
+                    "(need equal ranks >= 1)",
                     layer->name, rank, layer->out.rank);
   sq_dims(&layer->in, b->plan->batch, in);
   sq_dims(&layer->out, b->plan->batch, out);
@@ -123,6 +140,7 @@ seqrt_status sq_build_linear(sq_builder *b) {
   if (st == SEQRT_OK)
     st = sq_check_weights(layer, &layer->bias, "bias", n, false);
   if (st != SEQRT_OK) return st;
-  return rank == 2 ? inner_product(b, in, out, k, n)
+  if (rank == 1) return one_row(b, k, n);
+  return rank == 2 ? inner_product(b, in, out, k, n, false)
                    : matmul(b, rank, in, out, k, n);
 }

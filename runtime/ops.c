@@ -100,6 +100,27 @@ seqrt_status sq_op_add_prim(sq_builder *b, const_dnnl_primitive_desc_t pd,
   return SEQRT_OK;
 }
 
+seqrt_status sq_op_add_reorder(sq_builder *b, const dnnl_memory_desc_t *from_md,
+                               sq_place from, const dnnl_memory_desc_t *to_md,
+                               sq_place to) {
+  const sq_layer *layer = b->layer;
+  dnnl_primitive_attr_t attr = NULL;
+  dnnl_primitive_desc_t pd = NULL;
+  SQ_DNNL(layer, "attribute creation", dnnl_primitive_attr_create(&attr));
+  dnnl_status_t st =
+      dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+  if (st == dnnl_success)
+    st = dnnl_reorder_primitive_desc_create(&pd, from_md, b->plan->engine,
+                                            to_md, b->plan->engine, attr);
+  dnnl_primitive_attr_destroy(attr);
+  if (st != dnnl_success) return sq_dnnl_error(layer, "reorder", st);
+  sq_op_arg args[2] = {{DNNL_ARG_FROM, from, *from_md},
+                       {DNNL_ARG_TO, to, *to_md}};
+  seqrt_status status = sq_op_add_prim(b, pd, 2, args, NULL);
+  dnnl_primitive_desc_destroy(pd);
+  return status;
+}
+
 float *sq_op_owned_floats(sq_op *op, int64_t count) {
   int slot = 0;
   while (slot < SQ_MAX_CONSTS && op->owned[slot]) slot++;
@@ -119,7 +140,17 @@ seqrt_status sq_op_add_const(sq_builder *b, sq_op *op,
                     "layer '%s' (%s): the primitive takes no argument %d",
                     layer->name, sq_kind_name(layer->kind), arg);
   void *buffer = (void *)data; /* read in place: never written */
-  if (!dnnl_memory_desc_equal(want, user_md)) {
+  bool made = false;           /* by the builder, e.g. a replicated scale */
+  for (int i = 0; i < SQ_MAX_CONSTS; i++) made |= op->owned[i] == data;
+  bool reorder = !dnnl_memory_desc_equal(want, user_md);
+  if (reorder && b->plan->cache && !made) {
+    /* the chain's weights: one reordered copy for all the model's plans */
+    seqrt_status st =
+        sq_weight_cache_get(b->plan->cache, layer, data, user_md, want,
+                            b->plan->engine, b->plan->build_stream, &buffer);
+    if (st != SEQRT_OK) return st;
+    b->plan->owned_const_bytes += dnnl_memory_desc_get_size(want);
+  } else if (reorder) {
     int slot = 0;
     while (slot < SQ_MAX_CONSTS && op->owned[slot]) slot++;
     size_t size = dnnl_memory_desc_get_size(want);
@@ -136,8 +167,6 @@ seqrt_status sq_op_add_const(sq_builder *b, sq_op *op,
     if (st != SEQRT_OK) return st;
     b->plan->owned_const_bytes += size;
   } else {
-    bool made = false; /* by the builder, e.g. a replicated scale */
-    for (int i = 0; i < SQ_MAX_CONSTS; i++) made |= op->owned[i] == data;
     *(made ? &b->plan->owned_const_bytes : &b->plan->shared_const_bytes) +=
         dnnl_memory_desc_get_size(user_md);
   }

@@ -1,7 +1,8 @@
 /* PAD: constant / reflect / replicate / circular padding of the 1 to 3
  * spatial dims, negative pads cropping. oneDNN 2.6 has no padding
  * primitive: a C kernel on plain data, driven by one precomputed
- * output -> input index map per spatial dim. */
+ * output -> input index map per spatial dim. The same kernel pre-pads a
+ * CONV with padding_mode (conv.c). */
 #include <stdlib.h>
 
 #include "internal.h"
@@ -87,15 +88,16 @@ static seqrt_status check_pad(const sq_layer *layer, const dnnl_dims_t in,
   return SEQRT_OK;
 }
 
-static pad_params *pad_params_make(const sq_layer *layer, const dnnl_dims_t in,
+static pad_params *pad_params_make(const sq_pad_desc *pad, int spatial,
+                                   const dnnl_dims_t in,
                                    const dnnl_dims_t out) {
-  int spatial = layer->in.rank - 2, front = SQ_MAX_SPATIAL - spatial;
+  int front = SQ_MAX_SPATIAL - spatial;
   int64_t total = 0;
   for (int d = 0; d < spatial; d++) total += out[2 + d];
   pad_params *p = malloc(sizeof *p + (size_t)(total + front) * sizeof(int64_t));
   if (!p) return NULL;
   p->planes = in[0] * in[1];
-  p->value = layer->pad_value;
+  p->value = pad->value;
   int64_t *next = p->maps;
   for (int k = 0; k < SQ_MAX_SPATIAL; k++) {
     int d = k - front; /* the layer's spatial dim, or < 0 for a filler */
@@ -104,10 +106,21 @@ static pad_params *pad_params_make(const sq_layer *layer, const dnnl_dims_t in,
     p->map[k] = next;
     for (int64_t o = 0; o < p->out[k]; o++)
       *next++ = d < 0 ? 0
-                      : pad_source(layer->pad_mode, o, layer->pad_begin[d],
-                                   p->in[k], layer->circular_from[d]);
+                      : pad_source(pad->mode, o, pad->begin[d], p->in[k],
+                                   pad->circular_from[d]);
   }
   return p;
+}
+
+seqrt_status sq_pad_add_kernel(sq_builder *b, const sq_pad_desc *pad, int rank,
+                               const dnnl_dims_t in, const dnnl_dims_t out,
+                               sq_place to) {
+  const sq_layer *layer = b->layer;
+  pad_params *p = pad_params_make(pad, rank - 2, in, out);
+  if (!p)
+    return sq_error(SEQRT_ERR_NOMEM, "layer '%s' (%s): out of memory",
+                    layer->name, sq_kind_name(layer->kind));
+  return sq_op_add_kernel(b, pad_kernel, p, SQ_AT_SRC, to);
 }
 
 seqrt_status sq_build_pad(sq_builder *b) {
@@ -118,9 +131,7 @@ seqrt_status sq_build_pad(sq_builder *b) {
   seqrt_status st = check_pad(layer, in, out);
   if (st == SEQRT_OK) st = sq_plain_io(b);
   if (st != SEQRT_OK) return st;
-  pad_params *p = pad_params_make(layer, in, out);
-  if (!p)
-    return sq_error(SEQRT_ERR_NOMEM, "layer '%s' (Pad): out of memory",
-                    layer->name);
-  return sq_op_add_kernel(b, pad_kernel, p, SQ_AT_SRC, SQ_AT_DST);
+  sq_pad_desc pad = {layer->pad_mode, layer->pad_value, layer->pad_begin,
+                     layer->circular_from};
+  return sq_pad_add_kernel(b, &pad, layer->in.rank, in, out, SQ_AT_DST);
 }

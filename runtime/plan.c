@@ -41,7 +41,7 @@ seqrt_status sq_dnnl_error(const sq_layer *layer, const char *what,
 
 void sq_dims(const sq_shape *shape, int64_t batch, dnnl_dims_t dims) {
   for (int i = 0; i < shape->rank; i++)
-    dims[i] = (i == 0 && shape->dims[i] < 0) ? batch : shape->dims[i];
+    dims[i] = i == 0 ? sq_dim_size(shape->dims[0], batch) : shape->dims[i];
 }
 
 seqrt_status sq_md_plain(const sq_layer *layer, int ndims,
@@ -198,13 +198,17 @@ void sq_window_arrays(const sq_layer *layer, dnnl_dims_t strides,
 
 /* ---- validation ---- */
 
+/* Largest K of a merged batch dim -K: the importer's per-sample limit. */
+#define SQ_MAX_MERGED ((int64_t)1 << 40)
+
 static seqrt_status check_shape(const sq_layer *layer, const sq_shape *shape,
                                 const char *what) {
   if (shape->rank < 1 || shape->rank > SQ_MAX_RANK)
     return sq_error(SEQRT_ERR_INVALID_MODEL, "layer '%s' (%s): %s rank %d",
                     layer->name, sq_kind_name(layer->kind), what, shape->rank);
+  /* dims[0] < 0: the batch times -dims[0] (core/chain.h) */
   for (int i = 0; i < shape->rank; i++)
-    if (shape->dims[i] == 0 || shape->dims[i] < (i == 0 ? -1 : 1))
+    if (shape->dims[i] == 0 || shape->dims[i] < (i == 0 ? -SQ_MAX_MERGED : 1))
       return sq_error(SEQRT_ERR_INVALID_MODEL,
                       "layer '%s' (%s): %s dim %d is %lld", layer->name,
                       sq_kind_name(layer->kind), what, i,

@@ -97,6 +97,24 @@ def main():
     idx = torch.tensor([[0, 5, 2], [3, 3, 1]])
     CASES.append(("embedding", idx.float(), {"weight": emb.weight.detach()},
                   emb(idx).detach()))
+    # Conv with padding_mode: PyTorch pads the input (a true circular pad),
+    # then convolves with zero padding.
+    for mode in ("reflect", "replicate", "circular"):
+        add("conv_" + mode, nn.Conv2d(2, 3, (3, 2), stride=(1, 2),
+                                      padding=(1, 2), padding_mode=mode),
+            (1, 2, 4, 5))
+    # ceil_mode: the last windows hang past the padded input; PyTorch
+    # averages them over the cells inside it (LPPool: avg * kernel size).
+    add("avgpool1d_ceil", nn.AvgPool1d(4, stride=3, padding=1,
+                                       ceil_mode=True), (2, 3, 9))
+    add("avgpool2d_ceil", nn.AvgPool2d(3, stride=2, padding=1,
+                                       ceil_mode=True), (2, 2, 7, 6))
+    add("avgpool3d_ceil", nn.AvgPool3d(3, stride=2, padding=1,
+                                       ceil_mode=True), (1, 2, 5, 6, 4))
+    add("lppool2d_ceil", nn.LPPool2d(2, 3, stride=2, ceil_mode=True),
+        (1, 2, 7, 8))
+    add("lppool1d_ceil_p3", nn.LPPool1d(3, 2, stride=2, ceil_mode=True),
+        (2, 3, 9), positive=True)
     write(os.path.join(os.path.dirname(os.path.abspath(__file__)),
                        "runtime_torch_cases.inc"))
 

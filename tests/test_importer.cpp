@@ -612,7 +612,9 @@ TEST(ImporterPool, AveragePoolCeilCountIncludePad) {
   EXPECT_EQ(r.layer(0).pad_end[0], 1);
   EXPECT_EQ(dims_of(r.layer(0).out), (std::vector<int64_t>{-1, 2, 4, 4}));
 
-  // counted padding plus an uncounted ceil extension: not expressible
+  // counted padding plus an uncounted ceil extension (torch's newer
+  // exporter's AvgPool(3, 2, padding=1, ceil_mode=True)): the overhang is
+  // uncounted padding
   Model m2(11);
   m2.input("x", {-1, 2, 8, 8});
   m2.node("AveragePool", {"x"}, {"y"}, "/1/AveragePool")
@@ -624,8 +626,56 @@ TEST(ImporterPool, AveragePoolCeilCountIncludePad) {
   m2.output("y");
   Imported r2;
   import_model(m2, r2);
-  EXPECT_EQ(r2.status, SEQRT_ERR_UNSUPPORTED);
-  EXPECT_NE(r2.error.find("ceil_mode=1"), std::string::npos) << r2.error;
+  ASSERT_TRUE(r2.ok()) << r2.error;
+  const sq_layer &l = r2.layer(0);
+  EXPECT_TRUE(l.count_include_pad);
+  EXPECT_EQ(l.pad_begin[0], 1);
+  EXPECT_EQ(l.pad_end[0], 2);
+  EXPECT_EQ(l.uncounted_begin[1], 0);
+  EXPECT_EQ(l.uncounted_end[0], 1);
+  EXPECT_EQ(l.uncounted_end[1], 1);
+  EXPECT_EQ(dims_of(l.out), (std::vector<int64_t>{-1, 2, 5, 5}));
+
+  // without count_include_pad nothing is counted: no uncounted padding
+  Model m3(11);
+  m3.input("x", {-1, 2, 8, 8});
+  m3.node("AveragePool", {"x"}, {"y"}, "/1/AveragePool")
+      .attr("kernel_shape", std::vector<int64_t>{3, 3})
+      .attr("strides", std::vector<int64_t>{2, 2})
+      .attr("pads", std::vector<int64_t>{1, 1, 1, 1})
+      .attr("ceil_mode", 1);
+  m3.output("y");
+  Imported r3;
+  import_model(m3, r3);
+  ASSERT_TRUE(r3.ok()) << r3.error;
+  EXPECT_FALSE(r3.layer(0).count_include_pad);
+  EXPECT_EQ(r3.layer(0).pad_end[0], 2);
+  EXPECT_EQ(r3.layer(0).uncounted_end[0], 0);
+}
+
+// Counted padding and an uncounted overhang: the runtime pads the input
+// explicitly (1024 + 1 + 1 cells), a buffer the memory limit counts.
+TEST(ImporterPool, ExplicitlyPaddedPoolInputCountsAgainstTheLimit) {
+  Model m(13);
+  m.input("x", {-1, 1, 1, 1024});
+  m.node("AveragePool", {"x"}, {"y"}, "/1/AveragePool")
+      .attr("kernel_shape", std::vector<int64_t>{1, 4})
+      .attr("strides", std::vector<int64_t>{1, 4})
+      .attr("pads", std::vector<int64_t>{0, 1, 0, 1})
+      .attr("ceil_mode", 1)
+      .attr("count_include_pad", 1);
+  m.output("y");
+  sq_import_options options = {};
+  options.memory_limit = 2 * 1026 * 4;
+  Imported ok;
+  import_model(m, ok, &options);
+  ASSERT_TRUE(ok.ok()) << ok.error;
+  EXPECT_EQ(ok.layer(0).uncounted_end[1], 2); // 257 windows reach 1024 + 3
+  EXPECT_EQ(dims_of(ok.layer(0).out), (std::vector<int64_t>{-1, 1, 1, 257}));
+  options.memory_limit = 2 * 1026 * 4 - 1;
+  Imported r;
+  import_model(m, r, &options);
+  EXPECT_EQ(r.status, SEQRT_ERR_LIMIT) << r.error;
 }
 
 // Opset 9 has no ceil_mode: torch pads the end generously instead. An end
@@ -793,33 +843,205 @@ TEST(ImporterShape, ReshapeInferredBatch) {
   EXPECT_EQ(dims_of(r.layer(0).out), (std::vector<int64_t>{-1, 32}));
 }
 
-TEST(ImporterShape, ReshapeMergingBatchRejected) {
+// A dynamic batch may merge with the dims after it: dims[0] = -K is the
+// batch times K. The input [-1, 4, 4] is reshaped to `first`, then to
+// `second`; `mid` and `out` are the resulting chain shapes (`out` empty:
+// the second is refused with `error`).
+struct MergeCase {
+  std::vector<int64_t> first, mid, second, out;
+  const char *error;
+};
+
+class ImporterMergedBatch : public ::testing::TestWithParam<MergeCase> {};
+
+TEST_P(ImporterMergedBatch, ReshapeArithmetic) {
+  const MergeCase &c = GetParam();
   Model m(13);
   m.input("x", {-1, 4, 4});
-  m.initializer_i64("shape", {2}, {-1, 8});
-  m.node("Reshape", {"x", "shape"}, {"y"}, "/0/Reshape");
+  m.initializer_i64("first", {(int64_t)c.first.size()}, c.first);
+  m.node("Reshape", {"x", "first"}, {"a"}, "/0/Reshape");
+  m.initializer_i64("second", {(int64_t)c.second.size()}, c.second);
+  m.node("Reshape", {"a", "second"}, {"y"}, "/1/Reshape");
   m.output("y");
   Imported r;
   import_model(m, r);
-  EXPECT_EQ(r.status, SEQRT_ERR_UNSUPPORTED);
-  EXPECT_NE(r.error.find("merges the batch"), std::string::npos) << r.error;
+  if (c.out.empty()) {
+    EXPECT_EQ(r.status, SEQRT_ERR_UNSUPPORTED) << r.error;
+    EXPECT_NE(r.error.find(c.error), std::string::npos) << r.error;
+    return;
+  }
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_EQ(r.count(), 2);
+  EXPECT_EQ(dims_of(r.layer(0).out), c.mid);
+  EXPECT_EQ(dims_of(r.layer(1).out), c.out);
 }
 
-TEST(ImporterShape, FlattenAxis2WithDynamicBatchRejectedStaticAccepted) {
-  for (int64_t batch : {-1, 2}) {
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, ImporterMergedBatch,
+    ::testing::Values(
+        MergeCase{{-1}, {-16}, {-1, 2}, {-8, 2}, ""},
+        MergeCase{{-1, 4}, {-4, 4}, {-1, 2, 2}, {-4, 2, 2}, ""},
+        MergeCase{{-1, 4}, {-4, 4}, {0, 2, 2}, {-4, 2, 2}, ""},
+        MergeCase{{-1, 4}, {-4, 4}, {-1, 16}, {-1, 16}, ""},
+        MergeCase{{-1, 4}, {-4, 4}, {-1, 2, 4, 2}, {-1, 2, 4, 2}, ""},
+        MergeCase{{0, 2, 8}, {-1, 2, 8}, {-1, 8}, {-2, 8}, ""},
+        MergeCase{{-1, 4},
+                  {-4, 4},
+                  {4, -1},
+                  {},
+                  "cannot reshape [-1*4, 4] to [4, -1]: the batch dim must "
+                  "stay first"},
+        MergeCase{{-1, 4}, {-4, 4}, {-1, 3}, {}, "-1 cannot be inferred"},
+        MergeCase{{-1, 4}, {-4, 4}, {2, 8}, {}, "the element count changes"},
+        MergeCase{{-1, 4}, {-4, 4}, {0, 4, 0}, {}, "0 copies a dim"}));
+
+// The merged dim read back through Shape carries its K: Flatten(0, 1) of
+// [-1, 2, 3, 4] twice, as torch writes it (Concat(Shape(x)[:0], [-1],
+// Shape(x)[2:])): [-1*2, 3, 4], then [-1*6, 4]; then back to the batch with
+// Shape of the graph input: [-1, 24].
+TEST(ImporterShape, MergedBatchThroughShape) {
+  Model m(13);
+  m.input("x", {-1, 2, 3, 4});
+  m.initializer_i64("zero", {1}, {0});
+  m.initializer_i64("one", {1}, {1});
+  m.initializer_i64("two", {1}, {2});
+  m.initializer_i64("big", {1}, {8});
+  m.initializer_i64("minus1", {1}, {-1});
+  const char *in[2] = {"x", "a"}, *out[2] = {"a", "b"};
+  for (int k = 0; k < 2; k++) {
+    std::string p = "/" + std::to_string(k) + "/";
+    m.node("Shape", {in[k]}, {p + "s"}, p + "Shape");
+    m.node("Slice", {p + "s", "two", "big", "zero"}, {p + "tail"}, p + "Slice");
+    m.node("Concat", {"minus1", p + "tail"}, {p + "target"}, p + "Concat")
+        .attr("axis", 0);
+    m.node("Reshape", {in[k], p + "target"}, {out[k]}, p + "Reshape");
+  }
+  // [Shape(x)[0], -1]: the batch alone, from the graph input's shape
+  m.node("Shape", {"x"}, {"xs"}, "/2/Shape");
+  m.node("Slice", {"xs", "zero", "one", "zero"}, {"batch"}, "/2/Slice");
+  m.node("Concat", {"batch", "minus1"}, {"t2"}, "/2/Concat").attr("axis", 0);
+  m.node("Reshape", {"b", "t2"}, {"c"}, "/2/Reshape");
+  // Equal(Shape(b)[0], Shape(b)[0]) style checks compare the batch factors
+  m.node("Relu", {"c"}, {"y"}, "/3/Relu");
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_EQ(r.count(), 4);
+  EXPECT_EQ(dims_of(r.layer(0).out), (std::vector<int64_t>{-2, 3, 4}));
+  EXPECT_EQ(dims_of(r.layer(1).out), (std::vector<int64_t>{-6, 4}));
+  EXPECT_EQ(dims_of(r.layer(2).out), (std::vector<int64_t>{-1, 24}));
+}
+
+// Equal on Shape values: the batch times K equals only the batch times the
+// same K. The target [-1, 1 + (Sa == Sa) + (Sa == Sx)] with Sa = Shape(a)[0]
+// (a: [-1*2, 3]) and Sx = Shape(x)[0] is [-1, 2]: a becomes [-1*3, 2].
+TEST(ImporterShape, EqualComparesTheBatchFactor) {
+  Model m(13);
+  m.input("x", {-1, 2, 3});
+  m.initializer_i64("flat", {2}, {-1, 3});
+  m.node("Reshape", {"x", "flat"}, {"a"}, "/0/Reshape");
+  m.initializer_i64("zero", {1}, {0});
+  m.initializer_i64("one", {1}, {1});
+  m.initializer_i64("minus1", {1}, {-1});
+  m.node("Shape", {"a"}, {"sa_all"}, "/1/Shape");
+  m.node("Slice", {"sa_all", "zero", "one"}, {"sa"}, "/1/Slice");
+  m.node("Shape", {"x"}, {"sx_all"}, "/1/Shape_1");
+  m.node("Slice", {"sx_all", "zero", "one"}, {"sx"}, "/1/Slice_1");
+  m.node("Equal", {"sa", "sa"}, {"same"}, "/1/Equal");
+  m.node("Equal", {"sa", "sx"}, {"other"}, "/1/Equal_1");
+  m.node("Cast", {"same"}, {"same_i"}, "/1/Cast").attr("to", (int64_t)7);
+  m.node("Cast", {"other"}, {"other_i"}, "/1/Cast_1").attr("to", (int64_t)7);
+  m.node("Add", {"same_i", "other_i"}, {"sum"}, "/1/Add");
+  m.node("Add", {"sum", "one"}, {"last"}, "/1/Add_1");
+  m.node("Concat", {"minus1", "last"}, {"target"}, "/1/Concat").attr("axis", 0);
+  m.node("Reshape", {"a", "target"}, {"y"}, "/1/Reshape");
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_EQ(r.count(), 2);
+  EXPECT_EQ(dims_of(r.layer(0).out), (std::vector<int64_t>{-2, 3}));
+  EXPECT_EQ(dims_of(r.layer(1).out), (std::vector<int64_t>{-3, 2}));
+}
+
+// ONNX Flatten(axis) merges the batch into its first part; axis 0 would
+// put it in dim 1 ([1, N]), which a dynamic batch cannot do.
+TEST(ImporterShape, FlattenMergesTheDynamicBatch) {
+  struct {
+    int64_t batch, axis;
+    std::vector<int64_t> out;
+  } cases[] = {{-1, 2, {-3, 20}},  {2, 2, {6, 20}},   {-1, 4, {-60, 1}},
+               {-1, -1, {-12, 5}}, {-1, 1, {-1, 60}}, {2, 0, {1, 120}},
+               {-1, 0, {}}};
+  for (const auto &c : cases) {
     Model m(11);
-    m.input("x", {batch, 3, 4, 5});
-    m.node("Flatten", {"x"}, {"y"}, "/f/Flatten").attr("axis", 2);
+    m.input("x", {c.batch, 3, 4, 5});
+    m.node("Flatten", {"x"}, {"y"}, "/f/Flatten").attr("axis", c.axis);
     m.output("y");
     Imported r;
     import_model(m, r);
-    if (batch == -1) {
+    if (c.out.empty()) {
       EXPECT_EQ(r.status, SEQRT_ERR_UNSUPPORTED) << r.error;
-    } else {
-      ASSERT_TRUE(r.ok()) << r.error;
-      EXPECT_EQ(dims_of(r.layer(0).out), (std::vector<int64_t>{6, 20}));
+      EXPECT_NE(
+          r.error.find("node '/f/Flatten' (Flatten) with axis=0 on "
+                       "[-1, 3, 4, 5] moves the dynamic batch into dim 1"),
+          std::string::npos)
+          << r.error;
+      continue;
     }
+    ASSERT_TRUE(r.ok()) << "axis " << c.axis << ": " << r.error;
+    EXPECT_EQ(dims_of(r.layer(0).out), c.out) << "axis " << c.axis;
   }
+}
+
+// A Linear (MatMul) on a vector: with a fixed batch the shapes are concrete
+// and it imports; with a dynamic batch its one dim holds the batch.
+TEST(ImporterShape, LinearOnTheMergedBatch) {
+  for (int64_t batch : {2, -1}) {
+    Model m(13);
+    m.input("x", {batch, 3});
+    m.initializer_i64("flat", {1}, {-1});
+    m.node("Reshape", {"x", "flat"}, {"v"}, "/0/Reshape");
+    m.initializer("w", {6, 4}, std::vector<float>(24, 0.5f));
+    m.initializer("b", {4}, {1, 2, 3, 4});
+    m.node("MatMul", {"v", "w"}, {"mm"}, "/1/MatMul");
+    m.node("Add", {"mm", "b"}, {"y"}, "/1/Add");
+    m.output("y");
+    Imported r;
+    import_model(m, r);
+    if (batch < 0) {
+      EXPECT_EQ(r.status, SEQRT_ERR_UNSUPPORTED);
+      EXPECT_NE(r.error.find("node '/1/MatMul' (MatMul): a Linear layer on "
+                             "[-1*3] would sum over the dynamic batch"),
+                std::string::npos)
+          << r.error;
+      continue;
+    }
+    ASSERT_TRUE(r.ok()) << r.error;
+    ASSERT_EQ(r.count(), 2);
+    EXPECT_EQ(dims_of(r.layer(0).out), (std::vector<int64_t>{6}));
+    EXPECT_EQ(r.layer(1).kind, SQ_LINEAR);
+    EXPECT_EQ(dims_of(r.layer(1).out), (std::vector<int64_t>{4}));
+    EXPECT_EQ(values_of(r.layer(1).bias), (std::vector<float>{1, 2, 3, 4}));
+  }
+}
+
+TEST(ImporterShape, MergedBatchFormatAndCount) {
+  sq_shape merged = {3, {-6, 4, 5}}, plain = {2, {-1, 7}}, fixed = {1, {9}};
+  char buf[64];
+  EXPECT_STREQ(sq_shape_format(&merged, buf, sizeof buf), "[-1*6, 4, 5]");
+  EXPECT_STREQ(sq_shape_format(&plain, buf, sizeof buf), "[-1, 7]");
+  EXPECT_STREQ(sq_shape_format(&fixed, buf, sizeof buf), "[9]");
+  // a list of sizes (a Reshape target, pads) shows negative values as is
+  EXPECT_STREQ(sq_dims_format(3, merged.dims, buf, sizeof buf), "[-6, 4, 5]");
+  EXPECT_EQ(sq_shape_count(&merged, 1), 120);
+  EXPECT_EQ(sq_shape_count(&merged, 3), 360);
+  EXPECT_EQ(sq_shape_count(&plain, 3), 21);
+  EXPECT_EQ(sq_shape_count(&fixed, 3), 9);
+  EXPECT_EQ(sq_dim_size(-6, 3), 18);
+  EXPECT_EQ(sq_dim_size(-1, 3), 3);
+  EXPECT_EQ(sq_dim_size(4, 3), 4);
 }
 
 // Squeeze/Unsqueeze: axes attribute before opset 13, an input from 13.

@@ -532,29 +532,189 @@ TEST(ImporterLayers, ZeroPadBeforeMaxPoolStaysALayer) {
 }
 
 // AvgPool(3, 2, padding=1, ceil_mode=True) with the padding counted: the
-// Pad's zeros count but the ceil overhang past them does not, which one
-// pool cannot say; a PAD layer and the pool compute exactly that.
-TEST(ImporterLayers, PadBeforeCeilAveragePoolStaysALayer) {
-  Model m(13);
-  m.input("x", {-1, 4, 8, 8});
-  m.initializer_i64("pads", {8}, {0, 0, 1, 1, 0, 0, 1, 1});
-  m.node("Pad", {"x", "pads"}, {"p"}, "/1/Pad").attr("mode", "constant");
-  m.node("AveragePool", {"p"}, {"y"}, "/1/AveragePool")
+// Pad's zeros count but the ceil overhang past them does not; one AVGPOOL
+// layer says so with uncounted_end (opset 10+: ceil_mode=1; opset 9: the
+// AveragePool's own generous end pads, count_include_pad=0).
+TEST(ImporterLayers, PadBeforeCeilAveragePoolFoldsTheOverhangUncounted) {
+  for (int64_t opset : {9, 13}) {
+    Model m(opset);
+    m.input("x", {-1, 4, 8, 8});
+    if (opset < 11) {
+      m.node("Pad", {"x"}, {"p"}, "/1/Pad")
+          .attr("mode", "constant")
+          .attr("pads", dims{0, 0, 1, 1, 0, 0, 1, 1});
+    } else {
+      m.initializer_i64("pads", {8}, {0, 0, 1, 1, 0, 0, 1, 1});
+      m.node("Pad", {"x", "pads"}, {"p"}, "/1/Pad").attr("mode", "constant");
+    }
+    auto &pool = m.node("AveragePool", {"p"}, {"y"}, "/1/AveragePool")
+                     .attr("kernel_shape", dims{3, 3})
+                     .attr("strides", dims{2, 2});
+    if (opset < 10) // torch: the ceil overhang as the node's own end pads
+      pool.attr("pads", dims{0, 0, 1, 1});
+    else
+      pool.attr("ceil_mode", 1);
+    m.output("y");
+    Imported r;
+    import_model(m, r);
+    ASSERT_TRUE(r.ok()) << opset << ": " << r.error;
+    ASSERT_EQ(r.count(), 1) << opset;
+    const sq_layer &l = r.layer(0);
+    EXPECT_EQ(l.kind, SQ_AVGPOOL);
+    EXPECT_STREQ(l.name, "1");
+    EXPECT_STREQ(l.nodes, "/1/Pad,/1/AveragePool");
+    EXPECT_TRUE(l.count_include_pad);
+    EXPECT_EQ(l.pad_begin[0], 1);
+    EXPECT_EQ(l.pad_end[1], 2); // the Pad's 1 and the overhang of 1
+    EXPECT_EQ(l.uncounted_begin[0], 0);
+    EXPECT_EQ(l.uncounted_end[0], 1);
+    EXPECT_EQ(l.uncounted_end[1], 1);
+    EXPECT_EQ(dims_of(l.out), (dims{-1, 4, 5, 5}));
+  }
+}
+
+// ---- Conv padding_mode: the module's Pad merged into its Conv
+// ----------------------------------------------------------------
+
+// torch 1.13's Conv2d(2, 3, 3, padding=(1, 2), padding_mode=...): a Pad in
+// the Conv's module, then the Conv without pads, after a ReLU module; its
+// output is "y".
+void conv_with_pad(Model &m, int64_t opset, const char *mode) {
+  m.input("x", {-1, 2, 5, 6});
+  m.node("Relu", {"x"}, {"r"}, "/0/Relu");
+  const dims pads = {0, 0, 1, 2, 0, 0, 1, 2};
+  if (opset < 11) {
+    m.node("Pad", {"r"}, {"p"}, "/1/Pad").attr("mode", mode).attr("pads", pads);
+  } else {
+    m.initializer_i64("pads", {8}, pads);
+    m.node("Pad", {"r", "pads"}, {"p"}, "/1/Pad").attr("mode", mode);
+  }
+  m.initializer("w", {3, 2, 3, 3}, ramp(54));
+  m.initializer("b", {3}, ramp(3, 0.5f));
+  m.node("Conv", {"p", "w", "b"}, {"y"}, "/1/Conv")
       .attr("kernel_shape", dims{3, 3})
-      .attr("strides", dims{2, 2})
-      .attr("ceil_mode", 1);
+      .attr("pads", dims{0, 0, 0, 0});
+}
+
+TEST(ImporterLayers, ConvPaddingModeIsOneConvLayer) {
+  const struct {
+    const char *mode;
+    sq_pad_mode want;
+  } modes[] = {{"reflect", SQ_PAD_REFLECT}, {"edge", SQ_PAD_REPLICATE}};
+  for (int64_t opset : {9, 11, 13, 17})
+    for (const auto &c : modes) {
+      SCOPED_TRACE(::testing::Message() << c.mode << " opset " << opset);
+      Model m(opset);
+      conv_with_pad(m, opset, c.mode);
+      m.output("y");
+      Imported r;
+      import_model(m, r);
+      ASSERT_TRUE(r.ok()) << r.error;
+      ASSERT_EQ(r.count(), 2);
+      EXPECT_EQ(r.layer(0).kind, SQ_RELU);
+      const sq_layer &l = r.layer(1);
+      EXPECT_EQ(l.kind, SQ_CONV);
+      EXPECT_STREQ(l.name, "1");
+      EXPECT_STREQ(l.nodes, "/1/Pad,/1/Conv");
+      EXPECT_EQ(l.pad_mode, c.want);
+      EXPECT_EQ(l.prepad_begin[0], 1);
+      EXPECT_EQ(l.prepad_begin[1], 2);
+      EXPECT_EQ(l.prepad_end[0], 1);
+      EXPECT_EQ(l.prepad_end[1], 2);
+      EXPECT_EQ(l.pad_begin[0], 0); // the convolution's own zero padding
+      EXPECT_EQ(l.pad_end[1], 0);
+      EXPECT_EQ(dims_of(l.in), (dims{-1, 2, 5, 6}));  // before the padding
+      EXPECT_EQ(dims_of(l.out), (dims{-1, 3, 5, 8})); // 7x10 padded, 3x3
+      EXPECT_FLOATS_NEAR(ramp(54), values_of(l.weight), 0);
+      EXPECT_FLOATS_NEAR(ramp(3, 0.5f), values_of(l.bias), 0);
+    }
+}
+
+// Opset 19's Pad(mode='wrap') with axes, as the newer exporter writes
+// padding_mode='circular': a true circular pre-padding.
+TEST(ImporterLayers, ConvAfterItsWrapPadIsOneConvLayer) {
+  Model m(19);
+  m.input("x", {-1, 2, 5, 6});
+  m.initializer_i64("pads", {4}, {1, 2, 1, 2});
+  m.initializer_i64("axes", {2}, {2, 3});
+  m.node("Pad", {"x", "pads", "", "axes"}, {"p"}, "/conv/Pad")
+      .attr("mode", "wrap");
+  m.initializer("w", {3, 2, 3, 3}, ramp(54));
+  m.node("Conv", {"p", "w"}, {"y"}, "/conv/Conv").attr("strides", dims{2, 2});
   m.output("y");
   Imported r;
   import_model(m, r);
   ASSERT_TRUE(r.ok()) << r.error;
-  ASSERT_EQ(r.count(), 2);
+  ASSERT_EQ(r.count(), 1);
+  const sq_layer &l = r.layer(0);
+  EXPECT_EQ(l.kind, SQ_CONV);
+  EXPECT_STREQ(l.name, "conv");
+  EXPECT_STREQ(l.nodes, "/conv/Pad,/conv/Conv");
+  EXPECT_EQ(l.pad_mode, SQ_PAD_CIRCULAR);
+  EXPECT_EQ(l.prepad_begin[0], 1);
+  EXPECT_EQ(l.prepad_end[1], 2);
+  EXPECT_EQ(l.circular_from[0], 5 - 1);
+  EXPECT_EQ(l.circular_from[1], 6 - 2);
+  EXPECT_EQ(l.stride[0], 2);
+  EXPECT_EQ(dims_of(l.out), (dims{-1, 3, 3, 4})); // 7x10 padded, stride 2
+}
+
+// nn.ReflectionPad2d then nn.Conv2d: two modules, two layers; and a zero
+// constant Pad still folds into the Conv's own padding.
+TEST(ImporterLayers, PadOfAnotherModuleStaysALayer) {
+  Model m(13);
+  m.input("x", {-1, 2, 5, 6});
+  m.initializer_i64("pads", {8}, {0, 0, 1, 1, 0, 0, 1, 1});
+  m.node("Pad", {"x", "pads"}, {"p"}, "/0/Pad").attr("mode", "reflect");
+  m.initializer("w", {3, 2, 3, 3}, ramp(54));
+  m.node("Conv", {"p", "w"}, {"c"}, "/1/Conv");
+  m.initializer_i64("zeros", {8}, {0, 0, 1, 1, 0, 0, 1, 1});
+  m.node("Pad", {"c", "zeros"}, {"q"}, "/2/Pad");
+  m.initializer("w2", {3, 3, 3, 3}, ramp(81));
+  m.node("Conv", {"q", "w2"}, {"y"}, "/2/Conv");
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_EQ(r.count(), 3);
   EXPECT_EQ(r.layer(0).kind, SQ_PAD);
-  EXPECT_STREQ(r.layer(0).name, "1:pad");
-  EXPECT_EQ(dims_of(r.layer(0).out), (dims{-1, 4, 10, 10}));
-  EXPECT_EQ(r.layer(1).kind, SQ_AVGPOOL);
+  EXPECT_STREQ(r.layer(0).name, "0");
+  EXPECT_EQ(r.layer(1).kind, SQ_CONV);
   EXPECT_STREQ(r.layer(1).name, "1");
-  EXPECT_FALSE(r.layer(1).count_include_pad);
-  EXPECT_EQ(dims_of(r.layer(1).out), (dims{-1, 4, 5, 5}));
+  EXPECT_STREQ(r.layer(1).nodes, "/1/Conv");
+  EXPECT_EQ(r.layer(1).prepad_begin[0], 0);
+  EXPECT_EQ(dims_of(r.layer(1).in), (dims{-1, 2, 7, 8}));
+  const sq_layer &folded = r.layer(2);
+  EXPECT_EQ(folded.kind, SQ_CONV);
+  EXPECT_STREQ(folded.nodes, "/2/Pad,/2/Conv");
+  EXPECT_EQ(folded.pad_begin[0], 1); // zero padding: the convolution's own
+  EXPECT_EQ(folded.prepad_begin[0], 0);
+  EXPECT_EQ(folded.prepad_end[1], 0);
+  EXPECT_EQ(dims_of(folded.out), (dims{-1, 3, 5, 6}));
+}
+
+// A BatchNorm after the merged Conv still folds into it.
+TEST(ImporterLayers, BatchNormFoldsIntoAPrepaddedConv) {
+  Model m(13);
+  conv_with_pad(m, 13, "reflect");
+  m.initializer("s", {3}, {1, 2, 3});
+  m.initializer("t", {3}, {0, 0, 0});
+  m.initializer("mean", {3}, {0, 0, 0});
+  m.initializer("var", {3}, {1, 1, 1});
+  m.node("BatchNormalization", {"y", "s", "t", "mean", "var"}, {"z"},
+         "/2/BatchNormalization")
+      .attr("epsilon", 0.0f);
+  m.output("z");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_EQ(r.count(), 2);
+  const sq_layer &l = r.layer(1);
+  EXPECT_EQ(l.kind, SQ_CONV);
+  EXPECT_STREQ(l.nodes, "/1/Pad,/1/Conv,/2/BatchNormalization");
+  EXPECT_STREQ(l.folded, "2");
+  EXPECT_EQ(l.pad_mode, SQ_PAD_REFLECT);
+  EXPECT_EQ(l.prepad_begin[1], 2);
 }
 
 // ---- Resize / Upsample

@@ -623,6 +623,55 @@ TEST(ImporterPatterns, LPPoolDecomposition) {
   EXPECT_EQ(std::string(l.nodes).substr(0, 16), "/1/Pow,/1/Pad,/1");
 }
 
+// torch 1.13's LPPool2d(2, 3, stride=2, ceil_mode=True) on 8x8: the last
+// windows hang one cell past the input and the average divides by the
+// cells inside, so PyTorch scales their sum by 9 / 6 (or 9 / 4): the
+// overhang is uncounted padding. Opset 9 has no ceil_mode: the exporter
+// gives the AveragePool end pads of 2 instead (count_include_pad=0).
+TEST(ImporterPatterns, LPPoolCeilModeOverhangIsUncounted) {
+  for (int64_t opset : {9, 13}) {
+    Model m(opset);
+    m.input("x", {-1, 4, 8, 8});
+    m.node("Pow", {"x", scalar(m, "p", 2.0f)}, {"pw"}, "/1/Pow");
+    if (opset < 11) {
+      m.node("Pad", {"pw"}, {"pd"}, "/1/Pad")
+          .attr("mode", "constant")
+          .attr("pads", dims{0, 0, 0, 0, 0, 0, 0, 0});
+    } else {
+      m.initializer_i64("pads", {8}, {0, 0, 0, 0, 0, 0, 0, 0});
+      m.node("Pad", {"pw", "pads"}, {"pd"}, "/1/Pad").attr("mode", "constant");
+    }
+    auto &pool = m.node("AveragePool", {"pd"}, {"ap"}, "/1/AveragePool")
+                     .attr("kernel_shape", dims{3, 3})
+                     .attr("strides", dims{2, 2});
+    if (opset < 10)
+      pool.attr("pads", dims{0, 0, 2, 2});
+    else
+      pool.attr("ceil_mode", 1);
+    m.node("Sign", {"ap"}, {"sg"}, "/1/Sign");
+    m.node("Abs", {"ap"}, {"ab"}, "/1/Abs");
+    m.node("Relu", {"ab"}, {"rl"}, "/1/Relu");
+    m.node("Mul", {"sg", "rl"}, {"m0"}, "/1/Mul");
+    m.node("Mul", {"m0", scalar(m, "k", 9.0f)}, {"m1"}, "/1/Mul_1");
+    m.node("Pow", {"m1", scalar(m, "inv", 0.5f)}, {"y"}, "/1/Pow_1");
+    m.output("y");
+    Imported r;
+    import_model(m, r);
+    ASSERT_TRUE(r.ok()) << opset << ": " << r.error;
+    ASSERT_EQ(r.count(), 1);
+    const sq_layer &l = r.layer(0);
+    EXPECT_EQ(l.kind, SQ_LPPOOL);
+    EXPECT_FALSE(l.lp_abs);
+    int64_t overhang = opset < 10 ? 2 : 1;
+    EXPECT_EQ(l.pad_begin[0], 0);
+    EXPECT_EQ(l.pad_end[0], overhang);
+    EXPECT_EQ(l.uncounted_begin[1], 0);
+    EXPECT_EQ(l.uncounted_end[0], overhang);
+    EXPECT_EQ(l.uncounted_end[1], overhang);
+    EXPECT_EQ(dims_of(l.out), (dims{-1, 4, 4, 4}));
+  }
+}
+
 // ---- LocalResponseNorm
 // ---------------------------------------------------------------
 
@@ -795,6 +844,8 @@ void torch_circular(Model &m, int64_t opset, const std::string &x, int axis,
       .attr("axis", axis);
 }
 
+// The padding is the Conv module's own: one CONV layer named after the
+// module, pre-padding circularly, listing the Slice/Concat nodes first.
 TEST(ImporterPatterns, CircularPaddingFollowsTheGraph) {
   for (int64_t opset : {9, 11, 13, 17}) {
     Model m(opset);
@@ -807,24 +858,25 @@ TEST(ImporterPatterns, CircularPaddingFollowsTheGraph) {
     Imported r;
     import_model(m, r);
     ASSERT_TRUE(r.ok()) << opset << ": " << r.error;
-    ASSERT_EQ(r.count(), 2);
-    const sq_layer &p = r.layer(0);
-    EXPECT_EQ(p.kind, SQ_PAD);
-    EXPECT_STREQ(p.name, "0:pad");
-    EXPECT_EQ(p.pad_mode, SQ_PAD_CIRCULAR);
-    EXPECT_EQ(p.pad_begin[0], 1);
-    EXPECT_EQ(p.pad_end[0], 1);
-    EXPECT_EQ(p.pad_begin[1], 2);
-    EXPECT_EQ(p.pad_end[1], 2);
+    ASSERT_EQ(r.count(), 1);
+    const sq_layer &c = r.layer(0);
+    EXPECT_EQ(c.kind, SQ_CONV);
+    EXPECT_STREQ(c.name, "0");
+    EXPECT_EQ(c.pad_mode, SQ_PAD_CIRCULAR);
+    EXPECT_EQ(c.prepad_begin[0], 1);
+    EXPECT_EQ(c.prepad_end[0], 1);
+    EXPECT_EQ(c.prepad_begin[1], 2);
+    EXPECT_EQ(c.prepad_end[1], 2);
     // the begin padding copies [size - p - 1, size - 1): torch's off-by-one
-    EXPECT_EQ(p.circular_from[0], 8 - 1 - 1);
-    EXPECT_EQ(p.circular_from[1], 6 - 2 - 1);
-    EXPECT_EQ(dims_of(p.out), (dims{-1, 3, 10, 10}));
-    EXPECT_STREQ(p.nodes, "/0/Slice,/0/Slice_r,/0/Concat,/0/Slice_1,"
-                          "/0/Slice_r_1,/0/Concat_1");
-    EXPECT_EQ(r.layer(1).kind, SQ_CONV);
-    EXPECT_STREQ(r.layer(1).name, "0");
-    EXPECT_EQ(dims_of(r.layer(1).out), (dims{-1, 4, 8, 8}));
+    EXPECT_EQ(c.circular_from[0], 8 - 1 - 1);
+    EXPECT_EQ(c.circular_from[1], 6 - 2 - 1);
+    // the convolution itself pads nothing: 10x10 padded, 3x3 kernel
+    EXPECT_EQ(c.pad_begin[0], 0);
+    EXPECT_EQ(c.pad_end[1], 0);
+    EXPECT_EQ(dims_of(c.in), (dims{-1, 3, 8, 6}));
+    EXPECT_EQ(dims_of(c.out), (dims{-1, 4, 8, 8}));
+    EXPECT_STREQ(c.nodes, "/0/Slice,/0/Slice_r,/0/Concat,/0/Slice_1,"
+                          "/0/Slice_r_1,/0/Concat_1,/0/Conv");
   }
 }
 

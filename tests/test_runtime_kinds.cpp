@@ -67,6 +67,17 @@ void lppool(ChainMaker &m, float p, Window w, bool abs_values = false) {
   l.lp_abs = abs_values;
 }
 
+// The last layer's average leaves the outer `begin` / `end` cells of its
+// pads uncounted (chain.h): ceil_mode's overhang past the padded input, or
+// an AveragePool's own pads around the zeros of a Pad.
+void uncounted(ChainMaker &m, Dims begin, Dims end) {
+  sq_layer &l = m.layer(m.size() - 1);
+  for (size_t i = 0; i < end.size(); i++) {
+    l.uncounted_begin[i] = begin.empty() ? 0 : begin[i];
+    l.uncounted_end[i] = end[i];
+  }
+}
+
 void group_norm(ChainMaker &m, sq_kind kind, int64_t groups, bool affine,
                 float epsilon = 1e-5f) {
   int64_t c = m.shape()[1];
@@ -126,6 +137,39 @@ void pad(ChainMaker &m, sq_pad_mode mode, Dims begin, Dims end,
     l.pad_end[i] = end[i];
     l.circular_from[i] = from.empty() ? in[2 + i] - begin[i] : from[i];
   }
+}
+
+// A CONV pre-padding its input in `mode` (padding_mode), then convolving
+// with the window `w` (its own zero padding). Circular: true wrap-around
+// unless `from` is given.
+void prepadded_conv(ChainMaker &m, sq_pad_mode mode, Dims begin, Dims end,
+                    int64_t out_ch, Window w, int64_t groups = 1,
+                    Dims from = {}) {
+  Dims in = m.shape(), out = in;
+  size_t sp = in.size() - 2;
+  w = completed(w, sp);
+  out[1] = out_ch;
+  int64_t fan = in[1] / groups;
+  Dims wdims = {out_ch, in[1] / groups};
+  for (size_t i = 0; i < sp; i++) {
+    int64_t padded = in[2 + i] + begin[i] + end[i];
+    int64_t span = (w.kernel[i] - 1) * w.dilation[i] + 1;
+    out[2 + i] =
+        (padded + w.pad_begin[i] + w.pad_end[i] - span) / w.stride[i] + 1;
+    wdims.push_back(w.kernel[i]);
+    fan *= w.kernel[i];
+  }
+  sq_layer &l = m.custom(SQ_CONV, out);
+  set_window(l, w);
+  l.groups = groups;
+  l.pad_mode = mode;
+  for (size_t i = 0; i < sp; i++) {
+    l.prepad_begin[i] = begin[i];
+    l.prepad_end[i] = end[i];
+    l.circular_from[i] = from.empty() ? in[2 + i] - begin[i] : from[i];
+  }
+  m.weights(&l.weight, wdims, 1.0f / std::sqrt((float)fan));
+  m.weights(&l.bias, {out_ch}, 0.5f);
 }
 
 // scales: as ONNX gives them; empty: out/in.
@@ -284,6 +328,49 @@ TEST(RuntimeConvTranspose, ThreeDAndFusedRecipes) {
 
 // ---- LPPool --------------------------------------------------------------
 
+// ---- average pools over uncounted padding --------------------------------
+
+// PyTorch's AvgPool(count_include_pad=True, ceil_mode=True): the last
+// windows hang past the padded input and divide by the padded cells they
+// cover. Some padding counted and some not: the input is padded explicitly
+// (a kernel into the spare buffer, then the pool excluding the rest); only
+// uncounted: the pool excludes it. First layer (the caller's input), after
+// a conv (blocked layouts), 1-D, 2-D, 3-D, uncounted begin pads too.
+TEST(RuntimePool, UncountedPaddingOneTwoThreeD) {
+  ChainMaker m({-1, 3, 9});
+  m.pool(SQ_AVGPOOL, {{4}, {3}, {1}, {1}, {3}}, true); // AvgPool1d(4, 3, 1)
+  uncounted(m, {}, {2});
+  m.pool(SQ_AVGPOOL, {{3}, {2}, {1}, {0}, {1}}, true); // 4: overhang only
+  uncounted(m, {}, {1});
+  check_chain(m);
+  { // one step; the padded copy (3 x 3 x 11 floats at batch 3) in a buffer
+    ChainMaker one({-1, 3, 9});
+    one.pool(SQ_AVGPOOL, {{4}, {3}, {1}, {1}, {3}}, true);
+    uncounted(one, {}, {2});
+    std::unique_ptr<sq_chain, ChainDeleter> chain(one.build());
+    sq_plan *raw = nullptr;
+    ASSERT_EQ(sq_plan_create(chain.get(), 3, false, &raw), SEQRT_OK)
+        << seqrt_last_error();
+    std::unique_ptr<sq_plan, PlanDeleter> plan(raw);
+    sq_plan_stats stats;
+    sq_plan_get_stats(plan.get(), &stats);
+    EXPECT_EQ(stats.steps, 1);
+    EXPECT_GE(stats.activation_bytes, 3u * 3 * 11 * sizeof(float));
+  }
+  ChainMaker m2({-1, 3, 7, 6});
+  m2.conv(16, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {}});
+  m2.pool(SQ_AVGPOOL, {{3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 2}}, true);
+  uncounted(m2, {}, {0, 1});
+  m2.pool(SQ_AVGPOOL, {{2, 3}, {1, 2}, {1, 1}, {2, 1}, {1, 2}}, true);
+  uncounted(m2, {1, 0}, {0, 1}); // own pads around a Pad's counted zeros
+  check_chain(m2);
+  ChainMaker m3({-1, 2, 5, 6, 4});
+  m3.pool(SQ_AVGPOOL, {{3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {1, 1, 1}, {1, 2, 2}},
+          true);
+  uncounted(m3, {}, {0, 1, 1});
+  check_chain(m3);
+}
+
 TEST(RuntimeLPPool, TwoDAfterConvAndFirst) {
   ChainMaker m({-1, 3, 9, 8});
   lppool(m, 2.0f, {{2, 2}, {2, 2}});
@@ -306,6 +393,24 @@ TEST(RuntimeLPPool, OddPowersNegativeInputsOneDAndThreeD) {
   m3.conv(8, {{1, 1, 1}}).eltwise(SQ_SIGMOID);
   lppool(m3, 2.5f, {{2, 2, 3}, {2, 2, 2}});
   check_chain(m3);
+}
+
+// A window over uncounted padding scales its sum by kernel / counted cells
+// (PyTorch's LPPool with ceil_mode). Only uncounted padding: the pool
+// excludes it; some padding counted too: the input is padded explicitly
+// and the powers run on that copy (with |x|: pad, abs, pow, pool).
+TEST(RuntimeLPPool, UncountedPaddingScalesTheSum) {
+  ChainMaker m({-1, 2, 7, 8});
+  lppool(m, 2.0f, {{3, 3}, {2, 2}, {1, 1}, {0, 0}, {0, 1}}); // 7x8 -> 3x4
+  uncounted(m, {}, {0, 1});
+  lppool(m, 3.0f, {{2, 2}, {1, 2}, {1, 1}, {1, 1}, {1, 2}}, true);
+  uncounted(m, {}, {0, 1});
+  check_chain(m);
+  ChainMaker m1({-1, 3, 9}); // p = 1: the pool reads the padded copy
+  m1.conv(8, {{3}, {1}, {1}, {1}, {}}).eltwise(SQ_RELU);
+  lppool(m1, 1.0f, {{2}, {2}, {1}, {1}, {2}}); // last window: 9 counted, 10 not
+  uncounted(m1, {}, {1});
+  check_chain(m1);
 }
 
 // ---- normalisations ------------------------------------------------------
@@ -566,6 +671,63 @@ TEST(RuntimePad, CircularAsTorchExportsIt) {
   check_plan(chain.get(), 1, false, x.data, 0.0);
 }
 
+// ---- conv with padding_mode ------------------------------------------------
+
+// One step: the padding kernel into the spare buffer, then the convolution
+// (after a blocked conv: an in-reorder; before a ReLU: a fused post-op).
+TEST(RuntimePrepaddedConv, EveryModeOneTwoThreeD) {
+  for (sq_pad_mode mode :
+       {SQ_PAD_REFLECT, SQ_PAD_REPLICATE, SQ_PAD_CIRCULAR, SQ_PAD_CONSTANT}) {
+    SCOPED_TRACE(::testing::Message() << "mode " << mode);
+    ChainMaker m1({-1, 3, 11});
+    prepadded_conv(m1, mode, {2}, {2}, 4, {{5}});
+    prepadded_conv(m1, mode, {1}, {3}, 6, {{3}, {2}, {1}, {2}}, 2);
+    check_chain(m1);
+    ChainMaker m2({-1, 3, 6, 7});
+    m2.conv(16, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {}});
+    prepadded_conv(m2, mode, {1, 2}, {1, 2}, 8, {{3, 5}, {2, 1}});
+    m2.eltwise(SQ_RELU);
+    prepadded_conv(m2, mode, {1, 0}, {2, 1}, 8, {{3, 3}, {1, 1}, {1, 1}},
+                   8); // depthwise, with zero padding of its own too
+    check_chain(m2);
+    ChainMaker m3({-1, 2, 4, 5, 6});
+    prepadded_conv(m3, mode, {1, 1, 1}, {1, 1, 1}, 3, {{3, 3, 3}});
+    check_chain(m3);
+  }
+}
+
+TEST(RuntimePrepaddedConv, CircularAsTorchExportsIt) {
+  // torch 1.13's export wraps one element early; the layer says where from.
+  ChainMaker m({-1, 3, 6, 7});
+  prepadded_conv(m, SQ_PAD_CIRCULAR, {2, 1}, {2, 1}, 4, {{3, 3}}, 1,
+                 {6 - 2 - 1, 7 - 1 - 1});
+  check_chain(m);
+}
+
+// The observable plan has one step for the layer, and its callback sees
+// only the convolution's output (check_plan counts one call per layer).
+TEST(RuntimePrepaddedConv, OneStepPerLayer) {
+  ChainMaker m({-1, 3, 8, 8});
+  prepadded_conv(m, SQ_PAD_REFLECT, {1, 1}, {1, 1}, 4, {{3, 3}});
+  m.eltwise(SQ_RELU);
+  std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
+  for (bool observable : {false, true}) {
+    sq_plan *raw = nullptr;
+    ASSERT_EQ(sq_plan_create(chain.get(), 2, observable, &raw), SEQRT_OK)
+        << seqrt_last_error();
+    std::unique_ptr<sq_plan, PlanDeleter> plan(raw);
+    sq_plan_stats stats;
+    sq_plan_get_stats(plan.get(), &stats);
+    EXPECT_EQ(stats.steps, observable ? 2 : 1); // the ReLU fuses
+    // the padded input [2, 3, 10, 10] lives in a ping-pong buffer
+    EXPECT_GE(stats.activation_bytes, (size_t)2 * 3 * 10 * 10 * 4);
+  }
+  // the padding kernel, then the convolution primitive
+  std::string text = plan_text(chain.get(), 2, false);
+  EXPECT_NE(text.find("impl=kernel+"), std::string::npos) << text;
+  check_plan(chain.get(), 2, true, make_input(chain.get(), 2, 1.0f), 1e-4);
+}
+
 // ---- upsample ------------------------------------------------------------
 
 struct ResizeCase {
@@ -789,6 +951,17 @@ void set_window(sq_layer &l, Dims k, Dims s, Dims p, Dims d) {
   }
 }
 
+// ceil_mode=True: pad_end grows by the overhang of the last windows past
+// the padded input, which the average does not count.
+void set_ceil_window(sq_layer &l, Dims k, Dims s, Dims p, Dims overhang) {
+  set_window(l, k, s, p, Dims(k.size(), 1));
+  for (size_t i = 0; i < k.size(); i++) {
+    l.pad_end[i] += overhang[i];
+    l.uncounted_end[i] = overhang[i];
+  }
+  l.count_include_pad = l.kind == SQ_AVGPOOL;
+}
+
 // The chain layer that computes what the PyTorch module of `c` computes.
 void torch_layer(ChainMaker &m, const TorchCase &c) {
   const std::string name = c.name;
@@ -826,7 +999,9 @@ void torch_layer(ChainMaker &m, const TorchCase &c) {
       return;
     }
   sq_kind kind = name.rfind("convtranspose", 0) == 0 ? SQ_CONVTRANSPOSE
+                 : name.rfind("conv_", 0) == 0       ? SQ_CONV
                  : name.rfind("lppool", 0) == 0      ? SQ_LPPOOL
+                 : name.rfind("avgpool", 0) == 0     ? SQ_AVGPOOL
                  : name == "groupnorm"               ? SQ_GROUPNORM
                  : name == "instancenorm"            ? SQ_INSTANCENORM
                  : name == "layernorm"               ? SQ_LAYERNORM
@@ -850,12 +1025,33 @@ void torch_layer(ChainMaker &m, const TorchCase &c) {
     set_window(l, {3, 2}, {2, 2}, {1, 0}, {2, 1});
     l.output_padding[0] = l.output_padding[1] = 1;
     l.groups = 2;
+  } else if (kind == SQ_CONV) { // Conv2d(2, 3, (3, 2), (1, 2), (1, 2))
+    set_window(l, {3, 2}, {1, 2}, {0, 0}, {1, 1});
+    l.pad_mode = name == "conv_reflect"     ? SQ_PAD_REFLECT
+                 : name == "conv_replicate" ? SQ_PAD_REPLICATE
+                                            : SQ_PAD_CIRCULAR;
+    for (int i = 0; i < 2; i++) {
+      l.prepad_begin[i] = l.prepad_end[i] = i + 1;
+      l.circular_from[i] = c.in[2 + (size_t)i] - l.prepad_begin[i];
+    }
   } else if (name == "lppool2d_p3") {
     set_window(l, {2, 2}, {1, 1}, {0, 0}, {1, 1});
     l.alpha = 3.0f;
   } else if (name == "lppool1d_p2") {
     set_window(l, {3}, {2}, {0}, {1});
     l.alpha = 2.0f;
+  } else if (name == "lppool2d_ceil") { // 7x8: 3x4 windows, the last 3 wide
+    set_ceil_window(l, {3, 3}, {2, 2}, {0, 0}, {0, 1});
+    l.alpha = 2.0f;
+  } else if (name == "lppool1d_ceil_p3") { // 9: the 5th window 1 wide
+    set_ceil_window(l, {2}, {2}, {0}, {1});
+    l.alpha = 3.0f;
+  } else if (name == "avgpool1d_ceil") { // 9 + 2: the 4th window 2 wide
+    set_ceil_window(l, {4}, {3}, {1}, {2});
+  } else if (name == "avgpool2d_ceil") {
+    set_ceil_window(l, {3, 3}, {2, 2}, {1, 1}, {0, 1});
+  } else if (name == "avgpool3d_ceil") {
+    set_ceil_window(l, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, {0, 1, 1});
   } else if (kind == SQ_GROUPNORM) {
     l.groups = 2;
   } else if (kind == SQ_LAYERNORM) {
@@ -933,12 +1129,16 @@ TEST(RuntimeKindsTorch, ReferencesAndRuntimeMatchPyTorch) {
 // ---- plans of multi-op and kernel steps ----------------------------------
 
 // Kernel steps and multi-op steps (LPPool uses the spare buffer, GroupNorm
-// two primitives, Softmin two, Upsample a kernel) between oneDNN steps.
+// two primitives, Softmin two, Upsample a kernel, a pre-padded Conv a
+// kernel then a primitive) between oneDNN steps.
 sq_chain *mixed_chain() {
   ChainMaker m({-1, 3, 10, 9});
   pad(m, SQ_PAD_REFLECT, {1, 2}, {1, 0});
   m.conv(16, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {}});
+  prepadded_conv(m, SQ_PAD_REPLICATE, {1, 1}, {1, 1}, 16, {{3, 3}});
   lppool(m, 2.0f, {{2, 2}, {2, 2}});
+  m.pool(SQ_AVGPOOL, {{3, 3}, {2, 2}, {1, 1}, {1, 1}, {2, 2}}, true);
+  uncounted(m, {}, {1, 1}); // padded explicitly: a kernel, then the pool
   group_norm(m, SQ_GROUPNORM, 4, true);
   m.eltwise(SQ_SOFTSIGN);
   upsample(m, SQ_RESIZE_LINEAR, SQ_COORD_ALIGN_CORNERS, {9, 8});
@@ -1092,6 +1292,12 @@ TEST(RuntimeKindsErrors, BadParametersNameTheLayer) {
   lppool(l, 0.0f, {{2}, {1}});
   expect_plan_error(l, SEQRT_ERR_INVALID_MODEL,
                     "layer 'LPPool_0' (LPPool): p = 0");
+  ChainMaker a({-1, 2, 7});
+  a.pool(SQ_AVGPOOL, {{3}, {2}, {1}, {1}, {1}}, true);
+  uncounted(a, {}, {2}); // more than the pad
+  expect_plan_error(a, SEQRT_ERR_INVALID_MODEL,
+                    "layer 'AvgPool_0' (AvgPool): uncounted padding 0/2 of "
+                    "spatial dim 0 is not within its pads 1/1");
   ChainMaker e({-1, 4});
   eltwise2(e, SQ_CELU, 0.0f, 0.0f);
   expect_plan_error(e, SEQRT_ERR_INVALID_MODEL,

@@ -361,3 +361,138 @@ TEST(RuntimeErrors, BackendRefusalNamesTheLayer) {
   EXPECT_NE(msg.find("layer 'AvgPool_0' (AvgPool): oneDNN"), std::string::npos)
       << msg;
 }
+
+// ---- the batch merged with other dims (dims[0] = -K: batch * K) ----------
+
+namespace {
+
+// conv → view [-1*4, 4, 4] → tanh → softmax over dim 0 (across every
+// sample's rows) → linear over the last dim → view [-1, 96] → log-softmax.
+sq_chain *merged_batch_net() {
+  ChainMaker m({-1, 3, 6, 6});
+  m.conv(4, {{3, 3}}).reshape({-4, 4, 4}).eltwise(SQ_TANH);
+  m.softmax(SQ_SOFTMAX, 0).linear(6).reshape({-1, 96});
+  m.softmax(SQ_LOGSOFTMAX, 1);
+  return m.build();
+}
+
+} // namespace
+
+TEST(RuntimeMergedBatch, ShapesAtABatch) {
+  sq_shape merged = make_shape({-4, 4, 6}), plain = make_shape({-1, 96});
+  EXPECT_EQ(shape_dims(merged, 3), (Dims{12, 4, 6}));
+  EXPECT_EQ(sq_shape_count(&merged, 3), 12 * 4 * 6);
+  EXPECT_EQ(sq_shape_count(&plain, 3), 3 * 96);
+}
+
+TEST(RuntimeMergedBatch, FusedAndObservablePlansPerBatch) {
+  std::unique_ptr<sq_chain, ChainDeleter> chain(merged_batch_net());
+  const int n = chain->n_layers;
+  for (bool observable : {false, true}) {
+    for (int64_t batch : {1, 3, 4}) {
+      SCOPED_TRACE(::testing::Message()
+                   << "batch " << batch << (observable ? " observable" : ""));
+      Planned p = make_plan(chain.get(), batch, observable);
+      ASSERT_TRUE(p.exec);
+      std::vector<float> input = random_vector(batch * 3 * 6 * 6, 11, 2.0f);
+      std::vector<Tensor> ref = ref_chain(chain.get(), batch, input);
+      ASSERT_EQ(ref[2].dims, (Dims{4 * batch, 4, 4}));
+      std::vector<float> output(ref.back().data.size(), NAN);
+      sq_run_args args{};
+      args.first = 0;
+      args.last = n - 1;
+      args.input = input.data();
+      args.output = output.data();
+      ASSERT_EQ(sq_exec_run(p.exec.get(), &args), SEQRT_OK)
+          << seqrt_last_error();
+      EXPECT_TRUE(all_close(output.data(), ref.back().data));
+      if (!observable) continue;
+      // from the layers after the merge; every view has batch * 4 rows
+      for (int first : {2, 3, 4}) {
+        RangeSeen seen{&ref};
+        std::vector<float> out(ref[(size_t)n].data.size(), NAN);
+        args.first = first;
+        args.input = ref[(size_t)first].data.data();
+        args.output = out.data();
+        args.callback = record_layer;
+        args.user = &seen;
+        ASSERT_EQ(sq_exec_run(p.exec.get(), &args), SEQRT_OK)
+            << seqrt_last_error();
+        EXPECT_TRUE(all_close(out.data(), ref.back().data)) << first;
+        for (const std::string &f : seen.failures) ADD_FAILURE() << f;
+      }
+    }
+  }
+}
+
+// Softmax over dim 0 normalises across the samples: at batch 1 every value
+// is 1 (0 for log-softmax); at batch 3 it is not.
+TEST(RuntimeMergedBatch, SoftmaxOverTheBatchAxis) {
+  for (sq_kind kind : {SQ_SOFTMAX, SQ_LOGSOFTMAX, SQ_SOFTMIN}) {
+    ChainMaker m({-1, 2, 5});
+    m.softmax(kind, 0);
+    std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
+    for (int64_t batch : {1, 3}) {
+      SCOPED_TRACE(::testing::Message()
+                   << sq_kind_name(kind) << " batch " << batch);
+      Planned p = make_plan(chain.get(), batch, false);
+      ASSERT_TRUE(p.exec);
+      std::vector<float> input = random_vector(batch * 10, 5, 3.0f);
+      std::vector<Tensor> ref = ref_chain(chain.get(), batch, input);
+      std::vector<float> output(input.size(), NAN);
+      sq_run_args args{};
+      args.last = 0;
+      args.input = input.data();
+      args.output = output.data();
+      ASSERT_EQ(sq_exec_run(p.exec.get(), &args), SEQRT_OK)
+          << seqrt_last_error();
+      EXPECT_TRUE(all_close(output.data(), ref.back().data));
+      float trivial = kind == SQ_LOGSOFTMAX ? 0.0f : 1.0f;
+      bool all_trivial =
+          std::all_of(output.begin(), output.end(),
+                      [&](float v) { return std::fabs(v - trivial) < 1e-6f; });
+      EXPECT_EQ(all_trivial, batch == 1);
+    }
+  }
+}
+
+// With a fixed batch Flatten(0) gives a concrete vector: a Linear on it
+// runs as one row; other batches are refused.
+TEST(RuntimeMergedBatch, FixedBatchVectorLinear) {
+  ChainMaker m({2, 3, 4});
+  m.reshape({24}).linear(5).eltwise(SQ_RELU);
+  std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
+  for (bool observable : {false, true}) {
+    Planned p = make_plan(chain.get(), 2, observable);
+    ASSERT_TRUE(p.exec);
+    std::vector<float> input = random_vector(24, 9);
+    std::vector<Tensor> ref = ref_chain(chain.get(), 2, input);
+    ASSERT_EQ(ref.back().dims, (Dims{5}));
+    std::vector<float> output(5, NAN);
+    sq_run_args args{};
+    args.last = chain->n_layers - 1;
+    args.input = input.data();
+    args.output = output.data();
+    ASSERT_EQ(sq_exec_run(p.exec.get(), &args), SEQRT_OK) << seqrt_last_error();
+    EXPECT_TRUE(all_close(output.data(), ref.back().data)) << observable;
+  }
+  sq_plan *plan = nullptr;
+  EXPECT_EQ(sq_plan_create(chain.get(), 3, false, &plan),
+            SEQRT_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(seqrt_last_error()).find("fixed batch of 2, not 3"),
+            std::string::npos)
+      << seqrt_last_error();
+}
+
+TEST(RuntimeMergedBatch, AbsurdFactorIsRefused) {
+  ChainMaker m({-1, 4});
+  m.reshape({-((int64_t)1 << 42)});
+  std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
+  sq_plan *plan = nullptr;
+  EXPECT_EQ(sq_plan_create(chain.get(), 1, false, &plan),
+            SEQRT_ERR_INVALID_MODEL);
+  EXPECT_EQ(plan, nullptr);
+  EXPECT_NE(std::string(seqrt_last_error()).find("output dim 0 is"),
+            std::string::npos)
+      << seqrt_last_error();
+}

@@ -122,7 +122,8 @@ inline void ref_conv_transpose(const sq_layer &l, const Tensor &x, Tensor *y) {
 
 // PyTorch LPPool: (sum of x^p over the window)^(1/p), NaN for a negative
 // sum and fractional 1/p; ONNX (lp_abs): (sum of |x|^p)^(1/p). Padding adds
-// nothing.
+// nothing; a window over uncounted padding scales its sum by kernel cells /
+// counted cells (torch's avg_pool(x^p) * kernel size).
 inline void ref_lppool(const sq_layer &l, const Tensor &x, Tensor *y) {
   Spatial3 s = spatial3(l, x.dims, y->dims);
   int64_t planes = x.dims[0] * x.dims[1];
@@ -147,6 +148,8 @@ inline void ref_lppool(const sq_layer &l, const Tensor &x, Tensor *y) {
                                            (id * s.in[1] + ih) * s.in[2] + iw)];
                 sum += std::pow(l.lp_abs ? std::fabs(v) : v, p);
               }
+          sum *= (double)(s.k[0] * s.k[1] * s.k[2]) /
+                 (double)counted_cells(s, od, oh, ow);
           y->data[yi] = (float)std::pow(sum, 1.0 / p);
         }
 }
@@ -271,6 +274,27 @@ inline void ref_pad(const sq_layer &l, const Tensor &x, Tensor *y) {
   }
 }
 
+// A CONV with pre-padding (chain.h): the padding as a PAD layer would do
+// it, then the convolution; false for a CONV without.
+inline bool ref_prepadded_conv(const sq_layer &l, const Tensor &x, Tensor *y) {
+  sq_layer pad = l;
+  bool any = false;
+  Tensor padded;
+  padded.dims = x.dims;
+  for (int i = 0; i < SQ_MAX_SPATIAL; i++) {
+    pad.pad_begin[i] = l.prepad_begin[i];
+    pad.pad_end[i] = l.prepad_end[i];
+    any = any || l.prepad_begin[i] || l.prepad_end[i];
+    if (2 + (size_t)i < x.dims.size())
+      padded.dims[2 + (size_t)i] += l.prepad_begin[i] + l.prepad_end[i];
+  }
+  if (!any) return false;
+  padded.data.assign((size_t)count_of(padded.dims), 0.0f);
+  ref_pad(pad, x, &padded);
+  ref_conv(l, padded, y);
+  return true;
+}
+
 // ONNX Resize: the source coordinate of output o along spatial dim d.
 inline double ref_resize_coord(const sq_layer &l, int d, int64_t o, int64_t in,
                                int64_t out) {
@@ -374,6 +398,7 @@ inline void ref_embedding(const sq_layer &l, const Tensor &x, Tensor *y) {
 inline bool ref_other_kind(const sq_layer &l, const Tensor &x, Tensor *y) {
   switch (l.kind) {
   case SQ_CONVTRANSPOSE: ref_conv_transpose(l, x, y); return true;
+  case SQ_CONV: return ref_prepadded_conv(l, x, y);
   case SQ_LPPOOL: ref_lppool(l, x, y); return true;
   case SQ_INSTANCENORM:
   case SQ_GROUPNORM: ref_group_norm(l, x, y); return true;

@@ -51,10 +51,11 @@ inline sq_shape make_shape(const Dims &dims) {
   return s;
 }
 
+// A chain shape at `batch`: a dynamic dims[0] of -K is batch * K.
 inline Dims shape_dims(const sq_shape &s, int64_t batch) {
   Dims d;
   for (int i = 0; i < s.rank; i++)
-    d.push_back(i == 0 && s.dims[i] < 0 ? batch : s.dims[i]);
+    d.push_back(i == 0 ? sq_dim_size(s.dims[0], batch) : s.dims[i]);
   return d;
 }
 
@@ -260,6 +261,9 @@ struct Tensor {
 // Spatial dims padded to 3 so 1-D/2-D/3-D share one loop nest.
 struct Spatial3 {
   int64_t in[3], out[3], k[3], s[3], d[3], p[3];
+  // Cells an average counts along each dim: [lo, hi), the input and the
+  // padding less the uncounted part (chain.h: uncounted_*).
+  int64_t lo[3], hi[3];
 };
 
 inline Spatial3 spatial3(const sq_layer &l, const Dims &in, const Dims &out) {
@@ -274,8 +278,25 @@ inline Spatial3 spatial3(const sq_layer &l, const Dims &in, const Dims &out) {
     s.s[i] = real ? l.stride[j] : 1;
     s.d[i] = real ? l.dilation[j] : 1;
     s.p[i] = real ? l.pad_begin[j] : 0;
+    s.lo[i] = real ? l.uncounted_begin[j] - l.pad_begin[j] : 0;
+    s.hi[i] = real ? s.in[i] + l.pad_end[j] - l.uncounted_end[j] : 1;
   }
   return s;
+}
+
+// The window cells of output (od, oh, ow) within [lo, hi) on every dim.
+inline int64_t counted_cells(const Spatial3 &s, int64_t od, int64_t oh,
+                             int64_t ow) {
+  int64_t o[3] = {od, oh, ow}, n = 1;
+  for (int i = 0; i < 3; i++) {
+    int64_t inside = 0;
+    for (int64_t k = 0; k < s.k[i]; k++) {
+      int64_t at = o[i] * s.s[i] - s.p[i] + k * s.d[i];
+      inside += at >= s.lo[i] && at < s.hi[i];
+    }
+    n *= inside;
+  }
+  return n;
 }
 
 inline void ref_linear(const sq_layer &l, const Tensor &x, Tensor *y) {
@@ -357,8 +378,10 @@ inline void ref_pool(const sq_layer &l, const Tensor &x, Tensor *y) {
           double r;
           if (l.kind == SQ_MAXPOOL)
             r = best;
+          else if (l.count_include_pad)
+            r = sum / (double)counted_cells(s, od, oh, ow);
           else
-            r = sum / (double)(l.count_include_pad ? ksz : valid);
+            r = sum / (double)valid;
           y->data[(size_t)(p * out_sp + (od * s.out[1] + oh) * s.out[2] + ow)] =
               (float)r;
         }

@@ -164,10 +164,12 @@ class LayerCase:
       refusal (and a FormCase usually covers the layer).
     randomize: give norms and PReLU random parameters (see
       randomize_parameters); off to keep PyTorch's defaults.
+    check_model: optional check_model(test, model_path) of each exported
+      model beyond its numbers, e.g. the layers `seqrt inspect` shows.
     """
 
     def __init__(self, name, layer, factory, sample_shape, opsets=None, inputs=None, note="", bug=None,
-                 bug_model=None, refusal_expected=False, randomize=True):
+                 bug_model=None, refusal_expected=False, randomize=True, check_model=None):
         self.name = name
         self.layer = layer
         self.factory = factory
@@ -179,6 +181,7 @@ class LayerCase:
         self.bug_model = bug_model
         self.refusal_expected = refusal_expected
         self.randomize = randomize
+        self.check_model = check_model
         self.index = 0
 
     def module(self, seed=0):
@@ -286,6 +289,8 @@ def check_layer_opset(test, case, opset, exported):
         record(case, opset, FAIL if problem else PASS, problem or "")
         if problem:
             test.fail("%s opset %d: %s%s" % (case.name, opset, problem, details))
+    if case.check_model:
+        case.check_model(test, model_path)
 
 
 def check_exporter_bug(test, case, opset, module, model_path, work):

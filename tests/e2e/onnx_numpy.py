@@ -188,10 +188,12 @@ def _pool(kind):
         strides = list(attrs.get("strides", [1] * spatial))
         dilations = list(attrs.get("dilations", [1] * spatial))
         pads = _spatial_pads(attrs, spatial, x.shape[2:], kernel, strides, dilations)
-        if attrs.get("ceil_mode", 0) or any(b != e for b, e in pads):
-            raise NotImplementedError("onnx_numpy: %s with ceil_mode or asymmetric pads" % kind)
-        padding = [b for b, _ in pads]
+        if attrs.get("ceil_mode", 0):
+            raise NotImplementedError("onnx_numpy: %s with ceil_mode" % kind)
         t = _torch(x)
+        if any(b != e for b, e in pads):
+            return _asymmetric_pool(kind, t, pads, kernel, strides, dilations, attrs).numpy().astype(x.dtype)
+        padding = [b for b, _ in pads]
         if kind == "MaxPool":
             pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[spatial - 1]
             y = pool(t, kernel, strides, padding, dilations)
@@ -202,6 +204,25 @@ def _pool(kind):
             y = pool(t, kernel, strides, padding, count_include_pad=bool(attrs.get("count_include_pad", 0)))
         return y.numpy().astype(x.dtype)
     return op
+
+
+def _asymmetric_pool(kind, t, pads, kernel, strides, dilations, attrs):
+    """A pool with unequal begin/end pads: padded explicitly (-inf for max;
+    zeros for average, which divides by the padded cells only with
+    count_include_pad)."""
+    spatial = t.dim() - 2
+    arg = _torch_pad_arg(pads)
+    if kind == "MaxPool":
+        pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[spatial - 1]
+        return pool(F.pad(t, arg, value=-float("inf")), kernel, strides, 0, dilations)
+    if any(d != 1 for d in dilations):
+        raise NotImplementedError("onnx_numpy: dilated AveragePool")
+    pool = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[spatial - 1]
+    total = pool(F.pad(t.double(), arg), kernel, strides)
+    if attrs.get("count_include_pad", 0):
+        return total.float()
+    cells = pool(F.pad(torch.ones_like(t, dtype=torch.float64), arg), kernel, strides)
+    return (total / cells).float()
 
 
 def _global_average_pool(inputs, attrs, opset):
@@ -299,7 +320,8 @@ def _reshape(inputs, attrs, opset):
 
 def _flatten(inputs, attrs, opset):
     x = inputs[0]
-    axis = attrs.get("axis", 1) % (x.ndim + 1)
+    axis = attrs.get("axis", 1)
+    axis = axis + x.ndim if axis < 0 else axis  # ONNX: axis in [-r, r]
     return x.reshape(int(np.prod(x.shape[:axis])), -1)
 
 

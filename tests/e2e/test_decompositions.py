@@ -106,6 +106,9 @@ DECOMPOSITIONS = [
     Decomposition("lppool2d", after_conv(L(nn.LPPool2d, 2, 2)), IMG, ("LPPool",)),
     Decomposition("pixelunshuffle", after_conv(L(nn.PixelUnshuffle, 2)), IMG, ("PixelUnshuffle",)),
     Decomposition("avgpool2d_pad", after_conv(L(nn.AvgPool2d, 3, stride=2, padding=1)), IMG, ("AvgPool",)),
+    Decomposition("avgpool2d_ceil_pad", after_conv(L(nn.AvgPool2d, 3, stride=2, padding=1, ceil_mode=True)), IMG,
+                  ("AvgPool",)),
+    Decomposition("lppool2d_ceil", after_conv(L(nn.LPPool2d, 2, 3, stride=2, ceil_mode=True)), IMG, ("LPPool",)),
     Decomposition("linear_3d_input", seq(L(nn.ReLU), L(nn.Linear, 8, 16)), (5, 8), ("Linear",)),
     Decomposition("softmax_dim1", seq(L(nn.Conv1d, 3, 4, 3, padding=1), L(nn.Softmax, dim=1)), SEQ, ("Softmax",),
                   opsets=(9, 11)),
@@ -149,11 +152,12 @@ def check_decomposition(test, case):
 class Decompositions(unittest.TestCase):
     """One test per decomposed layer; each opset is a subTest."""
 
-    def test_conv_with_padding_mode_is_a_pad_and_the_conv(self):
-        """A Conv with padding_mode reflect/replicate/circular runs as a Pad
-        layer named '<module>:pad' (a C kernel: oneDNN pads with zeros only)
-        and the Conv under the module's own name, so that `verify DIR`
-        compares the module's output at the Conv."""
+    def test_conv_with_padding_mode_is_one_conv_layer(self):
+        """A Conv with padding_mode reflect/replicate/circular is one Conv
+        layer under the module's name, covering its Pad (or Slice/Concat)
+        nodes: the runtime pre-pads with a C kernel (oneDNN pads with zeros
+        only) inside the layer, so that `verify DIR` compares the module's
+        output at that layer."""
         e2e.require_seqrt(self)
         for mode in ("reflect", "replicate", "circular"):
             for opset in (9, 11, 17):
@@ -166,11 +170,10 @@ class Decompositions(unittest.TestCase):
                     expected = [name for name in data_nodes(path) if name.startswith("/1/")]
                     proc = e2e.seqrt("inspect", path)
                     self.assertEqual(proc.returncode, 0, ls.seqrt_message(proc))
-                    rows = {row.name: row for row in ls.inspect_rows(proc.stdout)}
-                    self.assertEqual(rows["1:pad"].kind, "Pad")
-                    self.assertEqual(rows["1"].kind, "Conv")
-                    covered = set(rows["1:pad"].nodes) | set(rows["1"].nodes)
-                    self.assertEqual(sorted(set(expected) - covered), [], proc.stdout)
+                    rows = ls.inspect_rows(proc.stdout)
+                    self.assertEqual([(row.name, row.kind) for row in rows], [("0", "ReLU"), ("1", "Conv")],
+                                     proc.stdout)
+                    self.assertEqual(sorted(set(expected) - set(rows[1].nodes)), [], proc.stdout)
 
 
 for _case in DECOMPOSITIONS:

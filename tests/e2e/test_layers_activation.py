@@ -173,6 +173,15 @@ SOFTMAX = [
     LayerCase("softmin_2d", "Softmin", after_linear(L(nn.Softmin, dim=1)), VEC, note="Neg -> Softmax"),
     LayerCase("softmin_3d_dim1", "Softmin", seq(L(nn.Conv1d, 3, 4, 3, padding=1), L(nn.Softmin, dim=1)), SEQ),
     LayerCase("softmin_4d_dim_last", "Softmin", after_conv(L(nn.Softmin, dim=-1)), IMG),
+    # dim 0 is the batch: each element is normalised across the samples
+    # (trivially 1 at batch 1; batch 3 is the test)
+    LayerCase("softmax_2d_dim0", "Softmax", after_linear(L(nn.Softmax, dim=0)), VEC, inputs=WIDE,
+              note="across the batch"),
+    LayerCase("softmax_4d_dim0", "Softmax", after_conv(L(nn.Softmax, dim=0)), IMG),
+    LayerCase("logsoftmax_2d_dim0", "LogSoftmax", after_linear(L(nn.LogSoftmax, dim=0)), VEC, inputs=WIDE),
+    LayerCase("logsoftmax_4d_dim0", "LogSoftmax", after_conv(L(nn.LogSoftmax, dim=0)), IMG),
+    LayerCase("softmin_2d_dim0", "Softmin", after_linear(L(nn.Softmin, dim=0)), VEC),
+    LayerCase("softmin_4d_dim0", "Softmin", after_conv(L(nn.Softmin, dim=0)), IMG),
 ]
 
 ALL_CASES = ELEMENTWISE + SOFTPLUS_THRESHOLD + THRESHOLD_REFUSED + THRESHOLD_FORMS + SOFTMAX

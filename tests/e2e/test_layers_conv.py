@@ -10,14 +10,17 @@ refusals are recorded and the ONNX forms an exporter would write (Conv with
 auto_pad, or explicit asymmetric pads) are built with onnx.helper instead.
 padding_mode='circular' is exported off by one (the wrap slice for the
 leading pad is x[-(p+1):-1] instead of x[-p:]); seqrt follows the ONNX file,
-so those cases are checked against the graph's own semantics.
+so those cases are checked against the graph's own semantics. A Conv with
+padding_mode must also show as one Conv layer covering its padding nodes.
 """
 
+import onnx
 import torch
 import torch.nn.functional as F
 from onnx import helper
 from torch import nn
 
+import e2e_common as e2e
 import layer_suite as ls
 from layer_suite import FormCase, L, LayerCase, seq
 
@@ -60,6 +63,32 @@ CONV = [
     LayerCase("conv3d_groups_nobias", "Conv3d", seq(L(nn.Conv3d, 2, 4, 2, groups=2, bias=False)), VOL),
     LayerCase("conv3d_depthwise", "Conv3d", seq(L(nn.Conv3d, 2, 2, 3, padding=1, groups=2)), VOL),
 ]
+
+def input_dependent_nodes(model_path):
+    """The ONNX nodes that read the input's values (not only its shape)."""
+    graph = onnx.load(model_path).graph
+    data = {value.name for value in graph.input} - {init.name for init in graph.initializer}
+    nodes = []
+    for node in graph.node:
+        if node.op_type != "Shape" and set(node.input) & data:
+            data.update(node.output)
+            nodes.append(node)
+    return nodes
+
+
+def one_conv_layer(test, model_path):
+    """A padding_mode Conv is one layer: `seqrt inspect` shows a single Conv
+    row named after the module, listing the padding's nodes (Pad, or
+    torch's Slice/Concat for circular) with the Conv's."""
+    proc = e2e.seqrt("inspect", model_path)
+    test.assertEqual(proc.returncode, 0, ls.seqrt_message(proc))
+    rows = ls.inspect_rows(proc.stdout)
+    test.assertEqual([(row.name, row.kind) for row in rows], [("0", "Conv")], proc.stdout)
+    nodes = input_dependent_nodes(model_path)
+    padding = [node.name for node in nodes if node.op_type in ("Pad", "Slice", "Concat")]
+    test.assertTrue(padding, "no padding nodes in %s" % model_path)
+    test.assertEqual(sorted(set(node.name for node in nodes) - set(rows[0].nodes)), [], proc.stdout)
+
 
 PAD_MODE = "Conv1d/2d/3d padding_mode='reflect'/'replicate'"
 CONV_PAD_MODES = [
@@ -184,6 +213,9 @@ CONV_TRANSPOSE = [
     LayerCase("convtranspose3d_groups_dil", "ConvTranspose3d",
               seq(L(nn.ConvTranspose3d, 2, 4, 2, groups=2, dilation=(1, 2, 2))), VOL),
 ]
+
+for _case in CONV_PAD_MODES + CONV_CIRCULAR:
+    _case.check_model = one_conv_layer
 
 ALL_CASES = LINEAR + CONV + CONV_PAD_MODES + CONV_CIRCULAR + CONV_SAME_REFUSED + CONV_SAME_FORMS + CONV_TRANSPOSE
 

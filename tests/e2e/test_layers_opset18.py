@@ -349,6 +349,17 @@ def build_avgpool(module, opset, case):
     return finish(g, x, case)
 
 
+def build_avgpool_ceil(module, opset, case):
+    """AvgPool2d(3, 2, padding=1, ceil_mode=True): one AveragePool counting
+    its own pads, the last windows hanging past them (not counted)."""
+    g = FxGraph(module, opset, case.sample_shape)
+    x = aten(g, "0", "aten.conv2d.default", "Conv", ["input", g.param("0.weight"), g.param("0.bias")],
+             dilations=[1, 1], group=1, pads=[0, 0, 0, 0], strides=[1, 1])
+    x = aten(g, "1", "aten.avg_pool2d.default", "AveragePool", [x], ceil_mode=1, count_include_pad=1,
+             kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2])
+    return finish(g, x, case)
+
+
 def build_global_mean(module, opset, case):
     """AdaptiveAvgPool2d(1) as the mean over the spatial axes: ReduceMean
     with its axes as an input (opset 18)."""
@@ -401,6 +412,9 @@ CASES = [
              opsets=(18,), inputs=ls.normal(3.0), **NEWER),
     FormCase("avgpool", "AvgPool2d", seq(L(nn.Conv2d, 3, 4, 1), L(nn.AvgPool2d, 2)), IMG, build_avgpool,
              opsets=(18,), **NEWER),
+    FormCase("avgpool_ceil_pad", "AvgPool2d",
+             seq(L(nn.Conv2d, 3, 4, 1), L(nn.AvgPool2d, 3, stride=2, padding=1, ceil_mode=True)), IMG,
+             build_avgpool_ceil, opsets=(18,), note="AveragePool(ceil_mode=1, count_include_pad=1, pads)", **NEWER),
     FormCase("global_mean", "AdaptiveAvgPool2d", seq(L(nn.Conv2d, 3, 4, 1), L(nn.AdaptiveAvgPool2d, 1)), IMG,
              build_global_mean, opsets=(18,), note="ReduceMean with axes input", **NEWER),
 ]
@@ -448,6 +462,22 @@ class NewerExporterForm(unittest.TestCase):
         self.assertTrue(set(names) <= {"0", "1", "2", "3", "4", "5"}, "layer names %s%s" % (names, e2e.describe(proc)))
         self.assertIn("0", names)
         self.assertIn("5", names)
+
+    def test_circular_conv_is_one_layer(self):
+        """Pad(mode='wrap') -> Conv inside the Conv's module (from its
+        metadata) is one Conv layer named after the module, covering both."""
+        e2e.require_seqrt(self)
+        for name in ("conv2d_circular", "conv1d_circular"):
+            with self.subTest(case=name):
+                case = next(c for c in CASES if c.name == name)
+                _, path = self.build(case, 19)
+                proc = e2e.seqrt("inspect", path)
+                self.assertEqual(proc.returncode, 0, e2e.describe(proc))
+                rows = ls.inspect_rows(proc.stdout)
+                self.assertEqual([(row.name, row.kind) for row in rows], [("0", "Conv")], e2e.describe(proc))
+                ops = {node.name: node.op_type for node in onnx.load(path).graph.node}
+                self.assertEqual(sorted(ops[node] for node in rows[0].nodes if node in ops), ["Conv", "Pad"],
+                                 e2e.describe(proc))
 
     def test_metadata_is_in_the_file(self):
         """The raw metadata_props field survives saving (a check of this

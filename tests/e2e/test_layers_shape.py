@@ -31,6 +31,17 @@ IMG = (3, 8, 8)
 VOL = (2, 5, 6, 7)
 
 
+class View(nn.Module):
+    """x.reshape(*shape): exported as one Reshape with a constant target."""
+
+    def __init__(self, *shape):
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x):
+        return x.reshape(*self.shape)
+
+
 def after_conv1d(layer, channels=4):
     return seq(L(nn.Conv1d, 3, channels, 3, padding=1), layer)
 
@@ -185,6 +196,30 @@ FLATTEN = [
     LayerCase("flatten_end_m2", "Flatten", seq(L(nn.Flatten, 1, -2)), VOL),
 ]
 
+# Over the batch (start_dim=0): the output's first dim is the batch times
+# the merged dims (inspect shows [-1*K, ...]); the layers after it see
+# batch*K rows. Batch 3 shows that rows of different samples mix right
+# (Softmax(dim=0) normalises across them).
+FLATTEN_OVER_BATCH = [
+    LayerCase("flatten_0", "Flatten", after_conv(L(nn.Flatten, 0)), IMG, note="Reshape [-1]: [-1*256]"),
+    LayerCase("flatten_0_1", "Flatten", after_conv(L(nn.Flatten, 0, 1)), IMG, note="[-1*4, 8, 8]"),
+    LayerCase("flatten_0_m2", "Flatten", seq(L(nn.Flatten, 0, -2)), VOL, note="Flatten(axis=4): [-1*60, 7]"),
+    LayerCase("flatten_0_tanh", "Flatten", seq(L(nn.Conv2d, 3, 4, 3), L(nn.Flatten, 0), L(nn.Tanh)), IMG),
+    LayerCase("flatten_0_softmax_0", "Flatten", seq(L(nn.Linear, 8, 6), L(nn.Flatten, 0), L(nn.Softmax, dim=0)),
+              VEC, note="softmax over every sample's features together"),
+    LayerCase("flatten_0_1_softmax_0", "Flatten", after_conv1d(seq(L(nn.Flatten, 0, 1), L(nn.LogSoftmax, dim=0))),
+              SEQ, note="Flatten(axis=2): [-1*4, 16]"),
+    LayerCase("flatten_0_1_conv", "Flatten",
+              seq(L(nn.Flatten, 0, 1), L(nn.Conv2d, 5, 3, 3), L(nn.BatchNorm2d, 3), L(nn.ReLU), L(nn.MaxPool2d, 2)),
+              VOL, note="[-1*2, 5, 6, 7] as a batch of images"),
+    LayerCase("flatten_0_1_linear", "Flatten", after_conv1d(seq(L(nn.Flatten, 0, 1), L(nn.Linear, 16, 5))), SEQ,
+              note="Linear over the last dim of [-1*4, 16]"),
+    LayerCase("flatten_0_1_twice", "Flatten", seq(L(nn.Flatten, 0, 1), L(nn.Flatten, 0, 1), L(nn.Sigmoid)), VOL,
+              note="the second reads Shape of [-1*2, 5, 6, 7]"),
+    LayerCase("flatten_0_1_then_view", "Flatten", seq(L(nn.Flatten, 0, 1), L(View, -1, 2, 5, 6, 7)), VOL,
+              note="Reshape [-1, 2, 5, 6, 7] splits the batch out again"),
+]
+
 UNFLATTEN = [
     LayerCase("unflatten", "Unflatten", seq(L(nn.Linear, 8, 16), L(nn.Unflatten, 1, (2, 8))), VEC,
               refusal_expected=True),
@@ -237,24 +272,46 @@ NESTED_SEQUENTIAL = [
                   L(nn.Flatten), L(nn.Linear, 4 * 1 * 1, 3)), IMG),
 ]
 
-ALL_CASES = (PADDING + RESIZE + SHUFFLE + SHUFFLE_FORMS + FLATTEN + UNFLATTEN + UNFLATTEN_FORMS + REMOVED
-             + EMBEDDINGS + NESTED_SEQUENTIAL)
+ALL_CASES = (PADDING + RESIZE + SHUFFLE + SHUFFLE_FORMS + FLATTEN + FLATTEN_OVER_BATCH + UNFLATTEN + UNFLATTEN_FORMS
+             + REMOVED + EMBEDDINGS + NESTED_SEQUENTIAL)
 
 LayersShape = ls.make_test_class("LayersShape", ALL_CASES, "Padding, resizing, shuffles, reshapes, embedding.")
 
 
 class FlattenOverTheBatch(unittest.TestCase):
-    """Flatten(start_dim=0) folds the batch into the features: its output
-    has no batch axis, so a batched chain runtime refuses it, clearly."""
+    """Flatten(start_dim=0) merges the batch into the dims after it: with a
+    dynamic batch `seqrt inspect` shows the first dim as -1*K; with a fixed
+    batch every shape is concrete, so even a Linear over the merged vector
+    runs."""
 
-    def test_refused_with_the_reason(self):
+    def setUp(self):
         e2e.require_seqrt(self)
-        work = e2e.scratch_dir("FlattenOverTheBatch")
-        model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Flatten(0))
-        path = e2e.export_onnx(model, torch.zeros(2, 3, 8, 8), os.path.join(work, "model.onnx"), opset=14)
+        self.work = e2e.scratch_dir("FlattenOverTheBatch", self.id().split(".")[-1])
+
+    def test_inspect_shows_batch_times_k(self):
+        model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Flatten(0, 1), nn.Flatten(0), nn.Softmax(dim=0))
+        path = e2e.export_onnx(model, torch.zeros(2, 3, 8, 8), os.path.join(self.work, "model.onnx"), opset=14)
         proc = e2e.seqrt("inspect", path)
-        self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
-        self.assertIn("merges the batch", proc.stderr)
+        self.assertEqual(proc.returncode, 0, e2e.describe(proc))
+        shapes = [row.shape for row in ls.inspect_rows(proc.stdout)]
+        self.assertEqual(shapes, ["[-1, 4, 8, 8]", "[-1*4, 8, 8]", "[-1*256]", "[-1*256]"], proc.stdout)
+
+    def test_fixed_batch_flatten_0_then_linear(self):
+        for batch in (1, 2):
+            with self.subTest(batch=batch):
+                torch.manual_seed(batch)
+                model = nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten(0), nn.Linear(batch * 2 * 6 * 6, 5),
+                                      nn.ReLU()).eval()
+                x = e2e.seeded_input(IMG, batch, seed=batch)
+                path = os.path.join(self.work, "batch%d.onnx" % batch)
+                e2e.export_onnx(model, torch.from_numpy(x), path, opset=14, dynamic_batch=False)
+                proc, actual = e2e.run_model(path, x, self.work, "batch%d" % batch)
+                self.assertEqual(proc.returncode, 0, e2e.describe(proc))
+                self.assertIsNone(e2e.compare(actual, e2e.torch_output(model, x)))
+                inspect = e2e.seqrt("inspect", path)
+                shapes = [row.shape for row in ls.inspect_rows(inspect.stdout)]
+                self.assertEqual(shapes[-2:], ["[5]", "[5]"], inspect.stdout)
+
 
 if __name__ == "__main__":
     ls.main()

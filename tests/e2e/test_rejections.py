@@ -1,6 +1,8 @@
 """Models that are not a chain are rejected at import (exit 2) with a
 message naming the branching tensor and its producer: a residual block
-inside nn.Sequential, a torch.cat of two paths, a model with two inputs."""
+inside nn.Sequential, a torch.cat of two paths, a model with two inputs.
+So are layers that would compute over a dynamic batch merged into another
+dim by Flatten(0): a Linear summing over it, a GLU splitting it."""
 
 import os
 import re
@@ -126,6 +128,19 @@ class Rejections(unittest.TestCase):
     def test_two_inputs(self):
         path = self.export(TwoInputs(), (torch.zeros(1, 8), torch.zeros(1, 4)), ("input", "mask"))
         self.assert_rejected(path, "2 inputs", "'input'", "'mask'")
+
+    def test_linear_over_the_merged_batch(self):
+        """Traced at batch 2, Linear(8) sums over the 2 samples' features:
+        with a dynamic batch its weights cannot fit [-1*4]."""
+        model = nn.Sequential(nn.Linear(8, 4), nn.Flatten(0), nn.Linear(8, 3))
+        path = self.export(model, torch.zeros(2, 8))
+        self.assert_rejected(path, "node '/2/MatMul' (MatMul)", "[-1*4]", "sum over the dynamic batch",
+                             "Flatten(0)")
+
+    def test_glu_over_the_merged_batch(self):
+        model = nn.Sequential(nn.Linear(8, 4), nn.Flatten(0), nn.GLU(dim=0))
+        path = self.export(model, torch.zeros(2, 8))
+        self.assert_rejected(path, "GLU over axis 0 of [-1*4]", "non-batch axis")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,13 @@ def mlp():
     return nn.Sequential(nn.Linear(20, 16), nn.ELU(), nn.Dropout(), nn.Linear(16, 16), nn.Sigmoid(), nn.Linear(16, 3))
 
 
+def merged_batch():
+    """Flatten(0, 1) and Flatten(0) merge the batch into the next dims: the
+    layers after them see batch * K rows ([-1*4, 5, 6, 6], [-1*128])."""
+    return nn.Sequential(nn.Conv3d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(0, 1), nn.Conv2d(5, 2, 3), nn.Tanh(),
+                         nn.Flatten(0), nn.Softmax(dim=0))
+
+
 def with_bn_stats(model):
     """Non-trivial BatchNorm statistics, so a folded BN changes the numbers."""
     for m in model.modules():
@@ -62,6 +69,8 @@ class VerifyLayers(unittest.TestCase):
         export_for_seqrt(lambda: with_bn_stats(convnet()), (3, 1, 14, 14), cls.conv_dir, opset=14, seed=3)
         cls.mlp_dir = os.path.join(cls.work, "mlp")
         export_for_seqrt(mlp, (4, 20), cls.mlp_dir, opset=11, seed=5)
+        cls.merged_dir = os.path.join(cls.work, "merged_batch")
+        export_for_seqrt(merged_batch, (3, 3, 5, 6, 6), cls.merged_dir, opset=14, seed=7)
 
     def setUp(self):
         e2e.require_seqrt(self)
@@ -84,7 +93,7 @@ class VerifyLayers(unittest.TestCase):
         return target
 
     def test_untouched_exports_pass_every_layer(self):
-        for folder in (self.conv_dir, self.mlp_dir):
+        for folder in (self.conv_dir, self.mlp_dir, self.merged_dir):
             for flags in ((), ("--isolated",)):
                 code, report = self.verify(folder, *flags)
                 self.assertEqual(code, 0, report)
@@ -161,6 +170,55 @@ def bump_initializer(model, name):
             model.graph.initializer[i].CopyFrom(numpy_helper.from_array(array.astype(np.float32), name))
             return
     raise AssertionError("no initializer %r in %s" % (name, [t.name for t in model.graph.initializer]))
+
+
+def padding_mode_convs():
+    """Convs with padding_mode reflect / replicate: each is one seqrt layer
+    (its Pad inside), named after its module."""
+    return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, padding_mode="reflect"), nn.ReLU(),
+                         nn.Conv2d(4, 4, (3, 5), padding=(1, 2), padding_mode="replicate"), nn.Tanh(),
+                         nn.Flatten(), nn.Linear(4 * 6 * 7, 5))
+
+
+class VerifyPaddingModeConvs(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.work = e2e.scratch_dir("VerifyPaddingModeConvs")
+        cls.dir = os.path.join(cls.work, "convs")
+        export_for_seqrt(padding_mode_convs, (3, 2, 6, 7), cls.dir, opset=13, seed=11)
+
+    def setUp(self):
+        e2e.require_seqrt(self)
+
+    def verify(self, folder, *flags):
+        proc = e2e.seqrt("verify", folder, "--json", *flags)
+        self.assertIn(proc.returncode, (0, 1), proc.stderr)
+        return proc.returncode, json.loads(proc.stdout)
+
+    def test_each_conv_is_compared_at_its_module(self):
+        for flags in ((), ("--isolated",)):
+            code, report = self.verify(self.dir, *flags)
+            self.assertEqual(code, 0, report)
+            by_name = {layer["name"]: layer for layer in report["layers"]}
+            for module in ("0", "2"):
+                self.assertEqual(by_name[module]["kind"], "Conv", report)
+                self.assertEqual(by_name[module]["status"], "ok", report)
+
+    def test_tampered_conv_weight_is_named(self):
+        target = os.path.join(self.work, "tampered")
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(self.dir, target)
+        path = os.path.join(target, "model.onnx")
+        model = onnx.load(path)
+        bump_initializer(model, "2.weight")
+        onnx.save(model, path)
+        for flags in ((), ("--isolated",)):
+            code, report = self.verify(target, *flags)
+            self.assertEqual(code, 1, report)
+            self.assertEqual(report["first_divergent"], "2", report)
+            if flags:  # isolated: only the tampered layer fails
+                failing = [layer["name"] for layer in report["layers"] if layer["status"] == "FAIL"]
+                self.assertEqual(failing, ["2"], report)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 /* libFuzzer target: load a model from memory, import it, build its plans
  * and run it: at batch 1 and 2, whole-chain (fused plan) and layer by layer
  * (observable plan). External data named "weights.bin" is supplied from
- * memory, every other reference must be refused. Any crash, leak, hang or
+ * memory, every other reference must be refused. The same bytes are also
+ * imported in place (weights borrowed from a writable copy, as for a model
+ * file), which must succeed or fail alike. Any crash, leak, hang or
  * sanitizer report is a bug; errors are expected. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "importer/importer.h"
 #include "seqrt.h"
 
 /* Elements of `shape` with the batch substituted, or 0 when too many to
@@ -63,6 +66,20 @@ static void run_once(const seqrt_model *model, int64_t batch, int layers) {
   free(output.data);
 }
 
+/* The import of a model file: in place, on a copy of the bytes. */
+static seqrt_status import_in_place(const uint8_t *data, size_t size,
+                                    const sq_external_blob *blob) {
+  uint8_t *copy = malloc(size ? size : 1);
+  if (!copy) return SEQRT_ERR_NOMEM;
+  if (size) memcpy(copy, data, size);
+  sq_import_options options = {NULL, 64u << 20, blob, 1};
+  sq_chain *chain = NULL;
+  seqrt_status status = sq_import_in_place(copy, size, &options, &chain);
+  sq_chain_free(chain);
+  free(copy);
+  return status;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static float weights[1024];
   seqrt_options *options = NULL;
@@ -71,7 +88,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   seqrt_options_set_external_data(options, "weights.bin", weights,
                                   sizeof weights);
   seqrt_model *model = NULL;
-  if (seqrt_model_load_buffer(data, size, options, &model) == SEQRT_OK) {
+  seqrt_status status = seqrt_model_load_buffer(data, size, options, &model);
+  if (status == SEQRT_OK) {
     for (int i = 0; i < seqrt_model_layer_count(model); i++) {
       seqrt_layer_info info;
       if (seqrt_model_layer(model, i, &info) != SEQRT_OK ||
@@ -86,5 +104,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   seqrt_model_free(model);
   seqrt_options_free(options);
+  sq_external_blob blob = {"weights.bin", weights, sizeof weights};
+  if (status != SEQRT_ERR_NOMEM && import_in_place(data, size, &blob) != status)
+    abort(); /* borrowing weights changes nothing else */
   return 0;
 }
