@@ -115,7 +115,7 @@ seqrt_status seqrt_options_set_external_data(seqrt_options *options,
 static seqrt_status model_from_chain(sq_chain *chain, seqrt_model **out) {
   seqrt_model *model = calloc(1, sizeof *model);
   plan_cache *plans = calloc(1, sizeof *plans);
-  if (!model || !plans || sq_weight_cache_create(&plans->weights) != SEQRT_OK ||
+  if (!model || !plans || sq_weight_cache_create(true, &plans->weights) != SEQRT_OK ||
       pthread_mutex_init(&plans->lock, NULL) != 0) {
     if (plans) sq_weight_cache_free(plans->weights);
     free(model);

@@ -263,6 +263,14 @@ seqrt_status sq_weight_cache_get(sq_weight_cache *cache, const sq_layer *layer,
                                  const dnnl_memory_desc_t *want,
                                  dnnl_engine_t engine, dnnl_stream_t stream,
                                  void **out);
+/* *out = where a plan may read `source` (in user_md) in place: the array
+ * itself, which the cache then never gives back, or, if it already has,
+ * a copy in user_md made from a cached one. */
+seqrt_status sq_weight_cache_in_place(sq_weight_cache *cache,
+                                      const sq_layer *layer, const void *source,
+                                      const dnnl_memory_desc_t *user_md,
+                                      dnnl_engine_t engine,
+                                      dnnl_stream_t stream, void **out);
 
 /* A 64-byte aligned buffer (free with free); from 2 MB up, 2 MB aligned and
  * advised to use transparent huge pages. NULL on failure. */

@@ -167,6 +167,12 @@ seqrt_status sq_op_add_const(sq_builder *b, sq_op *op,
     if (st != SEQRT_OK) return st;
     b->plan->owned_const_bytes += size;
   } else {
+    if (b->plan->cache && !made) {
+      seqrt_status st = sq_weight_cache_in_place(
+          b->plan->cache, layer, data, user_md, b->plan->engine,
+          b->plan->build_stream, &buffer);
+      if (st != SEQRT_OK) return st;
+    }
     *(made ? &b->plan->owned_const_bytes : &b->plan->shared_const_bytes) +=
         dnnl_memory_desc_get_size(user_md);
   }

@@ -129,9 +129,16 @@ seqrt_status sq_builder_add_const(sq_builder *b, int arg,
   if (!dnnl_memory_desc_equal(want, user_md))
     return add_owned_const(b, arg, user_md, want, data);
   /* Same layout: read the chain's array in place (never written). */
+  void *buffer = (void *)data;
+  if (b->plan->cache) {
+    seqrt_status st = sq_weight_cache_in_place(b->plan->cache, b->layer, data,
+                                               user_md, b->plan->engine,
+                                               b->plan->build_stream, &buffer);
+    if (st != SEQRT_OK) return st;
+  }
   dnnl_memory_t mem = NULL;
   SQ_DNNL(b->layer, "weights memory",
-          dnnl_memory_create(&mem, user_md, b->plan->engine, (void *)data));
+          dnnl_memory_create(&mem, user_md, b->plan->engine, buffer));
   main->consts[main->n_consts++] = (dnnl_exec_arg_t){arg, mem};
   b->plan->shared_const_bytes += dnnl_memory_desc_get_size(user_md);
   return SEQRT_OK;

@@ -16,14 +16,21 @@
  * every layer's output can be seen and any layer range can run. */
 typedef struct sq_plan sq_plan;
 
-/* Reordered weights shared by every plan of one chain, keyed by layer,
- * argument and memory descriptor: plans for several batch sizes (and the
+/* Reordered weights shared by every plan of one chain, keyed by source
+ * array and memory descriptor: plans for several batch sizes (and the
  * observable plan) hold one copy of each layout, not one copy each. Not
  * thread-safe: plan creation against one cache must be serialised (the API
- * does it under the model's plan lock). Free it after all its plans. */
+ * does it under the model's plan lock). Free it after all its plans.
+ *
+ * take_sources: the cache may give back the pages of a big Linear or Conv
+ * weight array of the chain once it holds a reordered copy (later layouts
+ * are made from that copy), so a model does not keep its weights twice.
+ * The chain's array then reads as zeros: only for a chain nothing else
+ * reads values from (the API's models), and unless a plan reads that
+ * array in place. */
 typedef struct sq_weight_cache sq_weight_cache;
 
-seqrt_status sq_weight_cache_create(sq_weight_cache **out);
+seqrt_status sq_weight_cache_create(bool take_sources, sq_weight_cache **out);
 void sq_weight_cache_free(sq_weight_cache *cache);
 /* Bytes of reordered weights the cache holds. */
 size_t sq_weight_cache_bytes(const sq_weight_cache *cache);

@@ -4,6 +4,9 @@
 #include <memory>
 
 #include "test_runtime_util.h"
+extern "C" {
+#include "runtime/internal.h" // sq_weight_cache_in_place
+}
 
 using namespace sqtest;
 
@@ -33,14 +36,18 @@ plan_with(const sq_chain *chain, int64_t batch, sq_plan_options options) {
   return std::unique_ptr<sq_plan, PlanDeleter>(plan);
 }
 
+// `reference`: the chain whose weights the reference reads (an identical
+// twin when the plan's cache has taken the chain's own).
 void expect_runs_like_reference(const sq_chain *chain, const sq_plan *plan,
-                                int64_t batch, int threads) {
+                                int64_t batch, int threads,
+                                const sq_chain *reference = nullptr) {
   sq_exec *raw = nullptr;
   ASSERT_EQ(sq_exec_create(plan, &raw), SEQRT_OK) << seqrt_last_error();
   std::unique_ptr<sq_exec, ExecDeleter> exec(raw);
   std::vector<float> input =
       random_vector(count_of(shape_dims(chain->layers[0].in, batch)), 5);
-  std::vector<Tensor> ref = ref_chain(chain, batch, input);
+  std::vector<Tensor> ref =
+      ref_chain(reference ? reference : chain, batch, input);
   std::vector<float> output(ref.back().data.size(), NAN);
   sq_run_args args{};
   args.last = chain->n_layers - 1;
@@ -105,7 +112,7 @@ TEST(RuntimePerf, SmallStepsStayOnOneThread) {
 TEST(RuntimePerf, PlansShareReorderedWeights) {
   std::unique_ptr<sq_chain, ChainDeleter> chain(mixed_net());
   sq_weight_cache *raw = nullptr;
-  ASSERT_EQ(sq_weight_cache_create(&raw), SEQRT_OK);
+  ASSERT_EQ(sq_weight_cache_create(false, &raw), SEQRT_OK);
   std::unique_ptr<sq_weight_cache, CacheDeleter> cache(raw);
 
   sq_plan_options fused{};
@@ -142,4 +149,92 @@ TEST(RuntimePerf, PlansShareReorderedWeights) {
   expect_runs_like_reference(chain.get(), second.get(), 1, 1);
   expect_runs_like_reference(chain.get(), third.get(), 1, 2);
   expect_runs_like_reference(chain.get(), other.get(), 4, 2);
+}
+
+namespace {
+
+// A convolution and a Linear layer with weight arrays over 1 MiB, the size
+// from which a cache that takes sources gives the chain's pages back.
+sq_chain *big_weights_net() {
+  ChainMaker m({-1, 128, 4, 4});
+  m.conv(256, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}).eltwise(SQ_RELU);
+  m.pool(SQ_MAXPOOL, {{2, 2}, {2, 2}});
+  m.flatten().linear(1000).eltwise(SQ_RELU).linear(10);
+  return m.build();
+}
+
+int64_t nonzero(const sq_weights &w) {
+  return std::count_if(w.data, w.data + w.count,
+                       [](float v) { return v != 0.0f; });
+}
+
+} // namespace
+
+TEST(RuntimePerf, CacheGivesBackTheChainsWeights) {
+  std::unique_ptr<sq_chain, ChainDeleter> chain(big_weights_net());
+  std::unique_ptr<sq_chain, ChainDeleter> twin(big_weights_net());
+  const int conv = 0, linear = 4;
+  ASSERT_EQ(chain->layers[linear].kind, SQ_LINEAR);
+  sq_weight_cache *raw = nullptr;
+  ASSERT_EQ(sq_weight_cache_create(true, &raw), SEQRT_OK);
+  std::unique_ptr<sq_weight_cache, CacheDeleter> cache(raw);
+  sq_plan_options options{};
+  options.threads = 1;
+  options.cache = cache.get();
+
+  // Batch 1 wants blocked layouts: both big arrays now live only in the
+  // cache; the chain's pages read as zeros (a page at each end may stay).
+  auto first = plan_with(chain.get(), 1, options);
+  ASSERT_TRUE(first);
+  EXPECT_LT(nonzero(chain->layers[conv].weight), 2048);
+  EXPECT_LT(nonzero(chain->layers[linear].weight), 2048);
+  EXPECT_EQ(nonzero(twin->layers[linear].weight),
+            twin->layers[linear].weight.count);
+  expect_runs_like_reference(chain.get(), first.get(), 1, 1, twin.get());
+
+  // Batch 40 runs the 1000-wide layer on plain [K, N] weights: a layout
+  // made from the cached copy, as the observable plan's may be.
+  auto second = plan_with(chain.get(), 40, options);
+  options.observable = true;
+  auto observable = plan_with(chain.get(), 3, options);
+  ASSERT_TRUE(second && observable);
+  expect_runs_like_reference(chain.get(), second.get(), 40, 1, twin.get());
+  expect_runs_like_reference(chain.get(), observable.get(), 3, 1, twin.get());
+
+  // A plan that would read the array in place gets a restored copy.
+  dnnl_engine_t engine = nullptr;
+  dnnl_stream_t stream = nullptr;
+  ASSERT_EQ(dnnl_engine_create(&engine, dnnl_cpu, 0), dnnl_success);
+  ASSERT_EQ(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags),
+            dnnl_success);
+  const sq_weights &w = chain->layers[linear].weight;
+  dnnl_dims_t dims = {1000, 1024};
+  dnnl_memory_desc_t plain;
+  ASSERT_EQ(dnnl_memory_desc_init_by_tag(&plain, 2, dims, dnnl_f32, dnnl_ab),
+            dnnl_success);
+  void *restored = nullptr;
+  EXPECT_EQ(sq_weight_cache_in_place(cache.get(), &chain->layers[linear],
+                                     w.data, &plain, engine, stream, &restored),
+            SEQRT_OK);
+  ASSERT_NE(restored, (void *)w.data);
+  EXPECT_EQ(std::memcmp(restored, twin->layers[linear].weight.data,
+                        (size_t)w.count * sizeof(float)),
+            0);
+  dnnl_stream_destroy(stream);
+  dnnl_engine_destroy(engine);
+}
+
+TEST(RuntimePerf, CacheKeepsTheChainsWeightsUnlessAllowed) {
+  std::unique_ptr<sq_chain, ChainDeleter> chain(big_weights_net());
+  sq_weight_cache *raw = nullptr;
+  ASSERT_EQ(sq_weight_cache_create(false, &raw), SEQRT_OK);
+  std::unique_ptr<sq_weight_cache, CacheDeleter> cache(raw);
+  sq_plan_options options{};
+  options.threads = 1;
+  options.cache = cache.get();
+  auto plan = plan_with(chain.get(), 1, options);
+  ASSERT_TRUE(plan);
+  for (const sq_layer *l = chain->layers; l < chain->layers + 6; l++)
+    EXPECT_EQ(nonzero(l->weight), l->weight.count) << l->name;
+  expect_runs_like_reference(chain.get(), plan.get(), 1, 1);
 }
