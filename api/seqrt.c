@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -115,7 +114,8 @@ seqrt_status seqrt_options_set_external_data(seqrt_options *options,
 static seqrt_status model_from_chain(sq_chain *chain, seqrt_model **out) {
   seqrt_model *model = calloc(1, sizeof *model);
   plan_cache *plans = calloc(1, sizeof *plans);
-  if (!model || !plans || sq_weight_cache_create(true, &plans->weights) != SEQRT_OK ||
+  if (!model || !plans ||
+      sq_weight_cache_create(true, &plans->weights) != SEQRT_OK ||
       pthread_mutex_init(&plans->lock, NULL) != 0) {
     if (plans) sq_weight_cache_free(plans->weights);
     free(model);
@@ -171,20 +171,6 @@ static bool borrows_weights(const sq_chain *chain) {
   return false;
 }
 
-#define SQ_HUGE_PAGE ((size_t)2 << 20)
-
-/* A buffer for a whole file, on transparent huge pages where the system
- * grants them on request: 512x fewer page faults while it is filled. Only
- * whole huge pages are asked for, so that a small file's buffer is not
- * rounded up to 2 MiB of resident memory. */
-static void *file_buffer(size_t size) {
-  void *data = NULL;
-  if (posix_memalign(&data, SQ_HUGE_PAGE, size) != 0) return NULL;
-  size_t whole = size / SQ_HUGE_PAGE * SQ_HUGE_PAGE;
-  if (whole) madvise(data, whole, MADV_HUGEPAGE); /* a refusal is harmless */
-  return data;
-}
-
 static seqrt_status read_all(int fd, const char *path, uint8_t *data,
                              size_t size) {
   for (size_t done = 0; done < size;) {
@@ -214,7 +200,7 @@ static seqrt_status read_file(const char *path, uint8_t **data, size_t *size) {
     status = sq_error(SEQRT_ERR_IO, "'%s' is too large", path);
   if (status == SEQRT_OK && st.st_size > 0) {
     *size = (size_t)st.st_size;
-    *data = file_buffer(*size);
+    *data = sq_aligned_alloc(*size); /* on huge pages: see there */
     status =
         *data ? read_all(fd, path, *data, *size)
               : sq_error(SEQRT_ERR_NOMEM,

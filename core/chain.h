@@ -294,6 +294,7 @@ bool sq_pool_padded_shape(const sq_layer *layer, sq_shape *out);
 void sq_layer_padded_input(const sq_layer *layer, sq_shape *out);
 
 /* 64-byte aligned allocation for weights and activations (free with free);
+ * from 2 MiB up, 2 MiB aligned and advised to use transparent huge pages.
  * NULL on failure or overflow. */
 void *sq_aligned_alloc(size_t bytes);
 

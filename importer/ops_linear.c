@@ -45,6 +45,12 @@ static seqrt_status read_gemm_attrs(const sq_node *node, int64_t *trans_b,
   return SEQRT_OK;
 }
 
+/* Square tiles of the transpose, so that both arrays' cache lines are
+ * reused within a tile. 4096x4096 here: 110 ms element by element, 66 ms
+ * in tiles of 8, 150 ms in tiles of 32 or 64 (rows 16 KiB apart share
+ * cache sets). */
+#define SQ_TRANSPOSE_TILE 8
+
 /* weight[n][k] = alpha * B[k][n] (or B[n][k] when transposed). */
 static seqrt_status set_weight(sq_layer *layer, const sq_value *b,
                                bool b_is_out_in, int64_t n_in, int64_t n_out,
@@ -53,10 +59,16 @@ static seqrt_status set_weight(sq_layer *layer, const sq_value *b,
   seqrt_status st = sq_weights_alloc(&layer->weight, 2, dims);
   if (st != SEQRT_OK) return st;
   float *w = layer->weight.data;
-  for (int64_t n = 0; n < n_out; n++)
-    for (int64_t k = 0; k < n_in; k++)
-      w[n * n_in + k] =
-          alpha * (b_is_out_in ? b->f[n * n_in + k] : b->f[k * n_out + n]);
+  if (b_is_out_in) {
+    for (int64_t i = 0; i < n_out * n_in; i++) w[i] = alpha * b->f[i];
+    return SEQRT_OK;
+  }
+  const int64_t t = SQ_TRANSPOSE_TILE;
+  for (int64_t k0 = 0; k0 < n_in; k0 += t)
+    for (int64_t n0 = 0; n0 < n_out; n0 += t)
+      for (int64_t k = k0; k < k0 + t && k < n_in; k++)
+        for (int64_t n = n0; n < n0 + t && n < n_out; n++)
+          w[n * n_in + k] = alpha * b->f[k * n_out + n];
   return SEQRT_OK;
 }
 

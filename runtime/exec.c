@@ -89,10 +89,10 @@ static void unbind_step(exec_step *m) {
 
 static seqrt_status alloc_buffers(sq_exec *exec) {
   const sq_plan *plan = exec->plan;
-  exec->buf[0] = sq_big_alloc(plan->activation_bytes);
-  exec->buf[1] = sq_big_alloc(plan->activation_bytes);
-  exec->scratch = sq_big_alloc(plan->scratchpad_bytes);
-  if (plan->view_bytes) exec->view = sq_big_alloc(plan->view_bytes);
+  exec->buf[0] = sq_aligned_alloc(plan->activation_bytes);
+  exec->buf[1] = sq_aligned_alloc(plan->activation_bytes);
+  exec->scratch = sq_aligned_alloc(plan->scratchpad_bytes);
+  if (plan->view_bytes) exec->view = sq_aligned_alloc(plan->view_bytes);
   exec->steps = calloc((size_t)plan->n_steps, sizeof *exec->steps);
   if (!exec->buf[0] || !exec->buf[1] || !exec->scratch || !exec->steps ||
       (plan->view_bytes && !exec->view))

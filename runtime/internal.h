@@ -272,10 +272,6 @@ seqrt_status sq_weight_cache_in_place(sq_weight_cache *cache,
                                       dnnl_engine_t engine,
                                       dnnl_stream_t stream, void **out);
 
-/* A 64-byte aligned buffer (free with free); from 2 MB up, 2 MB aligned and
- * advised to use transparent huge pages. NULL on failure. */
-void *sq_big_alloc(size_t bytes);
-
 /* Reorder `data` (in from_md) into `out` (in to_md) now, on `stream`. */
 seqrt_status sq_reorder_now(const sq_layer *layer, dnnl_engine_t engine,
                             dnnl_stream_t stream,

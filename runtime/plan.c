@@ -98,7 +98,7 @@ static seqrt_status add_owned_const(sq_builder *b, int arg,
       return sq_error(SEQRT_ERR_BACKEND, "layer '%s': too many constants",
                       b->layer->name);
     size_t size = dnnl_memory_desc_get_size(want);
-    buffer = step->owned[slot] = sq_big_alloc(size);
+    buffer = step->owned[slot] = sq_aligned_alloc(size);
     if (!buffer)
       return sq_error(SEQRT_ERR_NOMEM,
                       "layer '%s' (%s): out of memory for %zu "

@@ -8,22 +8,6 @@
 
 #include "internal.h"
 
-#define SQ_HUGE_PAGE ((size_t)2 << 20)
-
-void *sq_big_alloc(size_t bytes) {
-  if (bytes < SQ_HUGE_PAGE) return sq_aligned_alloc(bytes);
-  size_t rounded = (bytes + SQ_HUGE_PAGE - 1) / SQ_HUGE_PAGE * SQ_HUGE_PAGE;
-  void *data = NULL;
-  if (rounded < bytes || posix_memalign(&data, SQ_HUGE_PAGE, rounded) != 0)
-    return NULL;
-  /* Transparent huge pages where the system allows them on request: 512x
-   * fewer page faults when the buffer is first written (they are slow in a
-   * VM) and fewer TLB misses when weights stream through at run time. A
-   * refusal is harmless. */
-  madvise(data, rounded, MADV_HUGEPAGE);
-  return data;
-}
-
 typedef struct cached_weight {
   const void *source; /* the chain's array it was made from */
   dnnl_memory_desc_t md;
@@ -328,7 +312,7 @@ seqrt_status sq_weight_cache_get(sq_weight_cache *cache, const sq_layer *layer,
   seqrt_status st = grow(cache);
   if (st != SEQRT_OK) return st;
   size_t bytes = dnnl_memory_desc_get_size(want);
-  void *data = sq_big_alloc(bytes);
+  void *data = sq_aligned_alloc(bytes);
   if (!data)
     return sq_error(SEQRT_ERR_NOMEM,
                     "layer '%s' (%s): out of memory for %zu bytes of "
