@@ -9,7 +9,8 @@
 #include "internal.h"
 
 typedef struct cached_weight {
-  const void *source; /* the chain's array it was made from */
+  const void *source;         /* the chain's array it was made from */
+  dnnl_memory_desc_t user_md; /* how that array was seen: its dims */
   dnnl_memory_desc_t md;
   void *data;
   size_t bytes;
@@ -275,19 +276,47 @@ static bool reorder_releasing(const sq_layer *layer, dnnl_engine_t engine,
   return true;
 }
 
+/* The chain array's bytes back from a cached copy (its pages were given
+ * back), then reordered as `user_md` sees them into `want`. The copy may
+ * see the array with other dims (an inner product's [N, K] where a matmul
+ * wants [K, N]); then the bytes pass through a temporary plain array. */
+static seqrt_status copy_from_cached(sq_weight_cache *cache,
+                                     const sq_layer *layer, const void *source,
+                                     const dnnl_memory_desc_t *user_md,
+                                     const dnnl_memory_desc_t *want,
+                                     dnnl_engine_t engine, dnnl_stream_t stream,
+                                     void *data) {
+  const cached_weight *copy = find(cache, source, NULL);
+  for (int i = 0; i < cache->count; i++)
+    if (cache->items[i].source == source &&
+        dnnl_memory_desc_equal(&cache->items[i].user_md, user_md))
+      copy = &cache->items[i];
+  if (dnnl_memory_desc_equal(&copy->user_md, user_md))
+    return sq_reorder_now(layer, engine, stream, &copy->md, copy->data, want,
+                          data);
+  void *plain = sq_aligned_alloc(dnnl_memory_desc_get_size(user_md));
+  if (!plain)
+    return sq_error(SEQRT_ERR_NOMEM, "layer '%s' (%s): out of memory",
+                    layer->name, sq_kind_name(layer->kind));
+  seqrt_status st = sq_reorder_now(layer, engine, stream, &copy->md, copy->data,
+                                   &copy->user_md, plain);
+  if (st == SEQRT_OK)
+    st = sq_reorder_now(layer, engine, stream, user_md, plain, want, data);
+  free(plain);
+  return st;
+}
+
 /* Make `want` from the source array, or, once its pages are given back,
- * from any copy the cache holds. */
+ * from a copy the cache holds. */
 static seqrt_status
 make_copy(sq_weight_cache *cache, const sq_layer *layer, const void *source,
           const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *want,
           dnnl_engine_t engine, dnnl_stream_t stream, void *data) {
   source_state *state = state_of(cache, source);
   if (!state) return sq_error(SEQRT_ERR_NOMEM, "out of memory in weight cache");
-  if (state->released) {
-    const cached_weight *copy = find(cache, source, NULL);
-    return sq_reorder_now(layer, engine, stream, &copy->md, copy->data, want,
-                          data);
-  }
+  if (state->released)
+    return copy_from_cached(cache, layer, source, user_md, want, engine, stream,
+                            data);
   seqrt_status st = SEQRT_OK;
   if (!state->in_place && may_release(cache, layer, source, user_md) &&
       reorder_releasing(layer, engine, stream, user_md, source, want, data,
@@ -323,7 +352,8 @@ seqrt_status sq_weight_cache_get(sq_weight_cache *cache, const sq_layer *layer,
     free(data);
     return st;
   }
-  cache->items[cache->count++] = (cached_weight){source, *want, data, bytes};
+  cache->items[cache->count++] =
+      (cached_weight){source, *user_md, *want, data, bytes};
   cache->bytes += bytes;
   *out = data;
   return SEQRT_OK;
