@@ -17,25 +17,13 @@ static seqrt_status add_bias(sq_builder *b, int ndims, int64_t n) {
   return st;
 }
 
-/* oneDNN's blocked brgemm inner product (the layout it picks) was the
- * fastest for every shape measured here but one kind: many rows and a wide
- * output that is not a multiple of its 64-column blocks, e.g. 256x4096 ->
- * 1000 (158 GFLOP/s, against 189 as a jit sgemm on plain [K, N] weights).
- * Few rows stream the weights (gemv-like); brgemm wins there. */
-#define SQ_GEMM_MIN_ROWS 32
-#define SQ_GEMM_MIN_COLUMNS 256
-
-static seqrt_status inner_product_weights_md(const sq_layer *layer,
-                                             int64_t rows,
-                                             const dnnl_dims_t wdims,
-                                             dnnl_memory_desc_t *md) {
-  bool plain = rows >= SQ_GEMM_MIN_ROWS && wdims[0] >= SQ_GEMM_MIN_COLUMNS &&
-               wdims[0] % 64 != 0;
-  if (!plain) return sq_md_any(layer, 2, wdims, md);
-  SQ_DNNL(layer, "weights memory descriptor",
-          dnnl_memory_desc_init_by_tag(md, 2, wdims, dnnl_f32, dnnl_ba));
-  return SEQRT_OK;
-}
+/* From this many rows a 2-D Linear runs as a matmul on blocked weights:
+ * oneDNN's brgemm matmul beat its inner product there (1 thread, median
+ * of 15: 256x4096 -> 4096 190 against 170 GFLOP/s, 2 threads 388 against
+ * 332; -> 1000 200 against 181), and equalled it on the smaller MLP
+ * shapes. With fewer rows the weights stream (gemv-like) and the inner
+ * product was faster: 1x4096 -> 4096 1.59 against 1.87 ms. */
+#define SQ_MATMUL_MIN_ROWS 32
 
 /* plain_io: src and dst in plain layout (a rank-1 layer's bytes seen as
  * one row) rather than the layout oneDNN prefers. */
@@ -47,8 +35,7 @@ static seqrt_status inner_product(sq_builder *b, const dnnl_dims_t in,
   dnnl_memory_desc_t src, weights, bias, dst, user_weights;
   seqrt_status st = plain_io ? sq_md_plain(layer, 2, in, &src)
                              : sq_md_any(layer, 2, in, &src);
-  if (st == SEQRT_OK)
-    st = inner_product_weights_md(layer, in[0], wdims, &weights);
+  if (st == SEQRT_OK) st = sq_md_any(layer, 2, wdims, &weights);
   if (st == SEQRT_OK)
     st = plain_io ? sq_md_plain(layer, 2, out, &dst)
                   : sq_md_any(layer, 2, out, &dst);
@@ -141,6 +128,7 @@ seqrt_status sq_build_linear(sq_builder *b) {
     st = sq_check_weights(layer, &layer->bias, "bias", n, false);
   if (st != SEQRT_OK) return st;
   if (rank == 1) return one_row(b, k, n);
-  return rank == 2 ? inner_product(b, in, out, k, n, false)
-                   : matmul(b, rank, in, out, k, n);
+  if (rank == 2 && in[0] < SQ_MATMUL_MIN_ROWS)
+    return inner_product(b, in, out, k, n, false);
+  return matmul(b, rank, in, out, k, n);
 }
