@@ -271,18 +271,23 @@ static seqrt_status check_chain(const sq_chain *chain, int64_t batch) {
 
 /* ---- threads per step ---- */
 
-/* A step whose one-thread time is estimated below this runs on one thread.
- * Each parallel step pays for waking the sleeping workers (10-25 us per
- * OpenMP region measured here with OMP_WAIT_POLICY=passive, more when the
- * other core is busy), so only steps long enough to halve are split; a
- * plan without a parallel step never opens an OpenMP region at all.
- * SEQRT_PARALLEL_MIN_US overrides it (for experiments). */
-#define SQ_PARALLEL_MIN_US 200.0
+/* Threads per step. A plan whose estimated one-thread time is below
+ * SQ_PARALLEL_MIN_US runs on one thread: it never opens an OpenMP region.
+ * A bigger plan runs every step on all its threads but the tiniest ones:
+ * a step on one thread between parallel ones lets the other thread stop
+ * spinning and fall asleep, and waking it (a futex and, in a VM, a halted
+ * vCPU) cost more than the serial step saved. Measured with
+ * GOMP_SPINCOUNT=1000 (what seqrt bench uses), 2 threads, p50: LeNet-5 at
+ * batch 64 548 us with this rule, 790 us with a 20 us per-step threshold
+ * and 820 us with the former 200 us one (1 thread: 870 us); the audio CNN
+ * at batch 1 73 us, 94 us with every step parallel (1 thread: 74 us).
+ * SEQRT_PARALLEL_MIN_US overrides the plan threshold (for experiments). */
+#define SQ_PARALLEL_MIN_US 100.0
+#define SQ_PARALLEL_STEP_MIN_US 10.0
 #define SQ_EST_FLOP_PER_US 1.0e5  /* about 100 GFLOP/s on one core */
 #define SQ_EST_DRAM_PER_US 2.0e4  /* about 20 GB/s from memory */
 #define SQ_EST_CACHE_PER_US 1.0e5 /* data that stays in cache between runs */
 #define SQ_EST_CACHE_BYTES 8.0e6
-
 static double parallel_min_us(void) {
   const char *env = getenv("SEQRT_PARALLEL_MIN_US");
   char *end = NULL;
@@ -319,10 +324,18 @@ static double layer_cost_us(const sq_layer *layer, int64_t batch) {
   return compute > memory ? compute : memory;
 }
 
-static int step_threads(const sq_plan *plan, int lo, double min_us) {
+/* The thread count of a plan's steps that are worth more than one. */
+static int plan_step_threads(const sq_plan *plan) {
   if (plan->threads <= 1) return 1;
+  double cost = 0.0;
+  for (int i = 0; i < plan->chain->n_layers; i++)
+    cost += layer_cost_us(&plan->chain->layers[i], plan->batch);
+  return cost >= parallel_min_us() ? plan->threads : 1;
+}
+
+static int step_threads(const sq_plan *plan, int lo, int plan_threads) {
   double cost = layer_cost_us(&plan->chain->layers[lo], plan->batch);
-  return cost >= min_us ? plan->threads : 1;
+  return cost >= SQ_PARALLEL_STEP_MIN_US ? plan_threads : 1;
 }
 
 /* ---- building the steps ---- */
@@ -487,7 +500,7 @@ static seqrt_status absorb_view(sq_plan *plan, int index, bool *absorbed) {
 static seqrt_status build_steps(sq_plan *plan) {
   const sq_chain *chain = plan->chain;
   const sq_layer *first = &chain->layers[0];
-  double min_us = parallel_min_us();
+  int plan_threads = plan_step_threads(plan);
   dnnl_memory_desc_t in_md;
   dnnl_dims_t dims;
   sq_dims(&first->in, plan->batch, dims);
@@ -503,8 +516,8 @@ static seqrt_status build_steps(sq_plan *plan) {
     }
     int n_fused = fusable_after(plan, i);
     sq_step *step = &plan->steps[plan->n_steps++];
+    int threads = step_threads(plan, i, plan_threads);
     size_t owned = plan->owned_const_bytes, shared = plan->shared_const_bytes;
-    int threads = step_threads(plan, i, min_us);
     /* oneDNN sizes a primitive for the thread count at its creation. */
     omp_set_num_threads(threads);
     step->threads = threads;
