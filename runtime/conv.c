@@ -78,7 +78,7 @@ static seqrt_status padded_dims(const sq_layer *layer, const dnnl_dims_t in,
  * mds of the chain's weights and bias. */
 static seqrt_status conv_desc(const sq_layer *layer, const dnnl_dims_t src_dims,
                               const dnnl_memory_desc_t *src,
-                              const dnnl_dims_t out,
+                              const dnnl_dims_t out, dnnl_alg_kind_t algorithm,
                               dnnl_convolution_desc_t *desc,
                               dnnl_memory_desc_t *user_weights,
                               dnnl_memory_desc_t *bias) {
@@ -94,9 +94,9 @@ static seqrt_status conv_desc(const sq_layer *layer, const dnnl_dims_t src_dims,
   if (st != SEQRT_OK) return st;
   SQ_DNNL(layer, "convolution descriptor",
           dnnl_dilated_convolution_forward_desc_init(
-              desc, dnnl_forward_inference, dnnl_convolution_direct, src,
-              &weights, layer->bias.data ? bias : NULL, &dst, strides, dilates,
-              pad_l, pad_r));
+              desc, dnnl_forward_inference, algorithm, src, &weights,
+              layer->bias.data ? bias : NULL, &dst, strides, dilates, pad_l,
+              pad_r));
   return SEQRT_OK;
 }
 
@@ -115,7 +115,8 @@ static seqrt_status prepadded_pd(sq_builder *b, const dnnl_dims_t padded,
     seqrt_status st = plain ? sq_md_plain(layer, layer->in.rank, padded, &src)
                             : sq_md_any(layer, layer->in.rank, padded, &src);
     if (st == SEQRT_OK)
-      st = conv_desc(layer, padded, &src, out, &desc, user_weights, bias);
+      st = conv_desc(layer, padded, &src, out, dnnl_convolution_direct, &desc,
+                     user_weights, bias);
     if (st != SEQRT_OK) return st;
     SQ_DNNL(
         layer, "convolution",
@@ -172,6 +173,55 @@ static seqrt_status build_prepadded(sq_builder *b, const dnnl_dims_t in,
   return st;
 }
 
+/* oneDNN's Winograd convolution (F(4x4, 3x3), jit_wino) for 3x3, stride-1
+ * 2-D convolutions with 32 or more channels in and out on maps up to
+ * 56x56. Per convolution, 1 thread, batch 1, direct (brgconv) -> Winograd:
+ * CIFAR VGG's 64->64 at 16x16 95 -> 66 us, 128->128 at 8x8 97 -> 70 us,
+ * VGG-11's 256->256 at 56x56 19.5 -> 7.9 ms; but 64->128 at 112x112
+ * 10.0 -> 13.5 ms and 3->32 at 32x32 29 -> 92 us, hence the bounds.
+ * Its weights take 4x the plain bytes (6x6 tiles for 3x3 kernels) and
+ * cannot be reordered back, so the chain keeps its own copy too: only
+ * kernels under SQ_WINOGRAD_MAX_BYTES get it, lest a model's weights be
+ * held 5 times (VGG-11 at batch 1: 107 -> 70 ms, but peak RSS 559 -> 699 MB
+ * for 531 MB of weights). Rounding differs from a direct convolution's
+ * at the 1e-6 relative level. */
+#define SQ_WINOGRAD_MAX_BYTES ((int64_t)1 << 20)
+
+static bool winograd_pays(const sq_layer *layer, const dnnl_dims_t in,
+                          const dnnl_dims_t out) {
+  if (layer->in.rank != 4 || layer->groups != 1 ||
+      layer->weight.count * (int64_t)sizeof(float) >= SQ_WINOGRAD_MAX_BYTES)
+    return false;
+  for (int i = 0; i < 2; i++)
+    if (layer->kernel[i] != 3 || layer->stride[i] != 1 ||
+        layer->dilation[i] != 1)
+      return false;
+  return in[1] >= 32 && out[1] >= 32 && in[2] * in[3] <= 56 * 56;
+}
+
+/* b->pd: a Winograd convolution where it pays and oneDNN has one (with the
+ * step's fused post-ops), a direct one otherwise. */
+static seqrt_status conv_pd(sq_builder *b, const dnnl_dims_t in,
+                            const dnnl_dims_t out,
+                            dnnl_memory_desc_t *user_weights,
+                            dnnl_memory_desc_t *bias) {
+  const sq_layer *layer = b->layer;
+  dnnl_memory_desc_t src;
+  dnnl_convolution_desc_t desc;
+  seqrt_status st = sq_md_any(layer, layer->in.rank, in, &src);
+  if (st == SEQRT_OK && winograd_pays(layer, in, out) &&
+      conv_desc(layer, in, &src, out, dnnl_convolution_winograd, &desc,
+                user_weights, bias) == SEQRT_OK &&
+      dnnl_primitive_desc_create(&b->pd, &desc, b->attr, b->plan->engine,
+                                 NULL) == dnnl_success)
+    return SEQRT_OK;
+  if (st == SEQRT_OK)
+    st = conv_desc(layer, in, &src, out, dnnl_convolution_direct, &desc,
+                   user_weights, bias);
+  if (st == SEQRT_OK) st = sq_builder_create_pd(b, &desc, "convolution");
+  return st;
+}
+
 seqrt_status sq_build_conv(sq_builder *b) {
   const sq_layer *layer = b->layer;
   if (layer->kind == SQ_CONVTRANSPOSE) return build_deconv(b);
@@ -183,12 +233,8 @@ seqrt_status sq_build_conv(sq_builder *b) {
   if (st == SEQRT_OK) st = check_conv(layer, padded, out, &kernel_size);
   if (st != SEQRT_OK) return st;
   if (has_prepad(layer)) return build_prepadded(b, in, padded, out);
-  dnnl_memory_desc_t src, user_weights, bias;
-  dnnl_convolution_desc_t desc;
-  st = sq_md_any(layer, layer->in.rank, in, &src);
-  if (st == SEQRT_OK)
-    st = conv_desc(layer, in, &src, out, &desc, &user_weights, &bias);
-  if (st == SEQRT_OK) st = sq_builder_create_pd(b, &desc, "convolution");
+  dnnl_memory_desc_t user_weights, bias;
+  st = conv_pd(b, in, out, &user_weights, &bias);
   if (st == SEQRT_OK)
     st = sq_builder_add_const(b, DNNL_ARG_WEIGHTS, &user_weights,
                               layer->weight.data);

@@ -286,11 +286,19 @@ static seqrt_status copy_from_cached(sq_weight_cache *cache,
                                      const dnnl_memory_desc_t *want,
                                      dnnl_engine_t engine, dnnl_stream_t stream,
                                      void *data) {
-  const cached_weight *copy = find(cache, source, NULL);
-  for (int i = 0; i < cache->count; i++)
-    if (cache->items[i].source == source &&
-        dnnl_memory_desc_equal(&cache->items[i].user_md, user_md))
-      copy = &cache->items[i];
+  /* Only blocked copies reorder back (not e.g. Winograd's); the sliced
+   * reorder that gave the pages back made one. */
+  const cached_weight *copy = NULL;
+  for (int i = 0; i < cache->count; i++) {
+    const cached_weight *item = &cache->items[i];
+    if (item->source != source || item->md.format_kind != dnnl_blocked)
+      continue;
+    if (!copy || dnnl_memory_desc_equal(&item->user_md, user_md)) copy = item;
+  }
+  if (!copy)
+    return sq_error(SEQRT_ERR_BACKEND,
+                    "layer '%s' (%s): no copy of its weights to reorder from",
+                    layer->name, sq_kind_name(layer->kind));
   if (dnnl_memory_desc_equal(&copy->user_md, user_md))
     return sq_reorder_now(layer, engine, stream, &copy->md, copy->data, want,
                           data);

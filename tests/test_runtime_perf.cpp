@@ -238,3 +238,35 @@ TEST(RuntimePerf, CacheKeepsTheChainsWeightsUnlessAllowed) {
     EXPECT_EQ(nonzero(l->weight), l->weight.count) << l->name;
   expect_runs_like_reference(chain.get(), plan.get(), 1, 1);
 }
+
+TEST(RuntimePerf, WinogradWhereItPays) {
+  // 3x3 stride-1 convolutions with >= 32 channels and small kernels run as
+  // oneDNN's Winograd convolution; the first (3 channels in) stays direct.
+  ChainMaker m({-1, 3, 12, 12});
+  m.conv(32, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}).eltwise(SQ_RELU);
+  m.conv(48, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}).eltwise(SQ_RELU);
+  m.conv(32, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}});
+  std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
+  for (int64_t batch : {1, 3}) {
+    sq_plan_options options{};
+    options.threads = 1;
+    auto plan = plan_with(chain.get(), batch, options);
+    ASSERT_TRUE(plan);
+    char *text = nullptr;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    ASSERT_NE(f, nullptr);
+    sq_plan_print(plan.get(), f);
+    fclose(f);
+    std::string printed(text, size);
+    free(text);
+    size_t first = printed.find("step 0:"), second = printed.find("step 1:");
+    ASSERT_NE(second, std::string::npos) << printed;
+    EXPECT_EQ(printed.substr(first, second - first).find("wino"),
+              std::string::npos)
+        << printed;
+    EXPECT_NE(printed.substr(second).find("wino"), std::string::npos)
+        << printed;
+    expect_runs_like_reference(chain.get(), plan.get(), batch, 1);
+  }
+}

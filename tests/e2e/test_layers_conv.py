@@ -47,6 +47,9 @@ CONV = [
     LayerCase("conv1d_nobias", "Conv1d", seq(L(nn.Conv1d, 3, 4, 5, padding=2, bias=False)), SEQ),
     LayerCase("conv2d", "Conv2d", seq(L(nn.Conv2d, 3, 4, 3, padding=1)), IMG),
     LayerCase("conv2d_stride_pad", "Conv2d", seq(L(nn.Conv2d, 3, 8, 3, stride=2, padding=1)), (3, 9, 9)),
+    # 3x3, stride 1, >= 32 channels: the runtime's Winograd convolution
+    LayerCase("conv2d_winograd", "Conv2d", seq(L(nn.Conv2d, 32, 48, 3, padding=1), L(nn.ReLU),
+                                               L(nn.Conv2d, 48, 32, 3, padding=1)), (32, 12, 12)),
     LayerCase("conv2d_rect", "Conv2d", seq(L(nn.Conv2d, 3, 4, (3, 5), stride=(1, 2), padding=(1, 2))), (3, 8, 10)),
     LayerCase("conv2d_dilation", "Conv2d", seq(L(nn.Conv2d, 3, 4, 3, padding=2, dilation=2)), IMG),
     LayerCase("conv2d_stride_over_kernel", "Conv2d", seq(L(nn.Conv2d, 3, 4, 2, stride=3)), IMG),
