@@ -174,29 +174,38 @@ static seqrt_status build_prepadded(sq_builder *b, const dnnl_dims_t in,
 }
 
 /* oneDNN's Winograd convolution (F(4x4, 3x3), jit_wino) for 3x3, stride-1
- * 2-D convolutions with 32 or more channels in and out on maps up to
- * 56x56. Per convolution, 1 thread, batch 1, direct (brgconv) -> Winograd:
- * CIFAR VGG's 64->64 at 16x16 95 -> 66 us, 128->128 at 8x8 97 -> 70 us,
- * VGG-11's 256->256 at 56x56 19.5 -> 7.9 ms; but 64->128 at 112x112
- * 10.0 -> 13.5 ms and 3->32 at 32x32 29 -> 92 us, hence the bounds.
- * Its weights take 4x the plain bytes (6x6 tiles for 3x3 kernels) and
- * cannot be reordered back, so the chain keeps its own copy too: only
- * kernels under SQ_WINOGRAD_MAX_BYTES get it, lest a model's weights be
- * held 5 times (VGG-11 at batch 1: 107 -> 70 ms, but peak RSS 559 -> 699 MB
- * for 531 MB of weights). Rounding differs from a direct convolution's
- * at the 1e-6 relative level. */
+ * 2-D convolutions with 32 or more channels in and out, on one thread, on
+ * up to 56x56 pixels (batch x height x width). Per convolution, batch 1,
+ * direct (brgconv) -> Winograd: CIFAR VGG's 64->64 at 16x16 95 -> 66 us,
+ * 128->128 at 8x8 97 -> 70 us, VGG-11's 256->256 at 56x56 19.5 -> 7.9 ms;
+ * but 64->128 at 112x112 10.0 -> 13.5 ms and 3->32 at 32x32 29 -> 92 us.
+ * On 2 threads its few tiles split badly (CIFAR VGG at batch 1: 339 us,
+ * 276 us direct). Its weights take 4x the plain bytes
+ * (6x6 tiles for 3x3 kernels) and cannot be reordered back, so the chain
+ * keeps its own copy too: only kernels under SQ_WINOGRAD_MAX_BYTES get it,
+ * lest a model's weights be held 5 times (VGG-11 at batch 1: 107 -> 70 ms,
+ * but peak RSS 559 -> 699 MB for 531 MB of weights). Rounding differs from
+ * a direct convolution's at the 1e-6 relative level. */
 #define SQ_WINOGRAD_MAX_BYTES ((int64_t)1 << 20)
+#define SQ_WINOGRAD_MAX_PIXELS (56 * 56)
+/* From batch 2 oneDNN 2.6 picks its 4x3 kernel, whose scratchpad holds the
+ * transformed maps: 6.7-13 MB per CIFAR VGG convolution at batch 2-32
+ * against 0.1-0.7 MB for the 2x3 kernel of batch 1 (peak RSS at batch 32:
+ * 25 -> 39 MB, target 37 MB). Bigger scratchpads keep the direct one. */
+#define SQ_WINOGRAD_MAX_SCRATCH ((size_t)1 << 20)
 
-static bool winograd_pays(const sq_layer *layer, const dnnl_dims_t in,
+static bool winograd_pays(const sq_builder *b, const dnnl_dims_t in,
                           const dnnl_dims_t out) {
-  if (layer->in.rank != 4 || layer->groups != 1 ||
-      layer->weight.count * (int64_t)sizeof(float) >= SQ_WINOGRAD_MAX_BYTES)
+  const sq_layer *layer = b->layer;
+  if (layer->in.rank != 4 || layer->groups != 1 || b->step->threads != 1 ||
+      layer->weight.count * (int64_t)sizeof(float) >= SQ_WINOGRAD_MAX_BYTES ||
+      in[0] * in[2] * in[3] > SQ_WINOGRAD_MAX_PIXELS)
     return false;
   for (int i = 0; i < 2; i++)
     if (layer->kernel[i] != 3 || layer->stride[i] != 1 ||
         layer->dilation[i] != 1)
       return false;
-  return in[1] >= 32 && out[1] >= 32 && in[2] * in[3] <= 56 * 56;
+  return in[1] >= 32 && out[1] >= 32;
 }
 
 /* b->pd: a Winograd convolution where it pays and oneDNN has one (with the
@@ -209,12 +218,17 @@ static seqrt_status conv_pd(sq_builder *b, const dnnl_dims_t in,
   dnnl_memory_desc_t src;
   dnnl_convolution_desc_t desc;
   seqrt_status st = sq_md_any(layer, layer->in.rank, in, &src);
-  if (st == SEQRT_OK && winograd_pays(layer, in, out) &&
+  if (st == SEQRT_OK && winograd_pays(b, in, out) &&
       conv_desc(layer, in, &src, out, dnnl_convolution_winograd, &desc,
                 user_weights, bias) == SEQRT_OK &&
       dnnl_primitive_desc_create(&b->pd, &desc, b->attr, b->plan->engine,
-                                 NULL) == dnnl_success)
-    return SEQRT_OK;
+                                 NULL) == dnnl_success) {
+    if (dnnl_memory_desc_get_size(sq_pd_md(b->pd, DNNL_ARG_SCRATCHPAD)) <=
+        SQ_WINOGRAD_MAX_SCRATCH)
+      return SEQRT_OK;
+    dnnl_primitive_desc_destroy(b->pd);
+    b->pd = NULL;
+  }
   if (st == SEQRT_OK)
     st = conv_desc(layer, in, &src, out, dnnl_convolution_direct, &desc,
                    user_weights, bias);

@@ -126,22 +126,29 @@ TEST(RuntimePerf, PlansShareReorderedWeights) {
   EXPECT_EQ(after_first, stats.owned_weight_bytes);
   EXPECT_GT(after_first, 0u);
 
-  // The same batch again (another thread count, the observable kind):
-  // every layout is already there, nothing new is reordered.
+  // The same batch and threads again, as the observable kind: every
+  // layout is already there, nothing new is reordered.
   sq_plan_options observable = fused;
   observable.observable = true;
   auto second = plan_with(chain.get(), 1, observable);
-  fused.threads = 2;
-  auto third = plan_with(chain.get(), 1, fused);
-  ASSERT_TRUE(second && third);
+  ASSERT_TRUE(second);
   EXPECT_EQ(sq_weight_cache_bytes(cache.get()), after_first);
 
-  // Another batch may want other layouts; it adds at most one copy.
+  // Other threads (a parallel step is never Winograd) or another batch may
+  // want other layouts; each plan adds at most its own copies.
+  fused.threads = 2;
+  size_t before = sq_weight_cache_bytes(cache.get());
+  auto third = plan_with(chain.get(), 1, fused);
+  ASSERT_TRUE(third);
+  sq_plan_get_stats(third.get(), &stats);
+  EXPECT_LE(sq_weight_cache_bytes(cache.get()),
+            before + stats.owned_weight_bytes);
+  before = sq_weight_cache_bytes(cache.get());
   auto other = plan_with(chain.get(), 4, fused);
   ASSERT_TRUE(other);
   sq_plan_get_stats(other.get(), &stats);
   EXPECT_LE(sq_weight_cache_bytes(cache.get()),
-            after_first + stats.owned_weight_bytes);
+            before + stats.owned_weight_bytes);
 
   // Every plan still computes the right thing from the shared buffers,
   // also after the plan that made them is gone.
@@ -241,7 +248,9 @@ TEST(RuntimePerf, CacheKeepsTheChainsWeightsUnlessAllowed) {
 
 TEST(RuntimePerf, WinogradWhereItPays) {
   // 3x3 stride-1 convolutions with >= 32 channels and small kernels run as
-  // oneDNN's Winograd convolution; the first (3 channels in) stays direct.
+  // oneDNN's Winograd convolution on one thread, where its scratchpad is
+  // small (batch 1: oneDNN 2.6 takes a kernel with a big one from batch 2);
+  // the first (3 channels in) stays direct.
   ChainMaker m({-1, 3, 12, 12});
   m.conv(32, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}).eltwise(SQ_RELU);
   m.conv(48, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}).eltwise(SQ_RELU);
@@ -265,7 +274,8 @@ TEST(RuntimePerf, WinogradWhereItPays) {
     EXPECT_EQ(printed.substr(first, second - first).find("wino"),
               std::string::npos)
         << printed;
-    EXPECT_NE(printed.substr(second).find("wino"), std::string::npos)
+    EXPECT_EQ(printed.substr(second).find("wino") != std::string::npos,
+              batch == 1)
         << printed;
     expect_runs_like_reference(chain.get(), plan.get(), batch, 1);
   }
