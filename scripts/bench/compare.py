@@ -15,7 +15,7 @@ each target of the performance issue.
 
 Writes DIR/performance.json (every number), DIR/performance-table.md (the
 tables and the target check) and DIR/performance.png (the plot), and prints
-the markdown. Installs nothing; it needs (see docs/performance.md):
+the markdown. Installs nothing; it needs (see the README, "Performance"):
 
     bash ../shared/bench/ortbench/build.sh      # ONNX Runtime 1.30 C API bench
     apt-get install libopenblas0-openmp python3-matplotlib
