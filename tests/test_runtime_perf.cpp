@@ -16,6 +16,20 @@ struct CacheDeleter {
   void operator()(sq_weight_cache *c) const { sq_weight_cache_free(c); }
 };
 
+std::unique_ptr<sq_weight_cache, CacheDeleter> new_cache(bool take_sources) {
+  sq_weight_cache *cache = nullptr;
+  EXPECT_EQ(sq_weight_cache_create(take_sources, &cache), SEQRT_OK);
+  return std::unique_ptr<sq_weight_cache, CacheDeleter>(cache);
+}
+
+// Options for one-thread plans that share `cache`.
+sq_plan_options one_thread_with(sq_weight_cache *cache) {
+  sq_plan_options options{};
+  options.threads = 1;
+  options.cache = cache;
+  return options;
+}
+
 // Big enough that its convolutions are worth a second thread, with layers
 // small enough to stay on one.
 sq_chain *mixed_net() {
@@ -111,13 +125,10 @@ TEST(RuntimePerf, SmallStepsStayOnOneThread) {
 
 TEST(RuntimePerf, PlansShareReorderedWeights) {
   std::unique_ptr<sq_chain, ChainDeleter> chain(mixed_net());
-  sq_weight_cache *raw = nullptr;
-  ASSERT_EQ(sq_weight_cache_create(false, &raw), SEQRT_OK);
-  std::unique_ptr<sq_weight_cache, CacheDeleter> cache(raw);
+  auto cache = new_cache(false);
+  ASSERT_TRUE(cache);
 
-  sq_plan_options fused{};
-  fused.threads = 1;
-  fused.cache = cache.get();
+  sq_plan_options fused = one_thread_with(cache.get());
   auto first = plan_with(chain.get(), 1, fused);
   ASSERT_TRUE(first);
   sq_plan_stats stats;
@@ -182,12 +193,9 @@ TEST(RuntimePerf, CacheGivesBackTheChainsWeights) {
   std::unique_ptr<sq_chain, ChainDeleter> twin(big_weights_net());
   const int conv = 0, linear = 4;
   ASSERT_EQ(chain->layers[linear].kind, SQ_LINEAR);
-  sq_weight_cache *raw = nullptr;
-  ASSERT_EQ(sq_weight_cache_create(true, &raw), SEQRT_OK);
-  std::unique_ptr<sq_weight_cache, CacheDeleter> cache(raw);
-  sq_plan_options options{};
-  options.threads = 1;
-  options.cache = cache.get();
+  auto cache = new_cache(true);
+  ASSERT_TRUE(cache);
+  sq_plan_options options = one_thread_with(cache.get());
 
   // Batch 1 wants blocked layouts: both big arrays now live only in the
   // cache; the chain's pages read as zeros (a page at each end may stay).
@@ -233,12 +241,9 @@ TEST(RuntimePerf, CacheGivesBackTheChainsWeights) {
 
 TEST(RuntimePerf, CacheKeepsTheChainsWeightsUnlessAllowed) {
   std::unique_ptr<sq_chain, ChainDeleter> chain(big_weights_net());
-  sq_weight_cache *raw = nullptr;
-  ASSERT_EQ(sq_weight_cache_create(false, &raw), SEQRT_OK);
-  std::unique_ptr<sq_weight_cache, CacheDeleter> cache(raw);
-  sq_plan_options options{};
-  options.threads = 1;
-  options.cache = cache.get();
+  auto cache = new_cache(false);
+  ASSERT_TRUE(cache);
+  sq_plan_options options = one_thread_with(cache.get());
   auto plan = plan_with(chain.get(), 1, options);
   ASSERT_TRUE(plan);
   for (const sq_layer *l = chain->layers; l < chain->layers + 6; l++)
