@@ -247,6 +247,12 @@ bool sq_md_is_plain(const dnnl_memory_desc_t *md);
 seqrt_status sq_builder_create_pd(sq_builder *b, const void *op_desc,
                                   const char *what);
 
+/* The same, but the first implementation whose name starts with `prefix`
+ * (e.g. "jit:") when oneDNN has one, its first choice otherwise. */
+seqrt_status sq_builder_create_pd_preferring(sq_builder *b, const void *op_desc,
+                                             const char *what,
+                                             const char *prefix);
+
 /* Bind a constant (weights, bias, ...) argument of b->pd: reference `data`
  * (in `user_md`) when pd wants that layout, otherwise reorder it once into a
  * plan-owned buffer. */

@@ -76,6 +76,29 @@ seqrt_status sq_builder_create_pd(sq_builder *b, const void *op_desc,
   return SEQRT_OK;
 }
 
+seqrt_status sq_builder_create_pd_preferring(sq_builder *b, const void *op_desc,
+                                             const char *what,
+                                             const char *prefix) {
+  dnnl_primitive_desc_iterator_t it = NULL;
+  SQ_DNNL(b->layer, what,
+          dnnl_primitive_desc_iterator_create(&it, op_desc, b->attr,
+                                              b->plan->engine, NULL));
+  do {
+    dnnl_primitive_desc_t pd = dnnl_primitive_desc_iterator_fetch(it);
+    const char *impl = NULL;
+    if (pd &&
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) ==
+            dnnl_success &&
+        strncmp(impl, prefix, strlen(prefix)) == 0) {
+      b->pd = pd;
+      break;
+    }
+    dnnl_primitive_desc_destroy(pd);
+  } while (dnnl_primitive_desc_iterator_next(it) == dnnl_success);
+  dnnl_primitive_desc_iterator_destroy(it);
+  return b->pd ? SEQRT_OK : sq_builder_create_pd(b, op_desc, what);
+}
+
 /* Weights the primitive wants in another layout: reordered once, into the
  * model's cache when there is one (shared with its other plans), otherwise
  * into a buffer the step owns. */

@@ -251,6 +251,18 @@ TEST(RuntimePerf, CacheKeepsTheChainsWeightsUnlessAllowed) {
   expect_runs_like_reference(chain.get(), plan.get(), 1, 1);
 }
 
+std::string printed_plan(const sq_plan *plan) {
+  char *text = nullptr;
+  size_t size = 0;
+  FILE *f = open_memstream(&text, &size);
+  if (!f) return "";
+  sq_plan_print(plan, f);
+  fclose(f);
+  std::string printed(text, size);
+  free(text);
+  return printed;
+}
+
 TEST(RuntimePerf, WinogradWhereItPays) {
   // 3x3 stride-1 convolutions with >= 32 channels and small kernels run as
   // oneDNN's Winograd convolution on one thread, where its scratchpad is
@@ -266,14 +278,7 @@ TEST(RuntimePerf, WinogradWhereItPays) {
     options.threads = 1;
     auto plan = plan_with(chain.get(), batch, options);
     ASSERT_TRUE(plan);
-    char *text = nullptr;
-    size_t size = 0;
-    FILE *f = open_memstream(&text, &size);
-    ASSERT_NE(f, nullptr);
-    sq_plan_print(plan.get(), f);
-    fclose(f);
-    std::string printed(text, size);
-    free(text);
+    std::string printed = printed_plan(plan.get());
     size_t first = printed.find("step 0:"), second = printed.find("step 1:");
     ASSERT_NE(second, std::string::npos) << printed;
     EXPECT_EQ(printed.substr(first, second - first).find("wino"),
@@ -281,6 +286,32 @@ TEST(RuntimePerf, WinogradWhereItPays) {
         << printed;
     EXPECT_EQ(printed.substr(second).find("wino") != std::string::npos,
               batch == 1)
+        << printed;
+    expect_runs_like_reference(chain.get(), plan.get(), batch, 1);
+  }
+}
+
+TEST(RuntimePerf, FewOutputChannelsTakeTheOlderDirectKernel) {
+  // LeNet-5's convolutions (6 and 16 channels out) run faster on oneDNN's
+  // jit: direct convolution than on its first choice, brgconv; 32 channels
+  // out stay on brgconv.
+  ChainMaker m({-1, 1, 16, 16});
+  m.conv(6, {{5, 5}, {1, 1}, {1, 1}, {0, 0}, {0, 0}}).eltwise(SQ_RELU);
+  m.conv(16, {{5, 5}, {1, 1}, {1, 1}, {0, 0}, {0, 0}}).eltwise(SQ_RELU);
+  m.conv(32, {{3, 3}, {1, 1}, {1, 1}, {0, 0}, {0, 0}});
+  std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
+  for (int64_t batch : {1, 5}) {
+    sq_plan_options options{};
+    options.threads = 1;
+    auto plan = plan_with(chain.get(), batch, options);
+    ASSERT_TRUE(plan);
+    std::string printed = printed_plan(plan.get());
+    size_t third = printed.find("step 2:");
+    ASSERT_NE(third, std::string::npos) << printed;
+    std::string first_two = printed.substr(0, third);
+    EXPECT_EQ(first_two.find("brgconv"), std::string::npos) << printed;
+    EXPECT_NE(first_two.find("impl=jit:"), std::string::npos) << printed;
+    EXPECT_NE(printed.substr(third).find("brgconv"), std::string::npos)
         << printed;
     expect_runs_like_reference(chain.get(), plan.get(), batch, 1);
   }
