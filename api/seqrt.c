@@ -20,6 +20,7 @@
 
 struct seqrt_options {
   uint64_t memory_limit;
+  bool winograd;              /* seqrt_options_set_winograd */
   sq_external_blob *external; /* locations owned, data borrowed */
   size_t n_external;
 };
@@ -38,6 +39,7 @@ typedef struct plan_cache {
   plan_entry *entries;
   int count, capacity;
   sq_weight_cache *weights; /* reordered weights shared by the plans */
+  bool winograd;            /* seqrt_options_set_winograd */
 } plan_cache;
 
 struct seqrt_model {
@@ -79,6 +81,13 @@ void seqrt_options_free(seqrt_options *options) {
   free(options);
 }
 
+seqrt_status seqrt_options_set_winograd(seqrt_options *options, int enable) {
+  if (!options)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "options: handle is NULL");
+  options->winograd = enable != 0;
+  return SEQRT_OK;
+}
+
 seqrt_status seqrt_options_set_memory_limit(seqrt_options *options,
                                             uint64_t bytes) {
   if (!options)
@@ -111,7 +120,8 @@ seqrt_status seqrt_options_set_external_data(seqrt_options *options,
 
 /* ---- loading ------------------------------------------------------------- */
 
-static seqrt_status model_from_chain(sq_chain *chain, seqrt_model **out) {
+static seqrt_status model_from_chain(sq_chain *chain, bool winograd,
+                                     seqrt_model **out) {
   seqrt_model *model = calloc(1, sizeof *model);
   plan_cache *plans = calloc(1, sizeof *plans);
   if (!model || !plans ||
@@ -123,6 +133,7 @@ static seqrt_status model_from_chain(sq_chain *chain, seqrt_model **out) {
     sq_chain_free(chain);
     return sq_error(SEQRT_ERR_NOMEM, "out of memory creating the model");
   }
+  plans->winograd = winograd;
   model->chain = chain;
   model->plans = plans;
   *out = model;
@@ -143,7 +154,7 @@ static seqrt_status load(const void *data, void *writable, size_t size,
       writable ? sq_import_in_place(writable, size, &import, &chain)
                : sq_import(data, size, &import, &chain);
   if (status != SEQRT_OK) return status;
-  return model_from_chain(chain, out);
+  return model_from_chain(chain, options && options->winograd, out);
 }
 
 seqrt_status seqrt_model_load_buffer(const void *data, size_t size,
@@ -366,7 +377,8 @@ static seqrt_status find_or_create_plan(const seqrt_model *model, int64_t batch,
     cache->capacity = capacity;
   }
   sq_plan *plan = NULL;
-  sq_plan_options options = {observable, threads, cache->weights};
+  sq_plan_options options = {observable, threads, cache->weights,
+                             cache->winograd};
   status = sq_plan_create_with(model->chain, batch, &options, &plan);
   if (status == SEQRT_OK) {
     /* SEQRT_PRINT_PLANS=1: show each plan's steps, layouts and threads. */

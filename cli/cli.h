@@ -25,6 +25,7 @@ typedef struct options {
   int json;
   int isolated; /* verify DIR: feed each layer PyTorch's input for it */
   uint64_t memory_limit; /* --memory-limit BYTES; 0: the library default */
+  int winograd;          /* --winograd: seqrt_options_set_winograd */
 } options;
 
 /* Prints "seqrt: <message>" on stderr and returns `code`. */
@@ -32,7 +33,7 @@ int error_exit(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Parses `MODEL [--flag value]... [--json]`; returns 0 or an exit code.
- * --memory-limit also applies to every later load_model call. */
+ * --memory-limit and --winograd also apply to every later load_model call. */
 int parse_options(int argc, char **argv, options *o);
 
 /* Loads a model; on failure prints the reason and returns EXIT_IMPORT. */

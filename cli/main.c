@@ -81,15 +81,19 @@ static const char usage[] =
     "Every command that loads a model takes --memory-limit BYTES (suffix K, "
     "M\n"
     "or G): refuse a model whose weights and activations need more (default:\n"
-    "16 times the file size plus 64 MiB).\n"
+    "16 times the file size plus 64 MiB), and --winograd: run every 3x3\n"
+    "stride-1 convolution with 32+ channels as a Winograd convolution, faster\n"
+    "for more memory (by default only where it costs little).\n"
     "\n"
     "Exit status: 0 success, 1 error or mismatch, 2 model cannot be "
     "imported.\n";
 
 /* ---- option parsing ------------------------------------------------------ */
 
-/* --memory-limit of the command line, for every load_model call. */
+/* --memory-limit and --winograd of the command line, for every load_model
+ * call. */
 static uint64_t load_memory_limit;
+static int load_winograd;
 
 static int parse_number(const char *flag, const char *text, double *out) {
   char *end;
@@ -142,6 +146,10 @@ int parse_options(int argc, char **argv, options *o) {
       *(arg[2] == 'j' ? &o->json : &o->isolated) = 1;
       continue;
     }
+    if (strcmp(arg, "--winograd") == 0) {
+      o->winograd = load_winograd = 1;
+      continue;
+    }
     if (i + 1 >= argc) return error_exit(EXIT_FAIL, "%s needs a value", arg);
     const char *value = argv[++i];
     if (strcmp(arg, "--input") == 0)
@@ -182,7 +190,8 @@ int load_model(const char *path, seqrt_model **model) {
   seqrt_options *load_options = NULL;
   if (seqrt_options_create(&load_options) != SEQRT_OK ||
       seqrt_options_set_memory_limit(load_options, load_memory_limit) !=
-          SEQRT_OK) {
+          SEQRT_OK ||
+      seqrt_options_set_winograd(load_options, load_winograd) != SEQRT_OK) {
     seqrt_options_free(load_options);
     return error_exit(EXIT_FAIL, "%s", seqrt_last_error());
   }

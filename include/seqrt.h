@@ -142,6 +142,20 @@ SEQRT_API void seqrt_options_free(seqrt_options *options);
 SEQRT_API seqrt_status seqrt_options_set_memory_limit(seqrt_options *options,
                                                       uint64_t bytes);
 
+/** Trade memory for speed in convolutions: `enable` nonzero runs 3x3,
+ * stride-1 convolutions with 32 or more channels in and out as oneDNN's
+ * Winograd convolution whatever their kernel size and batch, on maps of
+ * 14x14 and more (and, on several threads, from 50 MFLOP per run). By
+ * default seqrt uses it only where it costs little memory (kernels under
+ * 1 MiB, one thread, a scratchpad under 1 MiB). Its weights take 1.8-4x the
+ * plain bytes and are held next to them, and its scratchpad holds a
+ * transformed copy of the feature maps: VGG-11 at batch 1 runs ~1.7x faster
+ * with 150 MB more peak memory (README, "Performance"). Results differ from
+ * the direct convolution's at the 1e-6 relative level. Applies to models
+ * loaded with these options. */
+SEQRT_API seqrt_status seqrt_options_set_winograd(seqrt_options *options,
+                                                  int enable);
+
 /** Supply the bytes of an external data file. A tensor whose external data
  * `location` is exactly `location` then reads its bytes from `data` (its
  * offset and length apply within `size`) instead of from the model's

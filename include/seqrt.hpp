@@ -264,6 +264,12 @@ public:
     detail::check(seqrt_options_set_memory_limit(handle_.get(), bytes));
     return *this;
   }
+  /** Winograd convolutions wherever they apply (see
+   * seqrt_options_set_winograd): faster, more memory. */
+  Options &set_winograd(bool enable) {
+    detail::check(seqrt_options_set_winograd(handle_.get(), enable));
+    return *this;
+  }
   /** Supply the bytes of external data file `location` (see
    * seqrt_options_set_external_data): `data` is not copied and must outlive
    * every load with these options. */

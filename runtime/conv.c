@@ -193,13 +193,32 @@ static seqrt_status build_prepadded(sq_builder *b, const dnnl_dims_t in,
  * against 0.1-0.7 MB for the 2x3 kernel of batch 1 (peak RSS at batch 32:
  * 25 -> 39 MB, target 37 MB). Bigger scratchpads keep the direct one. */
 #define SQ_WINOGRAD_MAX_SCRATCH ((size_t)1 << 20)
+/* seqrt_options_set_winograd lifts the memory limits above; what remains
+ * keeps Winograd off where it is slower even so. Batch 1, direct -> all
+ * Winograd: VGG-11 90.8 -> 51.9 ms (1 thread), 52.9 -> 33.5 ms (2);
+ * CIFAR VGG at batch 32 12.9 -> 11.2 ms, 7.06 -> 5.84 ms; but AlexNet's
+ * 13x13 maps (6x6 tiles of 4x4 outputs waste a third) 15.2 -> 15.5 ms and
+ * CIFAR VGG at batch 1 on 2 threads 341 -> 407 us (2-19 MFLOP per
+ * convolution: too little work to split). */
+#define SQ_WINOGRAD_MIN_MAP (14 * 14)
+#define SQ_WINOGRAD_MIN_PARALLEL_FLOP 5.0e7
 
 static bool winograd_pays(const sq_builder *b, const dnnl_dims_t in,
                           const dnnl_dims_t out) {
   const sq_layer *layer = b->layer;
-  if (layer->in.rank != 4 || layer->groups != 1 || b->step->threads != 1 ||
-      layer->weight.count * (int64_t)sizeof(float) >= SQ_WINOGRAD_MAX_BYTES ||
-      in[0] * in[2] * in[3] > SQ_WINOGRAD_MAX_PIXELS)
+  int64_t pixels = in[0] * in[2] * in[3];
+  if (layer->in.rank != 4 || layer->groups != 1) return false;
+  if (b->plan->winograd) {
+    if (in[2] * in[3] < SQ_WINOGRAD_MIN_MAP ||
+        (b->step->threads != 1 &&
+         2.0 * (double)(out[0] * out[1] * out[2] * out[3]) *
+                 (double)(in[1] * 9) <
+             SQ_WINOGRAD_MIN_PARALLEL_FLOP))
+      return false;
+  } else if (b->step->threads != 1 ||
+             layer->weight.count * (int64_t)sizeof(float) >=
+                 SQ_WINOGRAD_MAX_BYTES ||
+             pixels > SQ_WINOGRAD_MAX_PIXELS)
     return false;
   for (int i = 0; i < 2; i++)
     if (layer->kernel[i] != 3 || layer->stride[i] != 1 ||
@@ -234,8 +253,9 @@ static seqrt_status conv_pd(sq_builder *b, const dnnl_dims_t in,
                 user_weights, bias) == SEQRT_OK &&
       dnnl_primitive_desc_create(&b->pd, &desc, b->attr, b->plan->engine,
                                  NULL) == dnnl_success) {
-    if (dnnl_memory_desc_get_size(sq_pd_md(b->pd, DNNL_ARG_SCRATCHPAD)) <=
-        SQ_WINOGRAD_MAX_SCRATCH)
+    if (b->plan->winograd ||
+        dnnl_memory_desc_get_size(sq_pd_md(b->pd, DNNL_ARG_SCRATCHPAD)) <=
+            SQ_WINOGRAD_MAX_SCRATCH)
       return SEQRT_OK;
     dnnl_primitive_desc_destroy(b->pd);
     b->pd = NULL;

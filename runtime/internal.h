@@ -50,6 +50,7 @@ struct sq_plan {
   bool observable;
   int threads;            /* the most threads any step uses */
   sq_weight_cache *cache; /* NULL: reordered weights are step-owned */
+  bool winograd;          /* sq_plan_options.winograd */
   int n_steps;
   sq_step *steps;
   int *layer_step;           /* layer index -> step index */

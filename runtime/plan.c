@@ -696,6 +696,7 @@ seqrt_status sq_plan_create_with(const sq_chain *chain, int64_t batch,
   plan->observable = options->observable;
   plan->threads = options->threads > 0 ? options->threads : caller_threads;
   plan->cache = options->cache;
+  plan->winograd = options->winograd;
   plan->engine = engine;
   st = plan_build(plan);
   omp_set_num_threads(caller_threads);

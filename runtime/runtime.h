@@ -43,6 +43,9 @@ typedef struct sq_plan_options {
    * creation, so a plan is built for, and runs with at most, this many. */
   int threads;
   sq_weight_cache *cache; /* NULL: the plan owns its reordered weights */
+  /* Winograd for every convolution it applies to, not only where it costs
+   * little memory (seqrt_options_set_winograd). */
+  bool winograd;
 } sq_plan_options;
 
 seqrt_status sq_plan_create_with(const sq_chain *chain, int64_t batch,

@@ -193,6 +193,7 @@ TEST(ApiArguments, NullHandlesAreRefused) {
   EXPECT_EQ(seqrt_options_create(nullptr), SEQRT_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(seqrt_options_set_memory_limit(nullptr, 1),
             SEQRT_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(seqrt_options_set_winograd(nullptr, 1), SEQRT_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(seqrt_context_create(nullptr, nullptr), SEQRT_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(seqrt_run(nullptr, nullptr, nullptr), SEQRT_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(seqrt_model_layer_count(nullptr), 0);

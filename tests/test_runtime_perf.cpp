@@ -316,3 +316,25 @@ TEST(RuntimePerf, FewOutputChannelsTakeTheOlderDirectKernel) {
     expect_runs_like_reference(chain.get(), plan.get(), batch, 1);
   }
 }
+
+TEST(RuntimePerf, WinogradOptionLiftsTheMemoryLimits) {
+  // A 1.2 MB kernel keeps the direct convolution by default; with
+  // sq_plan_options.winograd it runs as Winograd, but not on 13x13 maps.
+  for (int64_t side : {14, 13}) {
+    ChainMaker m({-1, 128, side, side});
+    m.conv(256, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}).eltwise(SQ_RELU);
+    std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
+    for (bool winograd : {false, true}) {
+      sq_plan_options options{};
+      options.threads = 1;
+      options.winograd = winograd;
+      auto plan = plan_with(chain.get(), 1, options);
+      ASSERT_TRUE(plan);
+      std::string printed = printed_plan(plan.get());
+      EXPECT_EQ(printed.find("wino") != std::string::npos,
+                winograd && side == 14)
+          << printed;
+      expect_runs_like_reference(chain.get(), plan.get(), 1, 1);
+    }
+  }
+}

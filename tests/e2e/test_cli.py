@@ -125,6 +125,30 @@ class CliTest(unittest.TestCase):
         self.assertIsNone(e2e.compare(outputs[0], e2e.torch_output(mlp, x)))
         np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-5, atol=1e-6)
 
+    def test_winograd_option_matches_pytorch(self):
+        # --winograd takes Winograd where the default keeps the direct
+        # convolution (batch 4, 2 threads); the output still matches PyTorch.
+        torch.manual_seed(5)
+        net = torch.nn.Sequential(torch.nn.Conv2d(32, 64, 3, padding=1), torch.nn.ReLU(),
+                                  torch.nn.Conv2d(64, 64, 3, padding=1)).eval()
+        path = os.path.join(self.work, "vgg_block.onnx")
+        e2e.export_onnx(net, torch.zeros(1, 32, 28, 28), path)
+        x = e2e.seeded_input((32, 28, 28), 4)
+        previous = os.environ.get("SEQRT_PRINT_PLANS")
+        os.environ["SEQRT_PRINT_PLANS"] = "1"
+        try:
+            runs = {flag: e2e.run_model(path, x, self.work, "wino%d" % len(flag), flag + ("--threads", "2"))
+                    for flag in ((), ("--winograd",))}
+        finally:
+            if previous is None:
+                del os.environ["SEQRT_PRINT_PLANS"]
+            else:
+                os.environ["SEQRT_PRINT_PLANS"] = previous
+        for flag, (proc, actual) in runs.items():
+            self.assert_exit(proc, 0)
+            self.assertEqual("wino" in proc.stderr, bool(flag), e2e.describe(proc))
+            self.assertIsNone(e2e.compare(actual, e2e.torch_output(net, x)))
+
     # ---- verify ----------------------------------------------------------
 
     def verify(self, expected_path, *extra):
