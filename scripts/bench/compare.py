@@ -3,6 +3,7 @@
 
     /usr/bin/python3 scripts/bench/compare.py [--build build] [--out DIR]
         [--threads 1,2] [--rounds 3] [--seconds 1.0] [--only NAME ...]
+        [--seqrt-arg=ARG ...]
 
 For every model of models/export_bench.py (exported into build/bench-models
 when missing), every batch it lists and every thread count, the three
@@ -153,9 +154,13 @@ def iterations(meta, batch, seconds):
     return iters, int(min(200, max(3, iters // 10)))
 
 
+# Extra `seqrt bench` arguments (--seqrt-arg), e.g. --winograd.
+SEQRT_ARGS = []
+
+
 def time_seqrt(seqrt_bin, path, x_path, threads, iters, warmup, interval_ms=0):
     cmd = [seqrt_bin, "bench", path, "--input", x_path, "--threads", threads,
-           "--iters", iters, "--warmup", warmup, "--json"]
+           "--iters", iters, "--warmup", warmup, "--json"] + SEQRT_ARGS
     if interval_ms:
         cmd += ["--interval-ms", interval_ms]
     return json.loads(run(cmd).stdout)
@@ -381,7 +386,10 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=1.0,
                         help="rough time of one timed loop")
     parser.add_argument("--only", nargs="+", choices=sorted(export_bench.MODELS))
+    parser.add_argument("--seqrt-arg", action="append", default=[],
+                        help="extra seqrt bench argument, e.g. --seqrt-arg=--winograd")
     args = parser.parse_args(argv)
+    SEQRT_ARGS.extend(args.seqrt_arg)
 
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     command = "/usr/bin/python3 scripts/bench/compare.py " + " ".join(
