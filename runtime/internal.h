@@ -254,6 +254,13 @@ seqrt_status sq_builder_create_pd_preferring(sq_builder *b, const void *op_desc,
                                              const char *what,
                                              const char *prefix);
 
+/* A reorder's primitive descriptor, with the plan's user-mode scratchpad
+ * (the attribute every primitive of a plan gets). */
+seqrt_status sq_reorder_pd_create(const sq_plan *plan, const sq_layer *layer,
+                                  const dnnl_memory_desc_t *from,
+                                  const dnnl_memory_desc_t *to,
+                                  dnnl_primitive_desc_t *pd);
+
 /* Bind a constant (weights, bias, ...) argument of b->pd: reference `data`
  * (in `user_md`) when pd wants that layout, otherwise reorder it once into a
  * plan-owned buffer. */

@@ -103,20 +103,13 @@ seqrt_status sq_op_add_prim(sq_builder *b, const_dnnl_primitive_desc_t pd,
 seqrt_status sq_op_add_reorder(sq_builder *b, const dnnl_memory_desc_t *from_md,
                                sq_place from, const dnnl_memory_desc_t *to_md,
                                sq_place to) {
-  const sq_layer *layer = b->layer;
-  dnnl_primitive_attr_t attr = NULL;
   dnnl_primitive_desc_t pd = NULL;
-  SQ_DNNL(layer, "attribute creation", dnnl_primitive_attr_create(&attr));
-  dnnl_status_t st =
-      dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
-  if (st == dnnl_success)
-    st = dnnl_reorder_primitive_desc_create(&pd, from_md, b->plan->engine,
-                                            to_md, b->plan->engine, attr);
-  dnnl_primitive_attr_destroy(attr);
-  if (st != dnnl_success) return sq_dnnl_error(layer, "reorder", st);
+  seqrt_status status =
+      sq_reorder_pd_create(b->plan, b->layer, from_md, to_md, &pd);
+  if (status != SEQRT_OK) return status;
   sq_op_arg args[2] = {{DNNL_ARG_FROM, from, *from_md},
                        {DNNL_ARG_TO, to, *to_md}};
-  seqrt_status status = sq_op_add_prim(b, pd, 2, args, NULL);
+  status = sq_op_add_prim(b, pd, 2, args, NULL);
   dnnl_primitive_desc_destroy(pd);
   return status;
 }

@@ -565,21 +565,29 @@ static seqrt_status build_steps(sq_plan *plan) {
 
 /* ---- wiring: reorders between steps, buffers, sizes ---- */
 
+seqrt_status sq_reorder_pd_create(const sq_plan *plan, const sq_layer *layer,
+                                  const dnnl_memory_desc_t *from,
+                                  const dnnl_memory_desc_t *to,
+                                  dnnl_primitive_desc_t *pd) {
+  dnnl_primitive_attr_t attr = NULL;
+  seqrt_status st = attr_create(layer, &attr);
+  if (st == SEQRT_OK) {
+    dnnl_status_t dst = dnnl_reorder_primitive_desc_create(
+        pd, from, plan->engine, to, plan->engine, attr);
+    if (dst != dnnl_success) st = sq_dnnl_error(layer, "reorder", dst);
+  }
+  dnnl_primitive_attr_destroy(attr);
+  return st;
+}
+
 static seqrt_status reorder_create(sq_plan *plan, const sq_layer *layer,
                                    const dnnl_memory_desc_t *src,
                                    const dnnl_memory_desc_t *dst,
                                    sq_prim *out) {
-  dnnl_primitive_attr_t attr = NULL;
   dnnl_primitive_desc_t pd = NULL;
-  seqrt_status st = attr_create(layer, &attr);
-  if (st == SEQRT_OK) {
-    dnnl_status_t dst_st = dnnl_reorder_primitive_desc_create(
-        &pd, src, plan->engine, dst, plan->engine, attr);
-    if (dst_st != dnnl_success) st = sq_dnnl_error(layer, "reorder", dst_st);
-  }
+  seqrt_status st = sq_reorder_pd_create(plan, layer, src, dst, &pd);
   if (st == SEQRT_OK) st = prim_from_pd(layer, pd, out);
   dnnl_primitive_desc_destroy(pd);
-  dnnl_primitive_attr_destroy(attr);
   return st;
 }
 
