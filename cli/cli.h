@@ -25,7 +25,6 @@ typedef struct options {
   int json;
   int isolated; /* verify DIR: feed each layer PyTorch's input for it */
   uint64_t memory_limit; /* --memory-limit BYTES; 0: the library default */
-  int winograd;          /* --winograd: seqrt_options_set_winograd */
 } options;
 
 /* Prints "seqrt: <message>" on stderr and returns `code`. */

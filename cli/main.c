@@ -147,7 +147,7 @@ int parse_options(int argc, char **argv, options *o) {
       continue;
     }
     if (strcmp(arg, "--winograd") == 0) {
-      o->winograd = load_winograd = 1;
+      load_winograd = 1;
       continue;
     }
     if (i + 1 >= argc) return error_exit(EXIT_FAIL, "%s needs a value", arg);

@@ -203,28 +203,32 @@ static seqrt_status build_prepadded(sq_builder *b, const dnnl_dims_t in,
 #define SQ_WINOGRAD_MIN_MAP (14 * 14)
 #define SQ_WINOGRAD_MIN_PARALLEL_FLOP 5.0e7
 
-static bool winograd_pays(const sq_builder *b, const dnnl_dims_t in,
-                          const dnnl_dims_t out) {
-  const sq_layer *layer = b->layer;
-  int64_t pixels = in[0] * in[2] * in[3];
+/* What oneDNN's Winograd convolution computes: 2-D, ungrouped, 3x3,
+ * stride 1, no dilation; 32+ channels in and out (fewer measured slower). */
+static bool winograd_shape(const sq_layer *layer, const dnnl_dims_t in,
+                           const dnnl_dims_t out) {
   if (layer->in.rank != 4 || layer->groups != 1) return false;
-  if (b->plan->winograd) {
-    if (in[2] * in[3] < SQ_WINOGRAD_MIN_MAP ||
-        (b->step->threads != 1 &&
-         2.0 * (double)(out[0] * out[1] * out[2] * out[3]) *
-                 (double)(in[1] * 9) <
-             SQ_WINOGRAD_MIN_PARALLEL_FLOP))
-      return false;
-  } else if (b->step->threads != 1 ||
-             layer->weight.count * (int64_t)sizeof(float) >=
-                 SQ_WINOGRAD_MAX_BYTES ||
-             pixels > SQ_WINOGRAD_MAX_PIXELS)
-    return false;
   for (int i = 0; i < 2; i++)
     if (layer->kernel[i] != 3 || layer->stride[i] != 1 ||
         layer->dilation[i] != 1)
       return false;
   return in[1] >= 32 && out[1] >= 32;
+}
+
+static bool winograd_pays(const sq_builder *b, const dnnl_dims_t in,
+                          const dnnl_dims_t out) {
+  const sq_layer *layer = b->layer;
+  if (!winograd_shape(layer, in, out)) return false;
+  bool one_thread = b->step->threads == 1;
+  if (b->plan->winograd) {
+    double flop =
+        2.0 * (double)(out[0] * out[1] * out[2] * out[3]) * (double)(in[1] * 9);
+    return in[2] * in[3] >= SQ_WINOGRAD_MIN_MAP &&
+           (one_thread || flop >= SQ_WINOGRAD_MIN_PARALLEL_FLOP);
+  }
+  return one_thread &&
+         layer->weight.count * (int64_t)sizeof(float) < SQ_WINOGRAD_MAX_BYTES &&
+         in[0] * in[2] * in[3] <= SQ_WINOGRAD_MAX_PIXELS;
 }
 
 /* With 16 output channels or fewer, oneDNN's first choice (brgconv, channels
@@ -233,7 +237,8 @@ static bool winograd_pays(const sq_builder *b, const dnnl_dims_t in,
  * faster. One thread, 5x5 kernels at 32x32, brgconv -> jit: ic 1 -> oc 6
  * 6.3 -> 4.1 us (batch 1), 201 -> 132 us (batch 32); ic 6 -> oc 16
  * 22.8 -> 19.9 us, 710 -> 627 us; but ic 6 -> oc 32 37.2 -> 38.9 us. LeNet-5
- * at batch 1: 16.1 -> 12.8 us; at batch 64: 769 -> 600 us. */
+ * at batch 1: 16.1 -> 12.8 us; at batch 64: 769 -> 600 us (interleaved
+ * seqrt bench runs, medians). */
 static bool few_outputs(const sq_layer *layer, const dnnl_dims_t out) {
   return layer->groups == 1 && out[1] <= 16;
 }

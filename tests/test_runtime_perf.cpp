@@ -22,7 +22,7 @@ std::unique_ptr<sq_weight_cache, CacheDeleter> new_cache(bool take_sources) {
   return std::unique_ptr<sq_weight_cache, CacheDeleter>(cache);
 }
 
-// Options for one-thread plans that share `cache`.
+// Options for one-thread plans that share `cache` (nullptr: none).
 sq_plan_options one_thread_with(sq_weight_cache *cache) {
   sq_plan_options options{};
   options.threads = 1;
@@ -274,9 +274,7 @@ TEST(RuntimePerf, WinogradWhereItPays) {
   m.conv(32, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}});
   std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
   for (int64_t batch : {1, 3}) {
-    sq_plan_options options{};
-    options.threads = 1;
-    auto plan = plan_with(chain.get(), batch, options);
+    auto plan = plan_with(chain.get(), batch, one_thread_with(nullptr));
     ASSERT_TRUE(plan);
     std::string printed = printed_plan(plan.get());
     size_t first = printed.find("step 0:"), second = printed.find("step 1:");
@@ -301,9 +299,7 @@ TEST(RuntimePerf, FewOutputChannelsTakeTheOlderDirectKernel) {
   m.conv(32, {{3, 3}, {1, 1}, {1, 1}, {0, 0}, {0, 0}});
   std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
   for (int64_t batch : {1, 5}) {
-    sq_plan_options options{};
-    options.threads = 1;
-    auto plan = plan_with(chain.get(), batch, options);
+    auto plan = plan_with(chain.get(), batch, one_thread_with(nullptr));
     ASSERT_TRUE(plan);
     std::string printed = printed_plan(plan.get());
     size_t third = printed.find("step 2:");
@@ -325,8 +321,7 @@ TEST(RuntimePerf, WinogradOptionLiftsTheMemoryLimits) {
     m.conv(256, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}).eltwise(SQ_RELU);
     std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
     for (bool winograd : {false, true}) {
-      sq_plan_options options{};
-      options.threads = 1;
+      sq_plan_options options = one_thread_with(nullptr);
       options.winograd = winograd;
       auto plan = plan_with(chain.get(), 1, options);
       ASSERT_TRUE(plan);
