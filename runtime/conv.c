@@ -173,38 +173,37 @@ static seqrt_status build_prepadded(sq_builder *b, const dnnl_dims_t in,
   return st;
 }
 
-/* oneDNN's Winograd convolution (F(4x4, 3x3), jit_wino) for 3x3, stride-1
- * 2-D convolutions with 32 or more channels in and out, on one thread, on
- * up to 56x56 pixels (batch x height x width). Per convolution, batch 1,
- * direct (brgconv) -> Winograd: CIFAR VGG's 64->64 at 16x16 95 -> 66 us,
- * 128->128 at 8x8 97 -> 70 us, VGG-11's 256->256 at 56x56 19.5 -> 7.9 ms;
- * but 64->128 at 112x112 10.0 -> 13.5 ms and 3->32 at 32x32 29 -> 92 us.
- * On 2 threads its few tiles split badly (CIFAR VGG at batch 1: 339 us,
- * 276 us direct). Its weights take 4x the plain bytes
- * (6x6 tiles for 3x3 kernels) and cannot be reordered back, so the chain
- * keeps its own copy too: only kernels under SQ_WINOGRAD_MAX_BYTES get it,
- * lest a model's weights be held 5 times (VGG-11 at batch 1: 107 -> 70 ms,
- * but peak RSS 559 -> 699 MB for 531 MB of weights). Rounding differs from
- * a direct convolution's at the 1e-6 relative level. */
+/* oneDNN's Winograd convolution (jit_wino: F(2x2, 3x3) at batch 1 on small
+ * maps, F(4x4, 3x3) otherwise) where it is faster and the memory it adds
+ * stays small. Direct (brgconv) -> Winograd, one thread, batch 1: two
+ * 32->32 at 224x224 11.1 -> 7.0 ms, two 64->64 at 112x112 10.0 -> 5.0 ms
+ * (2 threads: 5.6 -> 4.3, 5.0 -> 2.6 ms), CIFAR VGG's 64->64 at 16x16
+ * 95 -> 66 us, 128->128 at 8x8 97 -> 70 us; CIFAR VGG at batch 2-32 on one
+ * thread 20-25% faster (batch 32: 12.1-13.2 -> 9.8 ms; 2 threads 6.8-7.2 ->
+ * 5.6 ms). Rounding differs from a direct convolution's at the 1e-6
+ * relative level.
+ *
+ * Memory: its weights take 1.8-4x the plain bytes and cannot be reordered
+ * back, so the chain keeps the plain ones too; by default only kernels under
+ * SQ_WINOGRAD_MAX_BYTES get it, lest a model's weights be held 5 times
+ * (VGG-11 at batch 1: 107 -> 70 ms, but peak RSS 559 -> 699 MB for 531 MB
+ * of weights). Its scratchpad holds the transformed maps: 0.1-0.7 MB for
+ * the 2x3 kernel, 6.7-13 MB per CIFAR VGG convolution at batch 2-32 and
+ * 22-51 MB for VGG-11's at batch 1 (its 64->128 at 112x112 alone: peak RSS
+ * +29 MB); bigger ones than SQ_WINOGRAD_MAX_SCRATCH keep the direct
+ * convolution. seqrt_options_set_winograd lifts both limits. */
 #define SQ_WINOGRAD_MAX_BYTES ((int64_t)1 << 20)
-#define SQ_WINOGRAD_MAX_PIXELS (56 * 56)
-/* From batch 2 oneDNN 2.6 picks its 4x3 kernel, whose scratchpad holds the
- * transformed maps: 6.7-13 MB per CIFAR VGG convolution at batch 2-32
- * against 0.1-0.7 MB for the 2x3 kernel of batch 1 (peak RSS at batch 32:
- * 25 -> 39 MB, target 37 MB). Bigger scratchpads keep the direct one. */
-#define SQ_WINOGRAD_MAX_SCRATCH ((size_t)1 << 20)
-/* seqrt_options_set_winograd lifts the memory limits above; what remains
- * keeps Winograd off where it is slower even so. Batch 1, direct -> all
- * Winograd: VGG-11 90.8 -> 51.9 ms (1 thread), 52.9 -> 33.5 ms (2);
- * CIFAR VGG at batch 32 12.9 -> 11.2 ms, 7.06 -> 5.84 ms; but AlexNet's
- * 13x13 maps (6x6 tiles of 4x4 outputs waste a third) 15.2 -> 15.5 ms and
- * CIFAR VGG at batch 1 on 2 threads 341 -> 407 us (2-19 MFLOP per
- * convolution: too little work to split). */
-#define SQ_WINOGRAD_MIN_MAP (14 * 14)
+#define SQ_WINOGRAD_MAX_SCRATCH ((size_t)8 << 20)
+/* On several threads its few tiles split badly below this: CIFAR VGG at
+ * batch 1 (2-19 MFLOP per convolution) 341 -> 407 us on 2 threads. */
 #define SQ_WINOGRAD_MIN_PARALLEL_FLOP 5.0e7
 
 /* What oneDNN's Winograd convolution computes: 2-D, ungrouped, 3x3,
- * stride 1, no dilation; 32+ channels in and out (fewer measured slower). */
+ * stride 1, no dilation; 32+ channels in and out (3->32 at 32x32 measured
+ * 29 -> 92 us). Output maps that fill 4x4 tiles badly compute the padding
+ * too: AlexNet's 13x13 (16x16, 1.5x the work) measured slower on 2 threads
+ * (7.0-8.0 -> 8.1-8.4 ms); 14x14 (1.3x) still gains (VGG-11's 512->512
+ * 4.5 -> 2.9 ms). */
 static bool winograd_shape(const sq_layer *layer, const dnnl_dims_t in,
                            const dnnl_dims_t out) {
   if (layer->in.rank != 4 || layer->groups != 1) return false;
@@ -212,23 +211,20 @@ static bool winograd_shape(const sq_layer *layer, const dnnl_dims_t in,
     if (layer->kernel[i] != 3 || layer->stride[i] != 1 ||
         layer->dilation[i] != 1)
       return false;
-  return in[1] >= 32 && out[1] >= 32;
+  int64_t tiled = (out[2] + 3) / 4 * 4 * ((out[3] + 3) / 4 * 4);
+  return in[1] >= 32 && out[1] >= 32 && 5 * tiled <= 7 * out[2] * out[3];
 }
 
 static bool winograd_pays(const sq_builder *b, const dnnl_dims_t in,
                           const dnnl_dims_t out) {
   const sq_layer *layer = b->layer;
   if (!winograd_shape(layer, in, out)) return false;
-  bool one_thread = b->step->threads == 1;
-  if (b->plan->winograd) {
-    double flop =
-        2.0 * (double)(out[0] * out[1] * out[2] * out[3]) * (double)(in[1] * 9);
-    return in[2] * in[3] >= SQ_WINOGRAD_MIN_MAP &&
-           (one_thread || flop >= SQ_WINOGRAD_MIN_PARALLEL_FLOP);
-  }
-  return one_thread &&
-         layer->weight.count * (int64_t)sizeof(float) < SQ_WINOGRAD_MAX_BYTES &&
-         in[0] * in[2] * in[3] <= SQ_WINOGRAD_MAX_PIXELS;
+  double flop =
+      2.0 * (double)(out[0] * out[1] * out[2] * out[3]) * (double)(in[1] * 9);
+  if (b->step->threads > 1 && flop < SQ_WINOGRAD_MIN_PARALLEL_FLOP)
+    return false;
+  return b->plan->winograd ||
+         layer->weight.count * (int64_t)sizeof(float) < SQ_WINOGRAD_MAX_BYTES;
 }
 
 /* With 16 output channels or fewer, oneDNN's first choice (brgconv, channels

@@ -263,10 +263,21 @@ std::string printed_plan(const sq_plan *plan) {
   return printed;
 }
 
+// Whether the plan printed for `chain` at `batch` shows a Winograd step.
+bool plans_winograd(const sq_chain *chain, int64_t batch, int threads,
+                    bool winograd_option) {
+  sq_plan_options options = one_thread_with(nullptr);
+  options.threads = threads;
+  options.winograd = winograd_option;
+  auto plan = plan_with(chain, batch, options);
+  EXPECT_TRUE(plan);
+  return plan && printed_plan(plan.get()).find("wino") != std::string::npos;
+}
+
 TEST(RuntimePerf, WinogradWhereItPays) {
-  // 3x3 stride-1 convolutions with >= 32 channels and small kernels run as
-  // oneDNN's Winograd convolution on one thread, where its scratchpad is
-  // small (batch 1: oneDNN 2.6 takes a kernel with a big one from batch 2);
+  // 3x3 stride-1 convolutions with >= 32 channels and kernels under 1 MiB
+  // run as oneDNN's Winograd convolution on one thread, at batch 1 (its
+  // 2x3 kernel) and from batch 2 (its 4x3 kernel, 6-7 MB of scratchpad);
   // the first (3 channels in) stays direct.
   ChainMaker m({-1, 3, 12, 12});
   m.conv(32, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}).eltwise(SQ_RELU);
@@ -282,10 +293,22 @@ TEST(RuntimePerf, WinogradWhereItPays) {
     EXPECT_EQ(printed.substr(first, second - first).find("wino"),
               std::string::npos)
         << printed;
-    EXPECT_EQ(printed.substr(second).find("wino") != std::string::npos,
-              batch == 1)
+    EXPECT_NE(printed.substr(second).find("wino"), std::string::npos)
         << printed;
     expect_runs_like_reference(chain.get(), plan.get(), batch, 1);
+  }
+}
+
+TEST(RuntimePerf, WinogradOnSeveralThreadsFromFiftyMegaflops) {
+  // Split over threads, a small Winograd convolution's few tiles leave
+  // them idle: 32->32 at 28x28 (14 MFLOP) stays direct on 2 threads, at
+  // 56x56 (58 MFLOP) it runs as Winograd.
+  for (int64_t side : {28, 56}) {
+    ChainMaker m({-1, 32, side, side});
+    m.conv(32, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}).eltwise(SQ_RELU);
+    m.conv(32, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}});
+    std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
+    EXPECT_EQ(plans_winograd(chain.get(), 1, 2, false), side == 56) << side;
   }
 }
 
@@ -314,22 +337,34 @@ TEST(RuntimePerf, FewOutputChannelsTakeTheOlderDirectKernel) {
 }
 
 TEST(RuntimePerf, WinogradOptionLiftsTheMemoryLimits) {
-  // A 1.2 MB kernel keeps the direct convolution by default; with
-  // sq_plan_options.winograd it runs as Winograd, but not on 13x13 maps.
-  for (int64_t side : {14, 13}) {
-    ChainMaker m({-1, 128, side, side});
-    m.conv(256, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}).eltwise(SQ_RELU);
+  // By default Winograd stays off where it costs memory: a 1.2 MB kernel
+  // (4.7 MB as Winograd weights) and 64->128 at 8x8 at batch 32 (11 MB of
+  // scratchpad); sq_plan_options.winograd lifts both limits. 13x13 maps
+  // (16x16 in 4x4 tiles) stay direct either way.
+  struct Case {
+    int64_t in, out, side, batch;
+    bool by_default, with_option;
+  } cases[] = {{128, 256, 14, 1, false, true},
+               {64, 128, 8, 32, false, true},
+               {128, 256, 13, 1, false, false},
+               {64, 128, 8, 1, true, true}};
+  for (const Case &c : cases) {
+    ChainMaker m({-1, c.in, c.side, c.side});
+    m.conv(c.out, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}).eltwise(SQ_RELU);
     std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
-    for (bool winograd : {false, true}) {
+    for (bool option : {false, true}) {
       sq_plan_options options = one_thread_with(nullptr);
-      options.winograd = winograd;
-      auto plan = plan_with(chain.get(), 1, options);
+      options.winograd = option;
+      auto plan = plan_with(chain.get(), c.batch, options);
       ASSERT_TRUE(plan);
       std::string printed = printed_plan(plan.get());
       EXPECT_EQ(printed.find("wino") != std::string::npos,
-                winograd && side == 14)
+                option ? c.with_option : c.by_default)
+          << c.in << "->" << c.out << " at " << c.side << ", batch " << c.batch
+          << "\n"
           << printed;
-      expect_runs_like_reference(chain.get(), plan.get(), 1, 1);
+      if (c.batch == 1)
+        expect_runs_like_reference(chain.get(), plan.get(), 1, 1);
     }
   }
 }
