@@ -83,7 +83,8 @@ static const char usage[] =
     "or G): refuse a model whose weights and activations need more (default:\n"
     "16 times the file size plus 64 MiB), and --winograd: run every 3x3\n"
     "stride-1 convolution with 32+ channels as a Winograd convolution, faster\n"
-    "for more memory (by default only where it costs little).\n"
+    "for more memory (by default only where it costs little: kernels under\n"
+    "1 MiB, scratchpads up to 8 MiB).\n"
     "\n"
     "Exit status: 0 success, 1 error or mismatch, 2 model cannot be "
     "imported.\n";

@@ -142,17 +142,17 @@ SEQRT_API void seqrt_options_free(seqrt_options *options);
 SEQRT_API seqrt_status seqrt_options_set_memory_limit(seqrt_options *options,
                                                       uint64_t bytes);
 
-/** Trade memory for speed in convolutions: `enable` nonzero runs 3x3,
- * stride-1 convolutions with 32 or more channels in and out as oneDNN's
- * Winograd convolution whatever their kernel size and batch, on maps of
- * 14x14 and more (and, on several threads, from 50 MFLOP per run). By
- * default seqrt uses it only where it costs little memory (kernels under
- * 1 MiB, one thread, a scratchpad under 1 MiB). Its weights take 1.8-4x the
- * plain bytes and are held next to them, and its scratchpad holds a
- * transformed copy of the feature maps: VGG-11 at batch 1 runs ~1.7x faster
- * with 150 MB more peak memory (README, "Performance"). Results differ from
- * the direct convolution's at the 1e-6 relative level. Applies to models
- * loaded with these options. */
+/** Trade memory for speed in convolutions: `enable` nonzero runs every 3x3,
+ * stride-1 convolution with 32 or more channels in and out as oneDNN's
+ * Winograd convolution, whatever its kernel size and scratchpad (on
+ * several threads from 50 MFLOP per run; not on maps that fill 4x4 tiles
+ * badly, such as 13x13). By default seqrt uses it only where it costs
+ * little memory: kernels under 1 MiB and a scratchpad of at most 8 MiB.
+ * Its weights take 1.8-4x the plain bytes and are held next to them, and
+ * its scratchpad holds a transformed copy of the feature maps: VGG-11 at
+ * batch 1 runs ~1.7x faster with 150 MB more peak memory (README,
+ * "Performance"). Results differ from the direct convolution's at the 1e-6
+ * relative level. Applies to models loaded with these options. */
 SEQRT_API seqrt_status seqrt_options_set_winograd(seqrt_options *options,
                                                   int enable);
 
