@@ -4,6 +4,8 @@
  * padding. Every layout is left to oneDNN (format any) except a pre-padded
  * input's, which the padding kernel writes plain; the weights are reordered
  * once. */
+#include <string.h>
+
 #include "internal.h"
 
 static seqrt_status check_conv(const sq_layer *layer, const dnnl_dims_t in,
@@ -200,10 +202,7 @@ static seqrt_status build_prepadded(sq_builder *b, const dnnl_dims_t in,
 
 /* What oneDNN's Winograd convolution computes: 2-D, ungrouped, 3x3,
  * stride 1, no dilation; 32+ channels in and out (3->32 at 32x32 measured
- * 29 -> 92 us). Output maps that fill 4x4 tiles badly compute the padding
- * too: AlexNet's 13x13 (16x16, 1.5x the work) measured slower on 2 threads
- * (7.0-8.0 -> 8.1-8.4 ms); 14x14 (1.3x) still gains (VGG-11's 512->512
- * 4.5 -> 2.9 ms). */
+ * 29 -> 92 us). */
 static bool winograd_shape(const sq_layer *layer, const dnnl_dims_t in,
                            const dnnl_dims_t out) {
   if (layer->in.rank != 4 || layer->groups != 1) return false;
@@ -211,20 +210,54 @@ static bool winograd_shape(const sq_layer *layer, const dnnl_dims_t in,
     if (layer->kernel[i] != 3 || layer->stride[i] != 1 ||
         layer->dilation[i] != 1)
       return false;
-  int64_t tiled = (out[2] + 3) / 4 * 4 * ((out[3] + 3) / 4 * 4);
-  return in[1] >= 32 && out[1] >= 32 && 5 * tiled <= 7 * out[2] * out[3];
+  return in[1] >= 32 && out[1] >= 32;
 }
 
+static double conv3x3_flop(const dnnl_dims_t in, const dnnl_dims_t out) {
+  return 2.0 * (double)(out[0] * out[1] * out[2] * out[3]) *
+         (double)(in[1] * 9);
+}
+
+/* Before a Winograd descriptor is tried: the shape, the weights' memory,
+ * and enough work per run to split over several threads. */
 static bool winograd_pays(const sq_builder *b, const dnnl_dims_t in,
                           const dnnl_dims_t out) {
   const sq_layer *layer = b->layer;
   if (!winograd_shape(layer, in, out)) return false;
-  double flop =
-      2.0 * (double)(out[0] * out[1] * out[2] * out[3]) * (double)(in[1] * 9);
-  if (b->step->threads > 1 && flop < SQ_WINOGRAD_MIN_PARALLEL_FLOP)
+  if (b->step->threads > 1 &&
+      conv3x3_flop(in, out) < SQ_WINOGRAD_MIN_PARALLEL_FLOP)
     return false;
   return b->plan->winograd ||
          layer->weight.count * (int64_t)sizeof(float) < SQ_WINOGRAD_MAX_BYTES;
+}
+
+/* Once oneDNN picked its kernel (2x3: 2x2 output tiles, at batch 1 on small
+ * maps; 4x3: 4x4 tiles). Maps that fill the tiles badly compute the padding
+ * too. One thread, two 64->64 convolutions, direct -> Winograd: 13x13 at
+ * batch 1 (2x3, 14x14: 1.16x the work) 121-123 -> 94-97 us, at batch 8
+ * (4x3, 16x16: 1.51x) 966-1034 -> 809-978 us; 6x6 at batch 1 (2x3)
+ * 23 -> 15 us but at batch 8 (4x3, 8x8: 1.78x) 177-186 -> 189-232 us; 3x3
+ * at batch 1 (2x3, 4x4: 1.78x) 8.8 -> 9.2-10.1 us. The 2x3 kernel splits
+ * over threads worse still: on 2 threads, AlexNet's 13x13 convolutions
+ * (0.2-0.3 GFLOP) made the model 7.3-7.8 -> 7.7-8.7 ms, VGG-11's 14x14
+ * ones (0.9 GFLOP) 28.1-28.7 -> 26.0-26.5 ms. */
+#define SQ_WINOGRAD_MAX_TILED 1.6
+#define SQ_WINOGRAD_2X3_MIN_PARALLEL_FLOP 5.0e8
+static bool winograd_kernel_pays(const sq_builder *b, const dnnl_dims_t in,
+                                 const dnnl_dims_t out) {
+  const char *impl = "";
+  dnnl_primitive_desc_query(b->pd, dnnl_query_impl_info_str, 0, &impl);
+  bool two_by_three = strstr(impl, "2x3") != NULL;
+  int64_t t = two_by_three ? 2 : 4;
+  double tiled =
+      (double)((out[2] + t - 1) / t * t) * (double)((out[3] + t - 1) / t * t);
+  if (tiled > SQ_WINOGRAD_MAX_TILED * (double)(out[2] * out[3])) return false;
+  if (two_by_three && b->step->threads > 1 &&
+      conv3x3_flop(in, out) < SQ_WINOGRAD_2X3_MIN_PARALLEL_FLOP)
+    return false;
+  return b->plan->winograd ||
+         dnnl_memory_desc_get_size(sq_pd_md(b->pd, DNNL_ARG_SCRATCHPAD)) <=
+             SQ_WINOGRAD_MAX_SCRATCH;
 }
 
 /* With 16 output channels or fewer, oneDNN's first choice (brgconv, channels
@@ -254,10 +287,7 @@ static seqrt_status conv_pd(sq_builder *b, const dnnl_dims_t in,
                 user_weights, bias) == SEQRT_OK &&
       dnnl_primitive_desc_create(&b->pd, &desc, b->attr, b->plan->engine,
                                  NULL) == dnnl_success) {
-    if (b->plan->winograd ||
-        dnnl_memory_desc_get_size(sq_pd_md(b->pd, DNNL_ARG_SCRATCHPAD)) <=
-            SQ_WINOGRAD_MAX_SCRATCH)
-      return SEQRT_OK;
+    if (winograd_kernel_pays(b, in, out)) return SEQRT_OK;
     dnnl_primitive_desc_destroy(b->pd);
     b->pd = NULL;
   }

@@ -299,16 +299,26 @@ TEST(RuntimePerf, WinogradWhereItPays) {
   }
 }
 
-TEST(RuntimePerf, WinogradOnSeveralThreadsFromFiftyMegaflops) {
+TEST(RuntimePerf, WinogradOnSeveralThreadsOnlyWithEnoughWork) {
   // Split over threads, a small Winograd convolution's few tiles leave
-  // them idle: 32->32 at 28x28 (14 MFLOP) stays direct on 2 threads, at
-  // 56x56 (58 MFLOP) it runs as Winograd.
-  for (int64_t side : {28, 56}) {
-    ChainMaker m({-1, 32, side, side});
-    m.conv(32, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}).eltwise(SQ_RELU);
-    m.conv(32, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}});
+  // them idle: on 2 threads oneDNN's 4x3 kernel (batch 8 and 16) takes
+  // 50 MFLOP, its 2x3 kernel (batch 1) 500 MFLOP.
+  struct Case {
+    int64_t channels, side, batch;
+    bool option, expected;
+  } cases[] = {{32, 16, 8, false, false}, // 4x3, 38 MFLOP
+               {32, 16, 16, false, true}, // 4x3, 75 MFLOP
+               {64, 28, 1, false, false}, // 2x3, 58 MFLOP
+               {512, 14, 1, true, true}}; // 2x3, 925 MFLOP
+  for (const Case &c : cases) {
+    ChainMaker m({-1, c.channels, c.side, c.side});
+    m.conv(c.channels, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}})
+        .eltwise(SQ_RELU);
     std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
-    EXPECT_EQ(plans_winograd(chain.get(), 1, 2, false), side == 56) << side;
+    EXPECT_EQ(plans_winograd(chain.get(), c.batch, 2, c.option), c.expected)
+        << c.channels << " channels at " << c.side << ", batch " << c.batch;
+    EXPECT_TRUE(plans_winograd(chain.get(), c.batch, 1, c.option))
+        << c.channels << " channels at " << c.side << ", batch " << c.batch;
   }
 }
 
@@ -339,15 +349,17 @@ TEST(RuntimePerf, FewOutputChannelsTakeTheOlderDirectKernel) {
 TEST(RuntimePerf, WinogradOptionLiftsTheMemoryLimits) {
   // By default Winograd stays off where it costs memory: a 1.2 MB kernel
   // (4.7 MB as Winograd weights) and 64->128 at 8x8 at batch 32 (11 MB of
-  // scratchpad); sq_plan_options.winograd lifts both limits. 13x13 maps
-  // (16x16 in 4x4 tiles) stay direct either way.
+  // scratchpad); sq_plan_options.winograd lifts both limits. Maps that
+  // fill the kernel's output tiles badly stay direct either way: 6x6 in
+  // the 4x4 tiles of batch 8's kernel (13x13 still pays), 3x3 in the 2x2
+  // ones of batch 1's.
   struct Case {
     int64_t in, out, side, batch;
     bool by_default, with_option;
-  } cases[] = {{128, 256, 14, 1, false, true},
-               {64, 128, 8, 32, false, true},
-               {128, 256, 13, 1, false, false},
-               {64, 128, 8, 1, true, true}};
+  } cases[] = {{128, 256, 14, 1, false, true}, {64, 128, 8, 32, false, true},
+               {64, 128, 8, 1, true, true},    {64, 64, 6, 1, true, true},
+               {64, 64, 13, 8, true, true},    {64, 64, 6, 8, false, false},
+               {64, 64, 3, 1, false, false}};
   for (const Case &c : cases) {
     ChainMaker m({-1, c.in, c.side, c.side});
     m.conv(c.out, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}).eltwise(SQ_RELU);
