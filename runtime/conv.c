@@ -245,9 +245,7 @@ static bool winograd_pays(const sq_builder *b, const dnnl_dims_t in,
 #define SQ_WINOGRAD_2X3_MIN_PARALLEL_FLOP 5.0e8
 static bool winograd_kernel_pays(const sq_builder *b, const dnnl_dims_t in,
                                  const dnnl_dims_t out) {
-  const char *impl = "";
-  dnnl_primitive_desc_query(b->pd, dnnl_query_impl_info_str, 0, &impl);
-  bool two_by_three = strstr(impl, "2x3") != NULL;
+  bool two_by_three = strstr(sq_pd_impl(b->pd), "2x3") != NULL;
   int64_t t = two_by_three ? 2 : 4;
   double tiled =
       (double)((out[2] + t - 1) / t * t) * (double)((out[3] + t - 1) / t * t);

@@ -171,6 +171,10 @@ seqrt_status sq_op_pd(sq_builder *b, const void *op_desc,
                       const_dnnl_post_ops_t post_ops, const char *what,
                       dnnl_primitive_desc_t *pd);
 const dnnl_memory_desc_t *sq_pd_md(const_dnnl_primitive_desc_t pd, int arg);
+/* oneDNN's name of the implementation a primitive (descriptor) runs, e.g.
+ * "brgconv:avx512_core"; "?" when oneDNN cannot say. */
+const char *sq_pd_impl(const_dnnl_primitive_desc_t pd);
+const char *sq_prim_impl(const_dnnl_primitive_t prim);
 seqrt_status sq_op_add_prim(sq_builder *b, const_dnnl_primitive_desc_t pd,
                             int n_args, const sq_op_arg *args, sq_op **out);
 /* A reorder op from `from_md` at `from` to `to_md` at `to`. */

@@ -79,6 +79,22 @@ const dnnl_memory_desc_t *sq_pd_md(const_dnnl_primitive_desc_t pd, int arg) {
   return dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, arg);
 }
 
+const char *sq_pd_impl(const_dnnl_primitive_desc_t pd) {
+  const char *impl = NULL;
+  if (!pd ||
+      dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) !=
+          dnnl_success ||
+      !impl)
+    return "?";
+  return impl;
+}
+
+const char *sq_prim_impl(const_dnnl_primitive_t prim) {
+  const_dnnl_primitive_desc_t pd = NULL;
+  if (dnnl_primitive_get_primitive_desc(prim, &pd) != dnnl_success) return "?";
+  return sq_pd_impl(pd);
+}
+
 seqrt_status sq_op_add_prim(sq_builder *b, const_dnnl_primitive_desc_t pd,
                             int n_args, const sq_op_arg *args, sq_op **out) {
   sq_op *op = NULL;
@@ -195,14 +211,8 @@ const char *sq_ops_describe(const sq_ops *ops, char *buf, size_t size) {
   size_t used = 0;
   buf[0] = '\0';
   for (int i = 0; i < ops->n && used < size; i++) {
-    const char *impl = "kernel";
-    const_dnnl_primitive_desc_t pd;
-    if (ops->op[i].prim &&
-        (dnnl_primitive_get_primitive_desc(ops->op[i].prim, &pd) !=
-             dnnl_success ||
-         dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) !=
-             dnnl_success))
-      impl = "?";
+    const char *impl =
+        ops->op[i].prim ? sq_prim_impl(ops->op[i].prim) : "kernel";
     used +=
         (size_t)snprintf(buf + used, size - used, "%s%s", i ? "+" : "", impl);
   }

@@ -85,11 +85,7 @@ seqrt_status sq_builder_create_pd_preferring(sq_builder *b, const void *op_desc,
                                               b->plan->engine, NULL));
   do {
     dnnl_primitive_desc_t pd = dnnl_primitive_desc_iterator_fetch(it);
-    const char *impl = NULL;
-    if (pd &&
-        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) ==
-            dnnl_success &&
-        strncmp(impl, prefix, strlen(prefix)) == 0) {
+    if (pd && strncmp(sq_pd_impl(pd), prefix, strlen(prefix)) == 0) {
       b->pd = pd;
       break;
     }
@@ -781,14 +777,7 @@ static const char *md_layout(const dnnl_memory_desc_t *md, char *buf,
 }
 
 static const char *prim_impl(const sq_prim *p) {
-  const_dnnl_primitive_desc_t pd;
-  const char *impl = NULL;
-  if (!p->prim) return "view";
-  if (dnnl_primitive_get_primitive_desc(p->prim, &pd) != dnnl_success ||
-      dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) !=
-          dnnl_success)
-    return "?";
-  return impl;
+  return p->prim ? sq_prim_impl(p->prim) : "view";
 }
 
 void sq_plan_print(const sq_plan *plan, FILE *f) {
