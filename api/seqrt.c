@@ -58,6 +58,8 @@ typedef struct exec_entry {
 struct seqrt_context {
   const seqrt_model *model;
   int threads;
+  bool profiling;     /* seqrt_context_set_profiling */
+  sq_exec *last_exec; /* the last run's if profiled (seqrt_context_profile) */
   exec_entry *execs;
   int count, capacity;
 };
@@ -422,6 +424,26 @@ seqrt_status seqrt_context_set_threads(seqrt_context *ctx, int threads) {
   return SEQRT_OK;
 }
 
+seqrt_status seqrt_context_set_profiling(seqrt_context *ctx, int enable) {
+  if (!ctx) return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "context is NULL");
+  if (enable && !ctx->profiling)
+    for (int i = 0; i < ctx->count; i++)
+      sq_exec_profile_clear(ctx->execs[i].exec);
+  ctx->profiling = enable != 0;
+  return SEQRT_OK;
+}
+
+seqrt_status seqrt_context_profile(seqrt_context *ctx,
+                                   const seqrt_step_profile **steps,
+                                   int *count) {
+  if (!ctx || !steps || !count)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT,
+                    "context, steps or count is NULL");
+  *steps = NULL;
+  *count = 0;
+  return sq_exec_profile(ctx->last_exec, steps, count);
+}
+
 static seqrt_status exec_for(seqrt_context *ctx, int64_t batch, bool observable,
                              sq_exec **out) {
   const sq_plan *plan = NULL;
@@ -557,8 +579,15 @@ static seqrt_status run_range(seqrt_context *ctx, int first, int last,
   sq_exec *exec = NULL;
   status = exec_for(ctx, batch, observable, &exec);
   if (status != SEQRT_OK) return status;
-  sq_run_args args = {first,        last,     input->data, output->data,
-                      ctx->threads, callback, user};
+  sq_run_args args = {.first = first,
+                      .last = last,
+                      .input = input->data,
+                      .output = output->data,
+                      .threads = ctx->threads,
+                      .callback = callback,
+                      .user = user,
+                      .profile = ctx->profiling};
+  ctx->last_exec = ctx->profiling ? exec : NULL;
   return sq_exec_run(exec, &args);
 }
 

@@ -101,6 +101,32 @@ int64_t sq_layer_parameters(const sq_layer *layer) {
   return layer->weight.count + layer->bias.count;
 }
 
+double sq_layer_flop(const sq_layer *layer, int64_t batch) {
+  double out = (double)sq_shape_count(&layer->out, batch);
+  double flop = out;
+  switch (sq_kind_family(layer->kind)) {
+  case SQ_FAMILY_LINEAR:
+    flop = 2.0 * out * (double)layer->in.dims[layer->in.rank - 1];
+    break;
+  case SQ_FAMILY_CONV: {
+    /* Each weight meets every output position of its output channel (a
+     * transposed convolution: every input position of its input channel). */
+    bool transposed = layer->kind == SQ_CONVTRANSPOSE;
+    const sq_shape *per = transposed ? &layer->in : &layer->out;
+    if (per->rank > 1 && per->dims[1] > 0)
+      flop = 2.0 * (double)sq_shape_count(per, batch) *
+             (double)layer->weight.count / (double)per->dims[1];
+    break;
+  }
+  case SQ_FAMILY_POOL:
+    for (int i = 0; i < layer->spatial && i < SQ_MAX_SPATIAL; i++)
+      flop *= (double)layer->kernel[i];
+    break;
+  default: break;
+  }
+  return flop;
+}
+
 void sq_layer_padded_input(const sq_layer *layer, sq_shape *out) {
   if (sq_pool_padded_shape(layer, out)) return;
   *out = layer->in;

@@ -282,6 +282,11 @@ const char *sq_dims_format(int rank, const int64_t *dims, char *buf,
 
 int64_t sq_layer_parameters(const sq_layer *layer);
 
+/* Arithmetic of one run at `batch`: 2 per multiply-add of a convolution or
+ * linear layer, a window's elements per pooled output, one per output
+ * element of any other layer. */
+double sq_layer_flop(const sq_layer *layer, int64_t batch);
+
 /* An AVGPOOL or LPPOOL whose average counts some of its padding but not all
  * (uncounted_*) runs on its input zero-padded by the counted part: true and
  * that padded input's shape (the batch as in `in`) for such a layer, false

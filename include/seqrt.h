@@ -271,6 +271,43 @@ SEQRT_API seqrt_status seqrt_run_layers(seqrt_context *ctx, int first, int last,
                                         seqrt_layer_callback callback,
                                         void *user);
 
+/* ---- profiling ----------------------------------------------------------- */
+
+/** One step of a run's plan: the oneDNN primitive that computes layers
+ * first_layer..last_layer (a layer and what is fused into it, e.g. a Conv
+ * with its ReLU), and the time the context's runs spent in it. */
+typedef struct seqrt_step_profile {
+  int first_layer;     /**< the first layer it computes (seqrt_model_layer) */
+  int last_layer;      /**< the last one (inclusive) */
+  const char *impl;    /**< oneDNN implementation, e.g. "brgconv:avx512_core";
+                          "view" for a step that only moves or reshapes data */
+  int threads;         /**< OpenMP threads the step runs on */
+  double flop;         /**< arithmetic per run: 2 per multiply-add of a
+                          convolution or linear layer, a window's elements per
+                          pooled output, 1 per output element otherwise */
+  double weight_bytes; /**< the layers' parameters, 4 bytes each: what a
+                          run reads of weights (more in a Winograd layout) */
+  int64_t runs;        /**< runs timed since profiling was switched on */
+  double total_us;     /**< wall time summed over those runs, including the
+                          reorder into the step's layout when it has one */
+} seqrt_step_profile;
+
+/** Time every step of this context's runs (enable nonzero), or stop (0).
+ * Off by default; on, a run reads the clock twice per step. Switching it on
+ * clears the times collected so far. */
+SEQRT_API seqrt_status seqrt_context_set_profiling(seqrt_context *ctx,
+                                                   int enable);
+
+/** The steps of the plan that this context's last run used (its batch
+ * size; an observing seqrt_run_layers uses an unfused plan), in order, with
+ * their times since profiling was switched on. `*steps` and its strings
+ * belong to the context and stay valid until it is freed; later profiled
+ * runs of the same plan add to its times in place. Fails if the last run
+ * was not profiled. */
+SEQRT_API seqrt_status seqrt_context_profile(seqrt_context *ctx,
+                                             const seqrt_step_profile **steps,
+                                             int *count);
+
 #ifdef __cplusplus
 }
 #endif

@@ -450,6 +450,21 @@ public:
     return run_layers_impl<std::int64_t>(first, last, input, dims, callback);
   }
 
+  /** Time each step of later runs, or stop (seqrt_context_set_profiling;
+   * switching on clears the times so far). */
+  Context &set_profiling(bool enable) {
+    detail::check(seqrt_context_set_profiling(handle_.get(), enable));
+    return *this;
+  }
+  /** The last run's steps with their times (seqrt_context_profile), copied;
+   * the strings live as long as the context. */
+  std::vector<seqrt_step_profile> profile() const {
+    const seqrt_step_profile *steps = nullptr;
+    int count = 0;
+    detail::check(seqrt_context_profile(handle_.get(), &steps, &count));
+    return std::vector<seqrt_step_profile>(steps, steps + count);
+  }
+
   /** The C handle, owned by this object. */
   seqrt_context *get() const noexcept { return handle_.get(); }
 

@@ -5,6 +5,7 @@
 #include <oneapi/dnnl/dnnl_debug.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -28,6 +29,8 @@ struct sq_exec {
   void *view;
   void *scratch;
   exec_step *steps;
+  seqrt_step_profile *profile; /* per step; made by the first profiled run */
+  char *profile_impl;          /* the profile's impl strings */
 };
 
 static seqrt_status exec_error(const char *what, dnnl_status_t st) {
@@ -138,6 +141,8 @@ void sq_exec_free(sq_exec *exec) {
   free(exec->buf[1]);
   free(exec->view);
   free(exec->scratch);
+  free(exec->profile);
+  free(exec->profile_impl);
   free(exec);
 }
 
@@ -251,8 +256,74 @@ static seqrt_status check_run_args(const sq_exec *exec,
   return SEQRT_OK;
 }
 
+/* ---- profiling ---- */
+
+#define SQ_IMPL_TEXT 128
+
+static seqrt_status profile_create(sq_exec *exec) {
+  const sq_plan *plan = exec->plan;
+  size_t n = (size_t)plan->n_steps;
+  exec->profile = calloc(n, sizeof *exec->profile);
+  exec->profile_impl = calloc(n, SQ_IMPL_TEXT);
+  if (!exec->profile || !exec->profile_impl) {
+    free(exec->profile);
+    free(exec->profile_impl);
+    exec->profile = NULL;
+    exec->profile_impl = NULL;
+    return sq_error(SEQRT_ERR_NOMEM, "out of memory for a run profile");
+  }
+  for (int i = 0; i < plan->n_steps; i++) {
+    const sq_step *s = &plan->steps[i];
+    seqrt_step_profile *p = &exec->profile[i];
+    p->first_layer = s->lo;
+    p->last_layer = s->hi;
+    p->impl = sq_step_impl(s, exec->profile_impl + (size_t)i * SQ_IMPL_TEXT,
+                           SQ_IMPL_TEXT);
+    p->threads = s->threads;
+    for (int k = s->lo; k <= s->hi; k++) {
+      const sq_layer *layer = &plan->chain->layers[k];
+      p->flop += sq_layer_flop(layer, plan->batch);
+      p->weight_bytes += (double)sq_layer_parameters(layer) * sizeof(float);
+    }
+  }
+  return SEQRT_OK;
+}
+
+static double now_us(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
+}
+
+static void profile_add(sq_exec *exec, int index, double since_us) {
+  exec->profile[index].total_us += now_us() - since_us;
+  exec->profile[index].runs++;
+}
+
+seqrt_status sq_exec_profile(const sq_exec *exec,
+                             const seqrt_step_profile **steps, int *count) {
+  if (!exec || !exec->profile)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT,
+                    "the last run on this context was not profiled "
+                    "(seqrt_context_set_profiling before running)");
+  *steps = exec->profile;
+  *count = exec->plan->n_steps;
+  return SEQRT_OK;
+}
+
+void sq_exec_profile_clear(sq_exec *exec) {
+  for (int i = 0; exec->profile && i < exec->plan->n_steps; i++) {
+    exec->profile[i].runs = 0;
+    exec->profile[i].total_us = 0.0;
+  }
+}
+
+/* ---- running the plan ---- */
+
 seqrt_status sq_exec_run(sq_exec *exec, const sq_run_args *args) {
   seqrt_status st = check_run_args(exec, args);
+  if (st == SEQRT_OK && args->profile && !exec->profile)
+    st = profile_create(exec);
   if (st != SEQRT_OK) return st;
   const sq_plan *plan = exec->plan;
   run_io io = {args, plan->layer_step[args->first],
@@ -271,8 +342,10 @@ seqrt_status sq_exec_run(sq_exec *exec, const sq_run_args *args) {
     int threads = plan->steps[i].threads;
     if (args->threads > 0 && args->threads < threads) threads = args->threads;
     if (threads != current) omp_set_num_threads(current = threads);
+    double start = args->profile ? now_us() : 0.0;
     st = plan->steps[i].is_view ? run_view_step(exec, i, &io)
                                 : run_main_step(exec, i, &io);
+    if (args->profile) profile_add(exec, i, start);
     bool stop = false;
     if (st == SEQRT_OK && args->callback) st = observe(exec, i, &io, &stop);
     if (stop) break;

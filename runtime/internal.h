@@ -195,6 +195,8 @@ seqrt_status sq_op_add_kernel(sq_builder *b, sq_kernel_fn fn, void *params,
 void sq_ops_free(sq_ops *ops);
 /* "jit:uni+kernel"-style list of the ops' implementations. */
 const char *sq_ops_describe(const sq_ops *ops, char *buf, size_t size);
+/* The oneDNN implementation(s) a step runs ("view" if none), into buf. */
+const char *sq_step_impl(const sq_step *step, char *buf, size_t size);
 
 /* Execs: memory objects of one exec, bound to its buffers (`where` is
  * indexed by sq_place), then run with the step's actual source and

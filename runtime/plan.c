@@ -320,22 +320,7 @@ static double layer_cost_us(const sq_layer *layer, int64_t batch) {
   double in = (double)sq_shape_count(&layer->in, batch);
   double out = (double)sq_shape_count(&layer->out, batch);
   double weights = (double)(layer->weight.count + layer->bias.count);
-  double flops = out;
-  switch (sq_kind_family(layer->kind)) {
-  case SQ_FAMILY_LINEAR:
-    flops = 2.0 * out * (double)layer->in.dims[layer->in.rank - 1];
-    break;
-  case SQ_FAMILY_CONV:
-    if (layer->out.rank > 1 && layer->out.dims[1] > 0)
-      flops =
-          2.0 * out * (double)layer->weight.count / (double)layer->out.dims[1];
-    break;
-  case SQ_FAMILY_POOL:
-    for (int i = 0; i < layer->spatial && i < SQ_MAX_SPATIAL; i++)
-      flops *= (double)layer->kernel[i];
-    break;
-  default: break;
-  }
+  double flops = sq_layer_flop(layer, batch);
   double bytes = 4.0 * (in + out + weights);
   double compute = flops / SQ_EST_FLOP_PER_US;
   double memory = bytes / (bytes > SQ_EST_CACHE_BYTES ? SQ_EST_DRAM_PER_US
@@ -776,12 +761,15 @@ static const char *md_layout(const dnnl_memory_desc_t *md, char *buf,
   return buf;
 }
 
-static const char *prim_impl(const sq_prim *p) {
-  return p->prim ? sq_prim_impl(p->prim) : "view";
+const char *sq_step_impl(const sq_step *step, char *buf, size_t size) {
+  if (step->ops) return sq_ops_describe(step->ops, buf, size);
+  snprintf(buf, size, "%s",
+           step->main.prim ? sq_prim_impl(step->main.prim) : "view");
+  return buf;
 }
 
 void sq_plan_print(const sq_plan *plan, FILE *f) {
-  char src[32], dst[32], w[32], ops[128];
+  char src[32], dst[32], w[32], impl[128];
   fprintf(f, "plan: batch %lld, %s, %d steps, up to %d threads\n",
           (long long)plan->batch, plan->observable ? "observable" : "fused",
           plan->n_steps, plan->threads);
@@ -800,8 +788,7 @@ void sq_plan_print(const sq_plan *plan, FILE *f) {
             "dst=%s weights=%s%s%s%s buf %d->%d\n",
             i, s->lo, s->hi, plan->chain->layers[s->lo].name,
             sq_kind_name(plan->chain->layers[s->lo].kind), s->threads,
-            s->ops ? sq_ops_describe(s->ops, ops, sizeof ops)
-                   : prim_impl(&s->main),
+            sq_step_impl(s, impl, sizeof impl),
             md_layout(&s->main.src_md, src, sizeof src),
             md_layout(&s->main.dst_md, dst, sizeof dst),
             wmd ? md_layout(wmd, w, sizeof w) : "-",

@@ -91,9 +91,16 @@ typedef struct sq_run_args {
   int threads;       /* at most this many (0: the plan's count) */
   seqrt_layer_callback callback; /* observable plans only; may be NULL */
   void *user;
+  bool profile; /* time each step (sq_exec_profile) */
 } sq_run_args;
 
 /* Run. A fused plan only accepts first == 0 and last == n_layers - 1. */
 seqrt_status sq_exec_run(sq_exec *exec, const sq_run_args *args);
+
+/* The steps' times of the profiled runs since the last clear; fails if
+ * there was none. The array lives until the next run, clear or free. */
+seqrt_status sq_exec_profile(const sq_exec *exec,
+                             const seqrt_step_profile **steps, int *count);
+void sq_exec_profile_clear(sq_exec *exec);
 
 #endif

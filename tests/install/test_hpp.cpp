@@ -184,6 +184,26 @@ TEST(Hpp, ExternalDataSuppliedInMemory) {
   EXPECT_EQ(a.run(input, dims).data, b.run(input, dims).data);
 }
 
+TEST(Hpp, ProfileListsTheStepsOfTheLastProfiledRun) {
+  const std::string dir = kExamples + "small_convnet/";
+  seqrt::Model model = seqrt::Model::load_file(dir + "model.onnx");
+  seqrt::Context context(model);
+  EXPECT_THROW(context.profile(), seqrt::Error);
+  Array input = load_npy(dir + "input.npy");
+  context.set_profiling(true).run(input.values, input.dims);
+  context.run(input.values, input.dims);
+  std::vector<seqrt_step_profile> steps = context.profile();
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(steps.front().first_layer, 0);
+  EXPECT_EQ(steps.back().last_layer, model.layer_count() - 1);
+  for (const seqrt_step_profile &step : steps) {
+    EXPECT_EQ(step.runs, 2);
+    EXPECT_GT(step.flop, 0.0);
+  }
+  context.set_profiling(false).run(input.values, input.dims);
+  EXPECT_THROW(context.profile(), seqrt::Error);
+}
+
 TEST_P(ExampleModel, RunMatchesPyTorchAndTheCApi) {
   Array input = load_npy(dir() + "input.npy");
   Array expected = load_npy(dir() + "expected.npy");
