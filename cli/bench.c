@@ -106,6 +106,10 @@ static int time_runs(seqrt_context *ctx, const seqrt_tensor *in,
       free(samples);
       return error_exit(EXIT_FAIL, "%s", seqrt_last_error());
     }
+  if (o->profile && seqrt_context_set_profiling(ctx, 1) != SEQRT_OK) {
+    free(samples);
+    return error_exit(EXIT_FAIL, "%s", seqrt_last_error());
+  }
   int progress = isatty(STDERR_FILENO);
   double start = now_us(), last_report = start, cpu0 = cpu_us(), busy = 0;
   for (int i = 0; i < o->iters; i++) {
@@ -140,8 +144,109 @@ static int time_runs(seqrt_context *ctx, const seqrt_tensor *in,
   return 0;
 }
 
+/* ---- per-step profile ---- */
+
+typedef struct step_row {
+  const seqrt_step_profile *step;
+  const char *name; /* its first layer's */
+  char kinds[64];   /* "Conv+ReLU" */
+  double mean_us, share, gflops, weight_gbps;
+} step_row;
+
+static void kinds_of(const seqrt_model *model, const seqrt_step_profile *p,
+                     char *buf, size_t size) {
+  size_t used = 0;
+  buf[0] = '\0';
+  for (int k = p->first_layer; k <= p->last_layer && used < size; k++) {
+    seqrt_layer_info info;
+    if (seqrt_model_layer(model, k, &info) != SEQRT_OK) continue;
+    used += (size_t)snprintf(buf + used, size - used, "%s%s",
+                             k > p->first_layer ? "+" : "", info.kind);
+  }
+}
+
+/* The rows of the context's profile; NULL (message printed) on failure. */
+static step_row *profile_rows(const seqrt_model *model, seqrt_context *ctx,
+                              int *count, double *sum_us) {
+  const seqrt_step_profile *steps = NULL;
+  if (seqrt_context_profile(ctx, &steps, count) != SEQRT_OK) {
+    error_exit(EXIT_FAIL, "%s", seqrt_last_error());
+    return NULL;
+  }
+  step_row *rows = calloc((size_t)*count + 1, sizeof *rows);
+  if (!rows) {
+    error_exit(EXIT_FAIL, "out of memory");
+    return NULL;
+  }
+  *sum_us = 0.0;
+  for (int i = 0; i < *count; i++) {
+    step_row *row = &rows[i];
+    seqrt_layer_info info;
+    row->step = &steps[i];
+    row->name =
+        seqrt_model_layer(model, steps[i].first_layer, &info) == SEQRT_OK
+            ? info.name
+            : "";
+    kinds_of(model, &steps[i], row->kinds, sizeof row->kinds);
+    row->mean_us = steps[i].runs ? steps[i].total_us / steps[i].runs : 0.0;
+    if (row->mean_us > 0) {
+      row->gflops = steps[i].flop / row->mean_us / 1e3;
+      row->weight_gbps = steps[i].weight_bytes / row->mean_us / 1e3;
+    }
+    *sum_us += row->mean_us;
+  }
+  for (int i = 0; i < *count; i++)
+    rows[i].share = *sum_us > 0 ? rows[i].mean_us / *sum_us : 0.0;
+  return rows;
+}
+
+static void print_profile_json(const step_row *rows, int count) {
+  printf(", \"steps\": [");
+  for (int i = 0; i < count; i++) {
+    const seqrt_step_profile *p = rows[i].step;
+    printf("%s{\"step\": %d, \"first_layer\": %d, \"last_layer\": %d, "
+           "\"name\": ",
+           i ? ", " : "", i, p->first_layer, p->last_layer);
+    print_json_string(rows[i].name);
+    printf(", \"kinds\": ");
+    print_json_string(rows[i].kinds);
+    printf(", \"impl\": ");
+    print_json_string(p->impl);
+    printf(", \"threads\": %d, \"runs\": %lld, \"mean_us\": %.3f, "
+           "\"share\": %.4f, \"flop\": %.0f, \"gflops\": %.2f, "
+           "\"weight_bytes\": %.0f, \"weight_gbps\": %.2f}",
+           p->threads, (long long)p->runs, rows[i].mean_us, rows[i].share,
+           p->flop, rows[i].gflops, p->weight_bytes, rows[i].weight_gbps);
+  }
+  printf("]");
+}
+
+/* GFLOP/s of the step's arithmetic, GB/s of its weights ("-": none). */
+static void print_profile_table(const step_row *rows, int count,
+                                double sum_us) {
+  printf("profile    %d steps, mean per run; they sum to %.1f us\n", count,
+         sum_us);
+  printf("  %4s  %-9s %-14s %-20s %-30s %3s %11s %6s %8s %8s\n", "step",
+         "layers", "first layer", "kinds", "implementation", "thr", "time",
+         "share", "GFLOP/s", "wt GB/s");
+  for (int i = 0; i < count; i++) {
+    const seqrt_step_profile *p = rows[i].step;
+    char layers[24], gbps[16] = "-";
+    snprintf(layers, sizeof layers, "%d..%d", p->first_layer, p->last_layer);
+    if (p->weight_bytes > 0)
+      snprintf(gbps, sizeof gbps, "%.1f", rows[i].weight_gbps);
+    printf("  %4d  %-9s %-14.14s %-20.20s %-30.30s %3d %8.2f us %5.1f%% "
+           "%8.1f %8s\n",
+           i, layers, rows[i].name, rows[i].kinds, p->impl, p->threads,
+           rows[i].mean_us, 100.0 * rows[i].share, rows[i].gflops, gbps);
+  }
+}
+
+/* ---- results ---- */
+
 static void print_result(const options *o, const seqrt_tensor *in,
-                         const bench_result *r) {
+                         const bench_result *r, const step_row *rows,
+                         int n_rows, double rows_us) {
   if (o->json) {
     printf("{\"model\": ");
     print_json_string(o->model);
@@ -150,11 +255,13 @@ static void print_result(const options *o, const seqrt_tensor *in,
            "\"load_ms\": %.3f, \"plan_ms\": %.3f, \"p50_us\": %.2f, "
            "\"p90_us\": %.2f, \"p99_us\": %.2f, \"mean_us\": %.2f, "
            "\"throughput_per_s\": %.2f, \"peak_rss_kb\": %ld, "
-           "\"cpu_us_per_run\": %.2f, \"cpu_busy_ratio\": %.3f}\n",
+           "\"cpu_us_per_run\": %.2f, \"cpu_busy_ratio\": %.3f",
            (long long)in->dims[0], o->threads, o->iters, o->warmup,
            o->interval_ms, r->load_ms, r->plan_ms, r->p50, r->p90, r->p99,
            r->mean, r->throughput, r->peak_rss_kb, r->cpu_per_run,
            r->busy_ratio);
+    if (rows) print_profile_json(rows, n_rows);
+    printf("}\n");
     return;
   }
   printf("model      %s\n", o->model);
@@ -169,6 +276,7 @@ static void print_result(const options *o, const seqrt_tensor *in,
   printf("cpu        %.1f us per run (%.2f of runtime x threads)\n",
          r->cpu_per_run, r->busy_ratio);
   printf("peak RSS   %ld kB\n", r->peak_rss_kb);
+  if (rows) print_profile_table(rows, n_rows, rows_us);
 }
 
 /* libgomp reads its environment once, at start-up. By default an idle
@@ -226,10 +334,17 @@ int cmd_bench(int argc, char **argv) {
       rc = error_exit(EXIT_FAIL, "%s", seqrt_last_error());
     r.plan_ms = (now_us() - t0) / 1e3;
   }
-  if (!rc && !(rc = time_runs(ctx, &in, &out, &o, &r))) {
+  if (!rc) rc = time_runs(ctx, &in, &out, &o, &r);
+  step_row *rows = NULL;
+  int n_rows = 0;
+  double rows_us = 0.0;
+  if (!rc && o.profile && !(rows = profile_rows(model, ctx, &n_rows, &rows_us)))
+    rc = EXIT_FAIL;
+  if (!rc) {
     r.peak_rss_kb = peak_rss_kb();
-    print_result(&o, &in, &r);
+    print_result(&o, &in, &r, rows, n_rows, rows_us);
   }
+  free(rows);
   seqrt_context_free(ctx);
   free(in.data);
   free(out.data);

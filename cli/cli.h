@@ -24,6 +24,7 @@ typedef struct options {
   int batch, iters, warmup, interval_ms; /* bench */
   int json;
   int isolated; /* verify DIR: feed each layer PyTorch's input for it */
+  int profile;  /* bench: time each step */
   uint64_t memory_limit; /* --memory-limit BYTES; 0: the library default */
 } options;
 

@@ -72,10 +72,14 @@ static const char usage[] =
     "test_data_set_N/)\n"
     "  seqrt bench MODEL.onnx [--batch N] [--threads N] [--iters N] "
     "[--warmup N]\n"
-    "              [--interval-ms M] [--json]\n"
+    "              [--interval-ms M] [--profile] [--json]\n"
     "                              time runs: p50/p90/p99 latency, "
     "throughput,\n"
-    "                              load time, peak RSS, CPU time per run\n"
+    "                              load time, peak RSS, CPU time per run;\n"
+    "                              --profile: time per step (the oneDNN\n"
+    "                              primitive of a layer and what is fused "
+    "into\n"
+    "                              it), its implementation and GFLOP/s\n"
     "  seqrt --version | --help\n"
     "\n"
     "Every command that loads a model takes --memory-limit BYTES (suffix K, "
@@ -132,6 +136,15 @@ static int parse_count(const char *flag, const char *text, int *out) {
   return 0;
 }
 
+/* The setting an option without a value switches on; NULL for others. */
+static int *switch_of(options *o, const char *arg) {
+  if (strcmp(arg, "--json") == 0) return &o->json;
+  if (strcmp(arg, "--isolated") == 0) return &o->isolated;
+  if (strcmp(arg, "--profile") == 0) return &o->profile;
+  if (strcmp(arg, "--winograd") == 0) return &load_winograd;
+  return NULL;
+}
+
 int parse_options(int argc, char **argv, options *o) {
   *o = (options){
       .atol = DEFAULT_ATOL, .rtol = DEFAULT_RTOL, .iters = 100, .warmup = 10};
@@ -143,12 +156,9 @@ int parse_options(int argc, char **argv, options *o) {
       o->model = arg;
       continue;
     }
-    if (strcmp(arg, "--json") == 0 || strcmp(arg, "--isolated") == 0) {
-      *(arg[2] == 'j' ? &o->json : &o->isolated) = 1;
-      continue;
-    }
-    if (strcmp(arg, "--winograd") == 0) {
-      load_winograd = 1;
+    int *flag = switch_of(o, arg);
+    if (flag) {
+      *flag = 1;
       continue;
     }
     if (i + 1 >= argc) return error_exit(EXIT_FAIL, "%s needs a value", arg);

@@ -6,6 +6,7 @@ scripts/bench/compare.py)."""
 import json
 import math
 import os
+import re
 import tempfile
 import unittest
 
@@ -64,6 +65,45 @@ class BenchJson(unittest.TestCase):
         self.check_fields(result, 5, 10)
         self.assertEqual(result["interval_ms"], 2)
         self.assertGreater(result["cpu_busy_ratio"], 0)
+
+    def test_profile_names_every_layer_once(self):
+        model = os.path.join(e2e.EXAMPLES_DIR, "small_convnet", "model.onnx")
+        result = self.bench(model, "--batch", "2", "--iters", "15", "--warmup", "2",
+                            "--threads", "1", "--profile")
+        self.check_fields(result, 2, 15)
+        steps = result["steps"]
+        inspect = e2e.seqrt("inspect", model)
+        self.assertEqual(inspect.returncode, 0, inspect.stderr)
+        rows = re.findall(r"^\s*\d+\s+(\S+)\s+(\S+)\s+\[", inspect.stdout, re.M)
+        layers = [{"name": name, "kind": kind} for name, kind in rows]
+        self.assertEqual(len(layers), 6, inspect.stdout)
+        covered = [k for s in steps for k in range(s["first_layer"], s["last_layer"] + 1)]
+        self.assertEqual(covered, list(range(len(layers))))
+        for s in steps:
+            self.assertEqual(s["runs"], 15)
+            self.assertGreater(s["mean_us"], 0)
+            self.assertEqual(s["kinds"].split("+"),
+                             [layers[k]["kind"] for k in range(s["first_layer"],
+                                                                s["last_layer"] + 1)])
+            self.assertEqual(s["name"], layers[s["first_layer"]]["name"])
+            self.assertTrue(s["impl"])
+        self.assertAlmostEqual(sum(s["share"] for s in steps), 1.0, delta=1e-2)
+        # the steps are timed inside the runs: together no longer than a run
+        self.assertLessEqual(sum(s["mean_us"] for s in steps), result["mean_us"] * 1.01)
+        convs = [s for s in steps if s["kinds"].startswith("Conv")]
+        self.assertTrue(convs)
+        self.assertTrue(all(s["flop"] > 0 and s["gflops"] > 0 for s in convs))
+        # small_convnet: Conv 1->8 3x3 (80 parameters), Linear 1568->10
+        self.assertEqual(sum(s["weight_bytes"] for s in steps), 4 * (80 + 15690))
+        self.assertTrue(all(s["weight_gbps"] > 0 for s in convs))
+
+    def test_profile_table(self):
+        model = os.path.join(e2e.EXAMPLES_DIR, "mnist_mlp", "model.onnx")
+        proc = e2e.seqrt("bench", model, "--iters", "5", "--profile")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        table = proc.stdout.split("profile ", 1)[1].splitlines()
+        self.assertIn("implementation", table[1])
+        self.assertTrue(any("Linear" in row and "GFLOP/s" not in row for row in table[2:]))
 
     def test_input_batch_mismatch_is_an_error(self):
         model = os.path.join(e2e.EXAMPLES_DIR, "mnist_mlp", "model.onnx")
