@@ -11,12 +11,15 @@ runtimes run the same input file one after the other, in a rotated order,
 --rounds times; a runtime's p50 is the median of its per-round p50s. The
 same run measures the machine's limits (oneDNN's dnnl_sgemm at 2048^3 and a
 streaming read, per thread count, with scripts/bench/peaks.c), seqrt's idle
-CPU (`seqrt bench --interval-ms 10`), load times and peak RSS, and checks
-each target of the performance issue.
+CPU (`seqrt bench --interval-ms 10`), load times and peak RSS, where
+seqrt's time goes (`seqrt bench --profile`, a separate run per
+configuration: reading the clock at every step costs ~0.3 us a run), and
+checks each target of the performance issue.
 
 Writes DIR/performance.json (every number), DIR/performance-table.md (the
-tables and the target check) and DIR/performance.png (the plot), and prints
-the markdown. Installs nothing; it needs (see the README, "Performance"):
+tables and the target check), DIR/performance-profile.md (seqrt's steps
+against the machine's limits) and DIR/performance.png (the plot), and
+prints the target markdown. Installs nothing; it needs (see the README, "Performance"):
 
     bash ../shared/bench/ortbench/build.sh      # ONNX Runtime 1.30 C API bench
     apt-get install libopenblas0-openmp python3-matplotlib
@@ -158,11 +161,14 @@ def iterations(meta, batch, seconds):
 SEQRT_ARGS = []
 
 
-def time_seqrt(seqrt_bin, path, x_path, threads, iters, warmup, interval_ms=0):
+def time_seqrt(seqrt_bin, path, x_path, threads, iters, warmup, interval_ms=0,
+               profile=False):
     cmd = [seqrt_bin, "bench", path, "--input", x_path, "--threads", threads,
            "--iters", iters, "--warmup", warmup, "--json"] + SEQRT_ARGS
     if interval_ms:
         cmd += ["--interval-ms", interval_ms]
+    if profile:
+        cmd += ["--profile"]
     return json.loads(run(cmd).stdout)
 
 
@@ -227,6 +233,44 @@ def measure_idle(ctx, name, meta, batch, threads, x_path):
     return {"model": name, "batch": batch, "threads": threads, "iters": iters,
             "cpu_us_per_run": res["cpu_us_per_run"], "mean_us": res["mean_us"],
             "cpu_busy_ratio": res["cpu_busy_ratio"]}
+
+
+def measure_profile(ctx, name, meta, batch, threads, x_path):
+    """seqrt's steps: implementation, mean time, GFLOP/s, weight GB/s."""
+    path = os.path.join(ctx.models, name + ".onnx")
+    iters, warmup = iterations(meta, batch, ctx.seconds)
+    res = time_seqrt(ctx.seqrt, path, x_path, threads, iters, warmup, profile=True)
+    return {"model": name, "batch": batch, "threads": threads, "iters": iters,
+            "p50_us": res["p50_us"], "mean_us": res["mean_us"], "steps": res["steps"]}
+
+
+def profile_markdown(profiles, peaks):
+    out = ["Where seqrt's time goes: `seqrt bench --profile`, one run per configuration "
+           "after the timed rounds. A step is a layer and what is fused into it; "
+           "GFLOP/s and weight GB/s are also given as a share of the run's dnnl_sgemm "
+           "and streaming-read limits for the step's own thread count. GFLOP/s counts "
+           "a convolution's direct arithmetic (a Winograd step can exceed 100%); "
+           "weights that stay in cache between runs read faster than the streaming "
+           "read.\n"]
+    for p in profiles:
+        out.append("**%s, batch %d, %d thread%s**: p50 %s, mean %s, steps %s\n" % (
+            p["model"], p["batch"], p["threads"], "s" if p["threads"] > 1 else "",
+            fmt_us(p["p50_us"]), fmt_us(p["mean_us"]),
+            fmt_us(sum(s["mean_us"] for s in p["steps"]))))
+        out.append("| step | layers | kinds | implementation | threads | time | share "
+                   "| GFLOP/s | of sgemm | weight GB/s | of read |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for s in p["steps"]:
+            peak = peaks.get(s["threads"], peaks[p["threads"]])
+            weights = s["weight_bytes"] > 0
+            out.append("| %d | %d..%d | %s | %s | %d | %s | %.1f%% | %.1f | %.0f%% | %s | %s |" % (
+                s["step"], s["first_layer"], s["last_layer"], s["kinds"], s["impl"],
+                s["threads"], fmt_us(s["mean_us"]), 100 * s["share"], s["gflops"],
+                100 * s["gflops"] / peak["sgemm_gflops"],
+                "%.1f" % s["weight_gbps"] if weights else "-",
+                "%.0f%%" % (100 * s["weight_gbps"] / peak["read_gbps"]) if weights else "-"))
+        out.append("")
+    return "\n".join(out)
 
 
 # ---- targets ---------------------------------------------------------------
@@ -416,7 +460,7 @@ def main(argv=None):
 
     ctx = argparse.Namespace(seqrt=seqrt_bin, ort=ort, models=args.models,
                              rounds=args.rounds, seconds=args.seconds)
-    results, idle = [], []
+    results, idle, profiles = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             meta = metas[name]
@@ -429,8 +473,11 @@ def main(argv=None):
                     r = measure_config(ctx, name, meta, batch, t, x_path)
                     results.append(r)
                 idle.append(measure_idle(ctx, name, meta, batch, max(threads_list), x_path))
+                for t in threads_list:
+                    profiles.append(measure_profile(ctx, name, meta, batch, t, x_path))
                 with open(os.path.join(out_dir, "partial.json"), "w") as f:
-                    json.dump({"peaks": peaks, "results": results, "idle": idle}, f)
+                    json.dump({"peaks": peaks, "results": results, "idle": idle,
+                               "profiles": profiles}, f)
     # The limits again at the end: the best of both is the practical peak.
     for t, p in measure_peaks(peaks_bin, threads_list, max(largest_weights, 256 * MB)).items():
         peaks[t] = {k: max(peaks[t][k], p[k]) for k in p}
@@ -441,8 +488,11 @@ def main(argv=None):
     text = markdown(info, peaks, results, idle, rows, command, started, load_before, load_after)
     with open(os.path.join(out_dir, "performance-table.md"), "w") as f:
         f.write(text)
+    with open(os.path.join(out_dir, "performance-profile.md"), "w") as f:
+        f.write(profile_markdown(profiles, peaks))
     with open(os.path.join(out_dir, "performance.json"), "w") as f:
         json.dump({"machine": info, "peaks": peaks, "results": results, "idle": idle,
+                   "profiles": profiles,
                    "targets": rows, "command": command, "started": started,
                    "load_before": load_before, "load_after": load_after}, f, indent=1)
     plot(results, os.path.join(out_dir, "performance.png"))
