@@ -213,11 +213,6 @@ static bool winograd_shape(const sq_layer *layer, const dnnl_dims_t in,
   return in[1] >= 32 && out[1] >= 32;
 }
 
-static double conv3x3_flop(const dnnl_dims_t in, const dnnl_dims_t out) {
-  return 2.0 * (double)(out[0] * out[1] * out[2] * out[3]) *
-         (double)(in[1] * 9);
-}
-
 /* Before a Winograd descriptor is tried: the shape, the weights' memory,
  * and enough work per run to split over several threads. */
 static bool winograd_pays(const sq_builder *b, const dnnl_dims_t in,
@@ -225,7 +220,7 @@ static bool winograd_pays(const sq_builder *b, const dnnl_dims_t in,
   const sq_layer *layer = b->layer;
   if (!winograd_shape(layer, in, out)) return false;
   if (b->step->threads > 1 &&
-      conv3x3_flop(in, out) < SQ_WINOGRAD_MIN_PARALLEL_FLOP)
+      sq_layer_flop(layer, b->plan->batch) < SQ_WINOGRAD_MIN_PARALLEL_FLOP)
     return false;
   return b->plan->winograd ||
          layer->weight.count * (int64_t)sizeof(float) < SQ_WINOGRAD_MAX_BYTES;
@@ -243,15 +238,15 @@ static bool winograd_pays(const sq_builder *b, const dnnl_dims_t in,
  * ones (0.9 GFLOP) 28.1-28.7 -> 26.0-26.5 ms. */
 #define SQ_WINOGRAD_MAX_TILED 1.6
 #define SQ_WINOGRAD_2X3_MIN_PARALLEL_FLOP 5.0e8
-static bool winograd_kernel_pays(const sq_builder *b, const dnnl_dims_t in,
-                                 const dnnl_dims_t out) {
+static bool winograd_kernel_pays(const sq_builder *b, const dnnl_dims_t out) {
   bool two_by_three = strstr(sq_pd_impl(b->pd), "2x3") != NULL;
   int64_t t = two_by_three ? 2 : 4;
   double tiled =
       (double)((out[2] + t - 1) / t * t) * (double)((out[3] + t - 1) / t * t);
   if (tiled > SQ_WINOGRAD_MAX_TILED * (double)(out[2] * out[3])) return false;
   if (two_by_three && b->step->threads > 1 &&
-      conv3x3_flop(in, out) < SQ_WINOGRAD_2X3_MIN_PARALLEL_FLOP)
+      sq_layer_flop(b->layer, b->plan->batch) <
+          SQ_WINOGRAD_2X3_MIN_PARALLEL_FLOP)
     return false;
   return b->plan->winograd ||
          dnnl_memory_desc_get_size(sq_pd_md(b->pd, DNNL_ARG_SCRATCHPAD)) <=
@@ -285,7 +280,7 @@ static seqrt_status conv_pd(sq_builder *b, const dnnl_dims_t in,
                 user_weights, bias) == SEQRT_OK &&
       dnnl_primitive_desc_create(&b->pd, &desc, b->attr, b->plan->engine,
                                  NULL) == dnnl_success) {
-    if (winograd_kernel_pays(b, in, out)) return SEQRT_OK;
+    if (winograd_kernel_pays(b, out)) return SEQRT_OK;
     dnnl_primitive_desc_destroy(b->pd);
     b->pd = NULL;
   }
