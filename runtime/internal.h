@@ -70,6 +70,7 @@ typedef struct sq_builder {
   const sq_layer *layer;
   dnnl_memory_desc_t in_md;         /* layout the activation arrives in */
   const_dnnl_primitive_attr_t attr; /* user scratchpad + fused post-ops */
+  const sq_layer *flatten; /* a view folded in before `layer`, or NULL */
   /* Filled by the builder: */
   dnnl_primitive_desc_t pd;  /* NULL for a pure view */
   dnnl_memory_desc_t src_md; /* set only when it is not pd's src */
@@ -80,6 +81,9 @@ typedef struct sq_builder {
 typedef seqrt_status (*sq_build_fn)(sq_builder *b);
 
 seqrt_status sq_build_linear(sq_builder *b);
+/* linear.c: whether a fused plan folds the view into the Linear after it. */
+bool sq_linear_folds_view(const sq_plan *plan, const sq_layer *view,
+                          const sq_layer *linear);
 seqrt_status sq_build_conv(sq_builder *b);
 seqrt_status sq_build_pool(sq_builder *b);
 seqrt_status sq_build_norm(sq_builder *b);

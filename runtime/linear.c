@@ -25,29 +25,61 @@ static seqrt_status add_bias(sq_builder *b, int ndims, int64_t n) {
  * product was faster: 1x4096 -> 4096 1.59 against 1.87 ms. */
 #define SQ_MATMUL_MIN_ROWS 32
 
-/* plain_io: src and dst in plain layout (a rank-1 layer's bytes seen as
- * one row) rather than the layout oneDNN prefers. */
-static seqrt_status inner_product(sq_builder *b, const dnnl_dims_t in,
-                                  const dnnl_dims_t out, int64_t k, int64_t n,
+/* The inner product's src: plain (plain_io), the layout the activation
+ * arrives in when that has the src dims (a folded Flatten: the previous
+ * step's blocked output is read as it is), else the one oneDNN prefers. */
+static seqrt_status ip_src(const sq_builder *b, int ndims, const dnnl_dims_t in,
+                           bool plain_io, dnnl_memory_desc_t *src) {
+  const dnnl_memory_desc_t *arrives = &b->in_md;
+  bool same_dims = arrives->ndims == ndims && ndims > 2;
+  for (int i = 0; same_dims && i < ndims; i++)
+    same_dims = arrives->dims[i] == in[i];
+  if (same_dims && !plain_io) {
+    *src = *arrives;
+    return SEQRT_OK;
+  }
+  return plain_io ? sq_md_plain(b->layer, ndims, in, src)
+                  : sq_md_any(b->layer, ndims, in, src);
+}
+
+static seqrt_status ip_pd(sq_builder *b, const dnnl_memory_desc_t *src,
+                          const dnnl_memory_desc_t *weights,
+                          const dnnl_memory_desc_t *bias,
+                          const dnnl_memory_desc_t *dst) {
+  dnnl_inner_product_desc_t desc;
+  SQ_DNNL(b->layer, "inner product descriptor",
+          dnnl_inner_product_forward_desc_init(
+              &desc, dnnl_forward_inference, src, weights,
+              b->layer->bias.data ? bias : NULL, dst));
+  return sq_builder_create_pd(b, &desc, "inner product");
+}
+
+/* An inner product of an [M, K1, ...] src (K = K1 x ...) to [M, N]; the
+ * weights [N, K] are seen as [N, K1, ...]. plain_io: src and dst in plain
+ * layout (a rank-1 layer's bytes seen as one row). */
+static seqrt_status inner_product(sq_builder *b, int ndims,
+                                  const dnnl_dims_t in, const dnnl_dims_t out,
                                   bool plain_io) {
   const sq_layer *layer = b->layer;
-  dnnl_dims_t wdims = {n, k}, bdims = {n};
+  int64_t n = out[1];
+  dnnl_dims_t wdims = {n}, bdims = {n};
+  for (int i = 1; i < ndims; i++) wdims[i] = in[i];
   dnnl_memory_desc_t src, weights, bias, dst, user_weights;
-  seqrt_status st = plain_io ? sq_md_plain(layer, 2, in, &src)
-                             : sq_md_any(layer, 2, in, &src);
-  if (st == SEQRT_OK) st = sq_md_any(layer, 2, wdims, &weights);
+  seqrt_status st = ip_src(b, ndims, in, plain_io, &src);
+  if (st == SEQRT_OK) st = sq_md_any(layer, ndims, wdims, &weights);
   if (st == SEQRT_OK)
     st = plain_io ? sq_md_plain(layer, 2, out, &dst)
                   : sq_md_any(layer, 2, out, &dst);
   if (st == SEQRT_OK) st = sq_md_plain(layer, 1, bdims, &bias);
-  if (st == SEQRT_OK) st = sq_md_plain(layer, 2, wdims, &user_weights);
+  if (st == SEQRT_OK) st = sq_md_plain(layer, ndims, wdims, &user_weights);
   if (st != SEQRT_OK) return st;
-  dnnl_inner_product_desc_t desc;
-  SQ_DNNL(layer, "inner product descriptor",
-          dnnl_inner_product_forward_desc_init(
-              &desc, dnnl_forward_inference, &src, &weights,
-              layer->bias.data ? &bias : NULL, &dst));
-  st = sq_builder_create_pd(b, &desc, "inner product");
+  st = ip_pd(b, &src, &weights, &bias, &dst);
+  if (st != SEQRT_OK && !plain_io && src.format_kind != dnnl_format_kind_any) {
+    /* No inner product reads the layout the activation arrives in: let
+     * oneDNN choose, and the step reorders to it. */
+    st = sq_md_any(layer, ndims, in, &src);
+    if (st == SEQRT_OK) st = ip_pd(b, &src, &weights, &bias, &dst);
+  }
   if (st == SEQRT_OK)
     st = sq_builder_add_const(b, DNNL_ARG_WEIGHTS, &user_weights,
                               layer->weight.data);
@@ -98,7 +130,7 @@ static seqrt_status matmul(sq_builder *b, int ndims, const dnnl_dims_t in,
  * plain bytes. */
 static seqrt_status one_row(sq_builder *b, int64_t k, int64_t n) {
   dnnl_dims_t row_in = {1, k}, row_out = {1, n}, in = {k}, out = {n};
-  seqrt_status st = inner_product(b, row_in, row_out, k, n, true);
+  seqrt_status st = inner_product(b, 2, row_in, row_out, true);
   if (st == SEQRT_OK) st = sq_md_plain(b->layer, 1, in, &b->src_md);
   if (st == SEQRT_OK) st = sq_md_plain(b->layer, 1, out, &b->dst_md);
   return st;
@@ -128,7 +160,30 @@ seqrt_status sq_build_linear(sq_builder *b) {
     st = sq_check_weights(layer, &layer->bias, "bias", n, false);
   if (st != SEQRT_OK) return st;
   if (rank == 1) return one_row(b, k, n);
+  if (b->flatten) {
+    /* The folded Flatten's input: the inner product reads it unflattened. */
+    sq_dims(&b->flatten->in, b->plan->batch, in);
+    return inner_product(b, b->flatten->in.rank, in, out, false);
+  }
   if (rank == 2 && in[0] < SQ_MATMUL_MIN_ROWS)
-    return inner_product(b, in, out, k, n, false);
+    return inner_product(b, 2, in, out, false);
   return matmul(b, rank, in, out, k, n);
+}
+
+/* A view of [M, K1, ...] as [M, K] (a Flatten) just before a Linear that
+ * runs as an inner product folds into it: oneDNN's inner product takes the
+ * unflattened src in the blocked layout a convolution or pool wrote, so no
+ * reorder to plain runs between them. */
+bool sq_linear_folds_view(const sq_plan *plan, const sq_layer *view,
+                          const sq_layer *linear) {
+  if (sq_kind_family(view->kind) != SQ_FAMILY_RESHAPE ||
+      linear->kind != SQ_LINEAR || view->in.rank < 3 || view->in.rank > 5 ||
+      view->out.rank != 2 || linear->in.rank != 2)
+    return false;
+  dnnl_dims_t in, out;
+  sq_dims(&view->in, plan->batch, in);
+  sq_dims(&view->out, plan->batch, out);
+  return in[0] == out[0] && out[0] < SQ_MATMUL_MIN_ROWS &&
+         sq_shape_count(&view->in, plan->batch) ==
+             sq_shape_count(&view->out, plan->batch);
 }

@@ -433,12 +433,14 @@ static seqrt_status finish_main(sq_builder *b) {
   return SEQRT_OK;
 }
 
-static seqrt_status build_step(sq_plan *plan, sq_step *step, int lo,
+/* A step of layers lo..main + n_fused: the layer at `main` with the
+ * eltwise layers after it, and the view at lo when main == lo + 1. */
+static seqrt_status build_step(sq_plan *plan, sq_step *step, int lo, int main,
                                int n_fused, const dnnl_memory_desc_t *in_md) {
-  const sq_layer *layer = &plan->chain->layers[lo];
+  const sq_layer *layer = &plan->chain->layers[main];
   dnnl_primitive_attr_t attr = NULL;
   step->lo = lo;
-  step->hi = lo + n_fused;
+  step->hi = main + n_fused;
   seqrt_status st = attr_create(layer, &attr);
   if (st == SEQRT_OK && n_fused > 0 &&
       sq_kind_family(layer->kind) != SQ_FAMILY_NORM)
@@ -447,7 +449,8 @@ static seqrt_status build_step(sq_plan *plan, sq_step *step, int lo,
                   .step = step,
                   .layer = layer,
                   .in_md = *in_md,
-                  .attr = attr};
+                  .attr = attr,
+                  .flatten = main > lo ? &plan->chain->layers[lo] : NULL};
   sq_build_fn build = family_builder(layer->kind);
   if (st == SEQRT_OK && !build)
     st = sq_error(SEQRT_ERR_UNSUPPORTED,
@@ -501,6 +504,14 @@ static seqrt_status absorb_view(sq_plan *plan, int index, bool *absorbed) {
   return SEQRT_OK;
 }
 
+/* In a fused plan a view of blocked data folds into a Linear after it
+ * (sq_linear_folds_view); views of plain data are absorbed (absorb_view). */
+static bool folds_view(const sq_plan *plan, int index) {
+  const sq_layer *layers = plan->chain->layers;
+  return !plan->observable && index + 1 < plan->chain->n_layers &&
+         sq_linear_folds_view(plan, &layers[index], &layers[index + 1]);
+}
+
 static seqrt_status build_steps(sq_plan *plan) {
   const sq_chain *chain = plan->chain;
   const sq_layer *first = &chain->layers[0];
@@ -518,14 +529,15 @@ static seqrt_status build_steps(sq_plan *plan) {
       i++;
       continue;
     }
-    int n_fused = fusable_after(plan, i);
+    int main = folds_view(plan, i) ? i + 1 : i;
+    int n_fused = fusable_after(plan, main);
     sq_step *step = &plan->steps[plan->n_steps++];
-    int threads = step_threads(plan, i, plan_threads);
+    int threads = step_threads(plan, main, plan_threads);
     size_t owned = plan->owned_const_bytes, shared = plan->shared_const_bytes;
     /* oneDNN sizes a primitive for the thread count at its creation. */
     omp_set_num_threads(threads);
     step->threads = threads;
-    st = build_step(plan, step, i, n_fused, &in_md);
+    st = build_step(plan, step, i, main, n_fused, &in_md);
     if (st != SEQRT_OK && n_fused > 0) {
       /* The primitive refused the fusion: run the eltwise separately. */
       step_free(step);
@@ -533,13 +545,13 @@ static seqrt_status build_steps(sq_plan *plan) {
       plan->shared_const_bytes = shared;
       n_fused = 0;
       step->threads = threads;
-      st = build_step(plan, step, i, 0, &in_md);
+      st = build_step(plan, step, i, main, 0, &in_md);
     }
     if (st != SEQRT_OK) break;
-    for (int k = i; k <= i + n_fused; k++)
+    for (int k = i; k <= main + n_fused; k++)
       plan->layer_step[k] = plan->n_steps - 1;
     in_md = step->dst_md;
-    i += 1 + n_fused;
+    i = main + 1 + n_fused;
   }
   return st;
 }

@@ -138,12 +138,20 @@ TEST(RuntimePerf, PlansShareReorderedWeights) {
   EXPECT_GT(after_first, 0u);
 
   // The same batch and threads again, as the observable kind: every
-  // layout is already there, nothing new is reordered.
+  // layout is already there but one of the last Linear's weights. The fused
+  // plan folded the Flatten before it, so it reads the pooled [1, 32, 4, 4]
+  // activation and its [10, 512] weights as [10, 32, 4, 4]; the observable
+  // plan shows the Flatten's output and reads [1, 512].
   sq_plan_options observable = fused;
   observable.observable = true;
   auto second = plan_with(chain.get(), 1, observable);
   ASSERT_TRUE(second);
-  EXPECT_EQ(sq_weight_cache_bytes(cache.get()), after_first);
+  const sq_layer &linear = chain->layers[chain->n_layers - 2];
+  ASSERT_EQ(linear.kind, SQ_LINEAR);
+  size_t growth = sq_weight_cache_bytes(cache.get()) - after_first;
+  EXPECT_GT(growth, 0u);
+  // At most the weights with the 10 outputs padded to a block of 64.
+  EXPECT_LE(growth, 64 * linear.weight.count / 10 * sizeof(float));
 
   // Other threads (a parallel step is never Winograd) or another batch may
   // want other layouts; each plan adds at most its own copies.
@@ -272,6 +280,49 @@ bool plans_winograd(const sq_chain *chain, int64_t batch, int threads,
   auto plan = plan_with(chain, batch, options);
   EXPECT_TRUE(plan);
   return plan && printed_plan(plan.get()).find("wino") != std::string::npos;
+}
+
+TEST(RuntimePerf, FlattenOfBlockedDataFoldsIntoTheLinear) {
+  // mixed_net's Flatten follows a pool that writes a blocked layout: below
+  // the matmul's batch its Linear reads that layout unflattened (one step,
+  // no reorder to plain); an observable plan keeps the Flatten visible.
+  std::unique_ptr<sq_chain, ChainDeleter> chain(mixed_net());
+  int flatten = chain->n_layers - 3, linear = flatten + 1;
+  ASSERT_EQ(chain->layers[flatten].kind, SQ_FLATTEN);
+  for (int threads : {1, 2})
+    for (int64_t batch : {1, 3, 32}) {
+      sq_plan_options options{};
+      options.threads = threads;
+      auto plan = plan_with(chain.get(), batch, options);
+      ASSERT_TRUE(plan);
+      int step = plan->layer_step[flatten];
+      EXPECT_EQ(plan->layer_step[linear] == step, batch < 32)
+          << "batch " << batch;
+      if (batch < 32) EXPECT_FALSE(plan->steps[step].in_reorder.prim);
+      expect_runs_like_reference(chain.get(), plan.get(), batch, threads);
+      options.observable = true;
+      auto observable = plan_with(chain.get(), batch, options);
+      ASSERT_TRUE(observable);
+      EXPECT_NE(observable->layer_step[flatten],
+                observable->layer_step[linear]);
+      expect_runs_like_reference(chain.get(), observable.get(), batch, threads);
+    }
+  // A rank-3 activation, a Reshape as the view, and a view as the first
+  // layer (the user's plain input read as it is).
+  ChainMaker m1d({-1, 8, 20});
+  m1d.conv(16, {{3}, {1}, {1}, {1}, {1}}).eltwise(SQ_RELU);
+  m1d.reshape({-1, 320}).linear(6).eltwise(SQ_RELU);
+  ChainMaker first({-1, 4, 3, 3});
+  first.flatten().linear(5);
+  std::pair<sq_chain *, int> views[] = {{m1d.build(), 2}, {first.build(), 0}};
+  for (auto [raw, view] : views) {
+    std::unique_ptr<sq_chain, ChainDeleter> c(raw);
+    auto plan = plan_with(c.get(), 2, one_thread_with(nullptr));
+    ASSERT_TRUE(plan);
+    EXPECT_EQ(plan->layer_step[view], plan->layer_step[view + 1]);
+    EXPECT_FALSE(plan->steps[plan->layer_step[view]].is_view);
+    expect_runs_like_reference(c.get(), plan.get(), 2, 1);
+  }
 }
 
 TEST(RuntimePerf, WinogradWhereItPays) {
