@@ -307,14 +307,18 @@ TEST(RuntimePerf, FlattenOfBlockedDataFoldsIntoTheLinear) {
                 observable->layer_step[linear]);
       expect_runs_like_reference(chain.get(), observable.get(), batch, threads);
     }
-  // A rank-3 activation, a Reshape as the view, and a view as the first
-  // layer (the user's plain input read as it is).
+  // Rank-3 and rank-5 activations, a Reshape as the view, and a view as
+  // the first layer (the user's plain input read as it is).
   ChainMaker m1d({-1, 8, 20});
   m1d.conv(16, {{3}, {1}, {1}, {1}, {1}}).eltwise(SQ_RELU);
   m1d.reshape({-1, 320}).linear(6).eltwise(SQ_RELU);
+  ChainMaker m3d({-1, 4, 4, 6, 6});
+  m3d.conv(16, {{3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}});
+  m3d.flatten().linear(5);
   ChainMaker first({-1, 4, 3, 3});
   first.flatten().linear(5);
-  std::pair<sq_chain *, int> views[] = {{m1d.build(), 2}, {first.build(), 0}};
+  std::pair<sq_chain *, int> views[] = {
+      {m1d.build(), 2}, {m3d.build(), 1}, {first.build(), 0}};
   for (auto [raw, view] : views) {
     std::unique_ptr<sq_chain, ChainDeleter> c(raw);
     auto plan = plan_with(c.get(), 2, one_thread_with(nullptr));
