@@ -8,8 +8,7 @@
 #include <memory>
 #include <vector>
 
-#include "onnx_builder.h"
-#include "seqrt.h"
+#include "test_api_util.h"
 
 namespace {
 
@@ -17,15 +16,11 @@ using onnxb::ramp;
 
 constexpr int kIn = 2, kOut = 8, kSize = 8, kConv = kSize - 2, kClasses = 10;
 
-struct ModelDeleter {
-  void operator()(seqrt_model *m) const { seqrt_model_free(m); }
-};
-struct ContextDeleter {
-  void operator()(seqrt_context *c) const { seqrt_context_free(c); }
-};
+using apitest::ContextPtr;
+using apitest::ModelPtr;
 
 // Conv 3x3 -> ReLU -> Flatten -> Linear.
-std::unique_ptr<seqrt_model, ModelDeleter> conv_model() {
+ModelPtr conv_model() {
   onnxb::Model m(14);
   m.input("x", {-1, kIn, kSize, kSize});
   m.initializer("0.weight", {kOut, kIn, 3, 3}, ramp(kOut * kIn * 9, 0.11f));
@@ -40,13 +35,7 @@ std::unique_ptr<seqrt_model, ModelDeleter> conv_model() {
   m.node("Gemm", {"f", "3.weight", "3.bias"}, {"y"}, "/3/Gemm")
       .attr("transB", 1);
   m.output("y");
-  std::vector<uint8_t> bytes = m.bytes();
-  seqrt_model *model = nullptr;
-  EXPECT_EQ(
-      seqrt_model_load_buffer(bytes.data(), bytes.size(), nullptr, &model),
-      SEQRT_OK)
-      << seqrt_last_error();
-  return std::unique_ptr<seqrt_model, ModelDeleter>(model);
+  return apitest::load(m);
 }
 
 // Conv: 2 per multiply-add; ReLU and Flatten: 1 per output; Linear: 2 per
@@ -84,8 +73,8 @@ protected:
     return std::vector<seqrt_step_profile>(steps, steps + count);
   }
 
-  std::unique_ptr<seqrt_model, ModelDeleter> model_;
-  std::unique_ptr<seqrt_context, ContextDeleter> ctx_;
+  ModelPtr model_;
+  ContextPtr ctx_;
 };
 
 TEST_F(ApiProfile, StepsCoverTheChainInOrderAndCountEveryRun) {

@@ -11,29 +11,13 @@
 #include <string>
 #include <vector>
 
-#include "onnx_builder.h"
-#include "seqrt.h"
+#include "test_api_util.h"
 
 namespace {
 
-struct ModelDeleter {
-  void operator()(seqrt_model *m) const { seqrt_model_free(m); }
-};
-struct ContextDeleter {
-  void operator()(seqrt_context *c) const { seqrt_context_free(c); }
-};
-using ModelPtr = std::unique_ptr<seqrt_model, ModelDeleter>;
-using ContextPtr = std::unique_ptr<seqrt_context, ContextDeleter>;
-
-ModelPtr load(onnxb::Model &m) {
-  std::vector<uint8_t> bytes = m.bytes();
-  seqrt_model *model = nullptr;
-  EXPECT_EQ(
-      seqrt_model_load_buffer(bytes.data(), bytes.size(), nullptr, &model),
-      SEQRT_OK)
-      << seqrt_last_error();
-  return ModelPtr(model);
-}
+using apitest::ContextPtr;
+using apitest::load;
+using apitest::ModelPtr;
 
 std::vector<int64_t> dims_of(const seqrt_shape &s) {
   return std::vector<int64_t>(s.dims, s.dims + s.rank);
