@@ -25,17 +25,12 @@ static seqrt_status add_bias(sq_builder *b, int ndims, int64_t n) {
  * product was faster: 1x4096 -> 4096 1.59 against 1.87 ms. */
 #define SQ_MATMUL_MIN_ROWS 32
 
-/* The inner product's src: plain (plain_io), the layout the activation
- * arrives in when that has the src dims (a folded Flatten: the previous
- * step's blocked output is read as it is), else the one oneDNN prefers. */
+/* The inner product's src: plain (plain_io); after a folded Flatten, the
+ * layout the previous step wrote (read as it is); else oneDNN's choice. */
 static seqrt_status ip_src(const sq_builder *b, int ndims, const dnnl_dims_t in,
                            bool plain_io, dnnl_memory_desc_t *src) {
-  const dnnl_memory_desc_t *arrives = &b->in_md;
-  bool same_dims = arrives->ndims == ndims && ndims > 2;
-  for (int i = 0; same_dims && i < ndims; i++)
-    same_dims = arrives->dims[i] == in[i];
-  if (same_dims && !plain_io) {
-    *src = *arrives;
+  if (b->flatten) {
+    *src = b->in_md;
     return SEQRT_OK;
   }
   return plain_io ? sq_md_plain(b->layer, ndims, in, src)
@@ -74,7 +69,7 @@ static seqrt_status inner_product(sq_builder *b, int ndims,
   if (st == SEQRT_OK) st = sq_md_plain(layer, ndims, wdims, &user_weights);
   if (st != SEQRT_OK) return st;
   st = ip_pd(b, &src, &weights, &bias, &dst);
-  if (st != SEQRT_OK && !plain_io && src.format_kind != dnnl_format_kind_any) {
+  if (st != SEQRT_OK && b->flatten) {
     /* No inner product reads the layout the activation arrives in: let
      * oneDNN choose, and the step reorders to it. */
     st = sq_md_any(layer, ndims, in, &src);
