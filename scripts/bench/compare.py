@@ -13,8 +13,8 @@ same run measures the machine's limits (oneDNN's dnnl_sgemm at 2048^3 and a
 streaming read, per thread count, with scripts/bench/peaks.c), seqrt's idle
 CPU (`seqrt bench --interval-ms 10`), load times and peak RSS, where
 seqrt's time goes (`seqrt bench --profile`, a separate run per
-configuration: reading the clock at every step adds 0.2-0.5 us to
-LeNet-5's 13 us run), and checks each target of the performance issue.
+configuration: reading the clock at every step made LeNet-5's p50
+13.4-14.9 us instead of 13.0-13.3 us in interleaved runs), and checks each target of the performance issue.
 
 Writes DIR/performance.json (every number), DIR/performance-table.md (the
 tables and the target check), DIR/performance-profile.md (seqrt's steps
