@@ -304,6 +304,7 @@ seqrt_status sq_build_conv(sq_builder *b) {
   if (st == SEQRT_OK) st = check_conv(layer, padded, out, &kernel_size);
   if (st != SEQRT_OK) return st;
   if (has_prepad(layer)) return build_prepadded(b, in, padded, out);
+  if (sq_conv_kernel_fits(b)) return sq_build_conv_kernel(b, in, out);
   dnnl_memory_desc_t user_weights, bias;
   st = conv_pd(b, in, out, &user_weights, &bias);
   if (st == SEQRT_OK)

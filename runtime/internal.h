@@ -85,6 +85,13 @@ seqrt_status sq_build_linear(sq_builder *b);
 bool sq_linear_folds_view(const sq_plan *plan, const sq_layer *view,
                           const sq_layer *linear);
 seqrt_status sq_build_conv(sq_builder *b);
+/* conv_kernel.c: few-channel stride-1 convolutions (plain layouts): whether
+ * a fused plan's step at `conv` (with n_fused ReLUs) also takes the pool
+ * after them, and whether the kernel runs a builder's step. */
+bool sq_conv_kernel_pools(const sq_plan *plan, int conv, int n_fused);
+bool sq_conv_kernel_fits(const sq_builder *b);
+seqrt_status sq_build_conv_kernel(sq_builder *b, const dnnl_dims_t in,
+                                  const dnnl_dims_t out);
 seqrt_status sq_build_pool(sq_builder *b);
 seqrt_status sq_build_norm(sq_builder *b);
 seqrt_status sq_build_eltwise(sq_builder *b);

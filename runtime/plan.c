@@ -433,14 +433,16 @@ static seqrt_status finish_main(sq_builder *b) {
   return SEQRT_OK;
 }
 
-/* A step of layers lo..main + n_fused: the layer at `main` with the
- * eltwise layers after it, and the view at lo when main == lo + 1. */
+/* A step of layers lo..main + n_fused + pooled: the layer at `main` with
+ * the eltwise layers after it (and the pool after those that the
+ * convolution kernel takes), and the view at lo when main == lo + 1. */
 static seqrt_status build_step(sq_plan *plan, sq_step *step, int lo, int main,
-                               int n_fused, const dnnl_memory_desc_t *in_md) {
+                               int n_fused, bool pooled,
+                               const dnnl_memory_desc_t *in_md) {
   const sq_layer *layer = &plan->chain->layers[main];
   dnnl_primitive_attr_t attr = NULL;
   step->lo = lo;
-  step->hi = main + n_fused;
+  step->hi = main + n_fused + pooled;
   seqrt_status st = attr_create(layer, &attr);
   if (st == SEQRT_OK && n_fused > 0 &&
       sq_kind_family(layer->kind) != SQ_FAMILY_NORM)
@@ -531,27 +533,26 @@ static seqrt_status build_steps(sq_plan *plan) {
     }
     int main = folds_view(plan, i) ? i + 1 : i;
     int n_fused = fusable_after(plan, main);
+    bool pooled = sq_conv_kernel_pools(plan, main, n_fused);
     sq_step *step = &plan->steps[plan->n_steps++];
     int threads = step_threads(plan, main, plan_threads);
     size_t owned = plan->owned_const_bytes, shared = plan->shared_const_bytes;
     /* oneDNN sizes a primitive for the thread count at its creation. */
     omp_set_num_threads(threads);
     step->threads = threads;
-    st = build_step(plan, step, i, main, n_fused, &in_md);
-    if (st != SEQRT_OK && n_fused > 0) {
+    st = build_step(plan, step, i, main, n_fused, pooled, &in_md);
+    if (st != SEQRT_OK && (n_fused > 0 || pooled)) {
       /* The primitive refused the fusion: run the eltwise separately. */
       step_free(step);
       plan->owned_const_bytes = owned;
       plan->shared_const_bytes = shared;
-      n_fused = 0;
       step->threads = threads;
-      st = build_step(plan, step, i, main, 0, &in_md);
+      st = build_step(plan, step, i, main, 0, false, &in_md);
     }
     if (st != SEQRT_OK) break;
-    for (int k = i; k <= main + n_fused; k++)
-      plan->layer_step[k] = plan->n_steps - 1;
+    for (int k = i; k <= step->hi; k++) plan->layer_step[k] = plan->n_steps - 1;
     in_md = step->dst_md;
-    i = main + 1 + n_fused;
+    i = step->hi + 1;
   }
   return st;
 }

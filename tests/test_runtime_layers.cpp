@@ -127,6 +127,35 @@ TEST(RuntimeConv, GroupedDepthwiseNoBias) {
   check_chain(m);
 }
 
+TEST(RuntimeConv, FewChannelKernel) {
+  // Up to 4 channels in and 8 out, stride 1: seqrt's own kernel (with the
+  // ReLUs and a 2x2 stride-2 MaxPool after it in fused plans): LeNet-5's
+  // first block; pads on every side, odd widths over several 16-column
+  // chunks, two ReLUs, 1x1 and rectangular kernels; 1-D.
+  ChainMaker lenet({-1, 1, 32, 32});
+  lenet.conv(6, {{5, 5}}).eltwise(SQ_RELU).pool(SQ_MAXPOOL, {{2, 2}, {2, 2}});
+  lenet.conv(16, {{5, 5}}).eltwise(SQ_RELU).pool(SQ_MAXPOOL, {{2, 2}, {2, 2}});
+  lenet.flatten().linear(10);
+  check_chain(lenet);
+  ChainMaker padded({-1, 3, 9, 37});
+  padded.conv(8, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}})
+      .eltwise(SQ_RELU)
+      .eltwise(SQ_RELU)
+      .pool(SQ_MAXPOOL, {{2, 2}, {2, 2}});
+  padded.conv(4, {{3, 5}, {1, 1}, {1, 1}, {2, 0}, {0, 3}}, 1, false);
+  padded.conv(3, {{1, 1}}).conv(2, {{2, 3}, {1, 1}, {1, 1}, {0, 1}, {1, 2}});
+  padded.pool(SQ_MAXPOOL, {{2, 2}, {2, 2}});
+  check_chain(padded);
+  ChainMaker wide({-1, 1, 3, 70});
+  wide.conv(7, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}})
+      .pool(SQ_MAXPOOL, {{2, 2}, {2, 2}});
+  check_chain(wide);
+  ChainMaker one_d({-1, 2, 50});
+  one_d.conv(5, {{7}, {1}, {1}, {3}, {2}}).eltwise(SQ_RELU);
+  one_d.conv(8, {{1}}).pool(SQ_MAXPOOL, {{2}, {2}});
+  check_chain(one_d);
+}
+
 TEST(RuntimePool, MaxAndAvgTwoD) {
   ChainMaker m({-1, 3, 13, 12});
   m.pool(SQ_MAXPOOL, {{3, 3}, {2, 2}, {1, 1}, {1, 1}, {}});

@@ -378,10 +378,10 @@ TEST(RuntimePerf, WinogradOnSeveralThreadsOnlyWithEnoughWork) {
 }
 
 TEST(RuntimePerf, FewOutputChannelsTakeTheOlderDirectKernel) {
-  // LeNet-5's convolutions (6 and 16 channels out) run faster on oneDNN's
-  // jit: direct convolution than on its first choice, brgconv; 32 channels
-  // out stay on brgconv.
-  ChainMaker m({-1, 1, 16, 16});
+  // Convolutions with 6 and 16 channels out (LeNet-5's second has 6 in, 16
+  // out) run faster on oneDNN's jit: direct convolution than on its first
+  // choice, brgconv; 32 channels out stay on brgconv.
+  ChainMaker m({-1, 6, 16, 16});
   m.conv(6, {{5, 5}, {1, 1}, {1, 1}, {0, 0}, {0, 0}}).eltwise(SQ_RELU);
   m.conv(16, {{5, 5}, {1, 1}, {1, 1}, {0, 0}, {0, 0}}).eltwise(SQ_RELU);
   m.conv(32, {{3, 3}, {1, 1}, {1, 1}, {0, 0}, {0, 0}});
@@ -399,6 +399,80 @@ TEST(RuntimePerf, FewOutputChannelsTakeTheOlderDirectKernel) {
         << printed;
     expect_runs_like_reference(chain.get(), plan.get(), batch, 1);
   }
+}
+
+TEST(RuntimePerf, FewChannelConvolutionsRunTheKernel) {
+  // LeNet-5's first block: in a fused plan the kernel runs the convolution,
+  // its ReLU and the pool as one step, on one thread or split over two;
+  // an observable plan shows the pool as its own step.
+  ChainMaker m({-1, 1, 32, 32});
+  m.conv(6, {{5, 5}}).eltwise(SQ_RELU).pool(SQ_MAXPOOL, {{2, 2}, {2, 2}});
+  m.conv(16, {{5, 5}}).eltwise(SQ_RELU);
+  std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
+  for (int threads : {1, 2})
+    for (int64_t batch : {1, 16}) {
+      sq_plan_options options{};
+      options.threads = threads;
+      auto plan = plan_with(chain.get(), batch, options);
+      ASSERT_TRUE(plan);
+      EXPECT_EQ(plan->layer_step[2], 0);
+      EXPECT_EQ(plan->layer_step[3], 1);
+      std::string printed = printed_plan(plan.get());
+      size_t first = printed.find("step 0:"), second = printed.find("step 1:");
+      ASSERT_NE(second, std::string::npos) << printed;
+      EXPECT_NE(printed.substr(first, second - first).find("impl=kernel"),
+                std::string::npos)
+          << printed;
+      expect_runs_like_reference(chain.get(), plan.get(), batch, threads);
+      options.observable = true;
+      auto observable = plan_with(chain.get(), batch, options);
+      ASSERT_TRUE(observable);
+      EXPECT_EQ(observable->layer_step[1], 1);
+      EXPECT_EQ(observable->layer_step[2], 2);
+      expect_runs_like_reference(chain.get(), observable.get(), batch, threads);
+    }
+}
+
+TEST(RuntimePerf, ConvolutionsOutsideTheKernelStayOnOneDnn) {
+  // Stride, dilation, groups, 5 channels in, 9 out, 3-D: oneDNN. A pool
+  // other than 2x2 stride 2 unpadded, or after a non-ReLU, is its own step.
+  struct Case {
+    Dims input;
+    int64_t out, groups;
+    Window window;
+  } cases[] = {{{-1, 1, 12, 12}, 4, 1, {{3, 3}, {2, 2}}},
+               {{-1, 1, 12, 12}, 4, 1, {{3, 3}, {1, 1}, {2, 2}}},
+               {{-1, 4, 12, 12}, 4, 2, {{3, 3}}},
+               {{-1, 5, 12, 12}, 4, 1, {{3, 3}}},
+               {{-1, 1, 12, 12}, 9, 1, {{3, 3}}},
+               {{-1, 1, 6, 6, 6}, 4, 1, {{3, 3, 3}}}};
+  for (const Case &c : cases) {
+    ChainMaker m(c.input);
+    m.conv(c.out, c.window, c.groups).eltwise(SQ_RELU);
+    std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
+    auto plan = plan_with(chain.get(), 2, one_thread_with(nullptr));
+    ASSERT_TRUE(plan);
+    std::string printed = printed_plan(plan.get());
+    EXPECT_EQ(printed.find("impl=kernel"), std::string::npos) << printed;
+    expect_runs_like_reference(chain.get(), plan.get(), 2, 1);
+  }
+  Window pools[] = {{{3, 3}, {2, 2}},
+                    {{2, 2}, {1, 1}},
+                    {{2, 2}, {2, 2}, {1, 1}, {1, 1}, {1, 1}}};
+  for (const Window &w : pools)
+    for (sq_kind act : {SQ_RELU, SQ_TANH}) {
+      ChainMaker m({-1, 1, 12, 12});
+      m.conv(4, {{3, 3}}).eltwise(act).pool(SQ_MAXPOOL, w);
+      std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
+      auto plan = plan_with(chain.get(), 2, one_thread_with(nullptr));
+      ASSERT_TRUE(plan);
+      EXPECT_EQ(plan->n_steps, act == SQ_RELU && w.kernel[0] == 2 &&
+                                       w.stride[0] == 2 && w.pad_begin.empty()
+                                   ? 1
+                                   : 2)
+          << printed_plan(plan.get());
+      expect_runs_like_reference(chain.get(), plan.get(), 2, 1);
+    }
 }
 
 TEST(RuntimePerf, WinogradOptionLiftsTheMemoryLimits) {
