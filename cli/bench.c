@@ -212,9 +212,10 @@ static void print_profile_json(const step_row *rows, int count) {
     print_json_string(rows[i].kinds);
     printf(", \"impl\": ");
     print_json_string(p->impl);
+    /* Rates to 4 significant digits: a tiny layer's must not print as 0. */
     printf(", \"threads\": %d, \"runs\": %lld, \"mean_us\": %.3f, "
-           "\"share\": %.4f, \"flop\": %.0f, \"gflops\": %.2f, "
-           "\"weight_bytes\": %.0f, \"weight_gbps\": %.2f}",
+           "\"share\": %.4f, \"flop\": %.0f, \"gflops\": %.4g, "
+           "\"weight_bytes\": %.0f, \"weight_gbps\": %.4g}",
            p->threads, (long long)p->runs, rows[i].mean_us, rows[i].share,
            p->flop, rows[i].gflops, p->weight_bytes, rows[i].weight_gbps);
   }
