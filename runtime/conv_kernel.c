@@ -194,19 +194,12 @@ static bool pool_fits(const sq_layer *conv, const sq_layer *pool) {
   return true;
 }
 
-/* Layers first..last are all ReLU (or none: last < first). */
-static bool only_relus(const sq_layer *layers, int first, int last) {
-  for (int i = first; i <= last; i++)
-    if (layers[i].kind != SQ_RELU) return false;
-  return true;
-}
-
 bool sq_conv_kernel_pools(const sq_plan *plan, int conv, int n_fused) {
   const sq_chain *chain = plan->chain;
   int next = conv + n_fused + 1;
   return !plan->observable && next < chain->n_layers &&
          kernel_shape(&chain->layers[conv]) &&
-         only_relus(chain->layers, conv + 1, next - 1) &&
+         sq_only_relus(chain->layers, conv + 1, next - 1) &&
          pool_fits(&chain->layers[conv], &chain->layers[next]);
 }
 
@@ -221,7 +214,7 @@ static bool step_fits(const sq_builder *b, bool *relu, const sq_layer **pool) {
     *pool = &layers[hi--];
   }
   *relu = hi > conv;
-  return only_relus(layers, conv + 1, hi) && kernel_shape(b->layer);
+  return sq_only_relus(layers, conv + 1, hi) && kernel_shape(b->layer);
 }
 
 bool sq_conv_kernel_fits(const sq_builder *b) {

@@ -198,3 +198,9 @@ seqrt_status sq_build_eltwise(sq_builder *b) {
   b->in_place = true;
   return sq_builder_create_pd(b, &desc, "eltwise");
 }
+
+bool sq_only_relus(const sq_layer *layers, int first, int last) {
+  for (int i = first; i <= last; i++)
+    if (layers[i].kind != SQ_RELU) return false;
+  return true;
+}

@@ -84,6 +84,10 @@ seqrt_status sq_build_linear(sq_builder *b);
 /* linear.c: whether a fused plan folds the view into the Linear after it. */
 bool sq_linear_folds_view(const sq_plan *plan, const sq_layer *view,
                           const sq_layer *linear);
+/* linear_kernel.c: a Linear of one row with only ReLUs after it in its
+ * step (plain layouts), on CPUs with AVX-512. */
+bool sq_linear_kernel_fits(const sq_builder *b);
+seqrt_status sq_build_linear_kernel(sq_builder *b, int64_t k, int64_t n);
 seqrt_status sq_build_conv(sq_builder *b);
 /* conv_kernel.c: few-channel stride-1 convolutions (plain layouts): whether
  * a fused plan's step at `conv` (with n_fused ReLUs) also takes the pool
@@ -130,6 +134,9 @@ int sq_eltwise_recipe(const sq_layer *layer, sq_eltwise_op ops[SQ_MAX_RECIPE]);
 int sq_eltwise_fusable_count(const sq_layer *layers, int n);
 seqrt_status sq_eltwise_append_post_ops(const sq_layer *layer,
                                         dnnl_post_ops_t post_ops);
+/* Layers first..last are all ReLU (or none: last < first): what seqrt's
+ * own kernels fuse. */
+bool sq_only_relus(const sq_layer *layers, int first, int last);
 
 /* ---- steps of several ops: primitives and C kernels (ops.c) ------------- */
 

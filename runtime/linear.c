@@ -154,6 +154,7 @@ seqrt_status sq_build_linear(sq_builder *b) {
   if (st == SEQRT_OK)
     st = sq_check_weights(layer, &layer->bias, "bias", n, false);
   if (st != SEQRT_OK) return st;
+  if (sq_linear_kernel_fits(b)) return sq_build_linear_kernel(b, k, n);
   if (rank == 1) return one_row(b, k, n);
   if (b->flatten) {
     /* The folded Flatten's input: the inner product reads it unflattened. */

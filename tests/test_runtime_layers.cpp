@@ -95,6 +95,19 @@ TEST(RuntimeLinear, ThreeDAndFourD) {
   check_chain(m4);
 }
 
+TEST(RuntimeLinear, OneRowKernel) {
+  // At batch 1 a Linear runs seqrt's kernel with the ReLUs after it (at
+  // batch 5 oneDNN): widths around its 32-column iterations and 4-row
+  // blocks, one input, no bias, two ReLUs, rank 3.
+  ChainMaker m({-1, 37});
+  m.linear(13).eltwise(SQ_RELU).eltwise(SQ_RELU).linear(1, false);
+  m.linear(64).linear(7).eltwise(SQ_RELU).linear(16).linear(5);
+  check_chain(m);
+  ChainMaker m3({-1, 1, 40});
+  m3.linear(9).eltwise(SQ_RELU).linear(3, false);
+  check_chain(m3);
+}
+
 TEST(RuntimeConv, OneD) {
   ChainMaker m({-1, 3, 17});
   m.conv(8, {{3}, {2}, {1}, {1}, {2}}).eltwise(SQ_RELU);

@@ -73,6 +73,24 @@ void expect_runs_like_reference(const sq_chain *chain, const sq_plan *plan,
       << "batch " << batch << ", " << threads << " threads";
 }
 
+std::string printed_plan(const sq_plan *plan) {
+  char *text = nullptr;
+  size_t size = 0;
+  FILE *f = open_memstream(&text, &size);
+  if (!f) return "";
+  sq_plan_print(plan, f);
+  fclose(f);
+  std::string printed(text, size);
+  free(text);
+  return printed;
+}
+
+// What step i of `plan` runs ("kernel": one of seqrt's own).
+std::string step_impl(const sq_plan *plan, int i) {
+  char buf[256];
+  return sq_step_impl(&plan->steps[i], buf, sizeof buf);
+}
+
 } // namespace
 
 TEST(RuntimePerf, PlanRemembersItsThreads) {
@@ -128,8 +146,9 @@ TEST(RuntimePerf, PlansShareReorderedWeights) {
   auto cache = new_cache(false);
   ASSERT_TRUE(cache);
 
+  // Batch 2: at batch 1 the Linear runs seqrt's kernel on plain weights.
   sq_plan_options fused = one_thread_with(cache.get());
-  auto first = plan_with(chain.get(), 1, fused);
+  auto first = plan_with(chain.get(), 2, fused);
   ASSERT_TRUE(first);
   sq_plan_stats stats;
   sq_plan_get_stats(first.get(), &stats);
@@ -139,12 +158,12 @@ TEST(RuntimePerf, PlansShareReorderedWeights) {
 
   // The same batch and threads again, as the observable kind: every
   // layout is already there but one of the last Linear's weights. The fused
-  // plan folded the Flatten before it, so it reads the pooled [1, 32, 4, 4]
+  // plan folded the Flatten before it, so it reads the pooled [2, 32, 4, 4]
   // activation and its [10, 512] weights as [10, 32, 4, 4]; the observable
-  // plan shows the Flatten's output and reads [1, 512].
+  // plan shows the Flatten's output and reads [2, 512].
   sq_plan_options observable = fused;
   observable.observable = true;
-  auto second = plan_with(chain.get(), 1, observable);
+  auto second = plan_with(chain.get(), 2, observable);
   ASSERT_TRUE(second);
   const sq_layer &linear = chain->layers[chain->n_layers - 2];
   ASSERT_EQ(linear.kind, SQ_LINEAR);
@@ -157,7 +176,7 @@ TEST(RuntimePerf, PlansShareReorderedWeights) {
   // want other layouts; each plan adds at most its own copies.
   fused.threads = 2;
   size_t before = sq_weight_cache_bytes(cache.get());
-  auto third = plan_with(chain.get(), 1, fused);
+  auto third = plan_with(chain.get(), 2, fused);
   ASSERT_TRUE(third);
   sq_plan_get_stats(third.get(), &stats);
   EXPECT_LE(sq_weight_cache_bytes(cache.get()),
@@ -172,8 +191,8 @@ TEST(RuntimePerf, PlansShareReorderedWeights) {
   // Every plan still computes the right thing from the shared buffers,
   // also after the plan that made them is gone.
   first.reset();
-  expect_runs_like_reference(chain.get(), second.get(), 1, 1);
-  expect_runs_like_reference(chain.get(), third.get(), 1, 2);
+  expect_runs_like_reference(chain.get(), second.get(), 2, 1);
+  expect_runs_like_reference(chain.get(), third.get(), 2, 2);
   expect_runs_like_reference(chain.get(), other.get(), 4, 2);
 }
 
@@ -205,15 +224,22 @@ TEST(RuntimePerf, CacheGivesBackTheChainsWeights) {
   ASSERT_TRUE(cache);
   sq_plan_options options = one_thread_with(cache.get());
 
-  // Batch 1 wants blocked layouts: both big arrays now live only in the
+  // Batch 2 wants blocked layouts: both big arrays now live only in the
   // cache; the chain's pages read as zeros (a page at each end may stay).
-  auto first = plan_with(chain.get(), 1, options);
+  auto first = plan_with(chain.get(), 2, options);
   ASSERT_TRUE(first);
   EXPECT_LT(nonzero(chain->layers[conv].weight), 2048);
   EXPECT_LT(nonzero(chain->layers[linear].weight), 2048);
   EXPECT_EQ(nonzero(twin->layers[linear].weight),
             twin->layers[linear].weight.count);
-  expect_runs_like_reference(chain.get(), first.get(), 1, 1, twin.get());
+  expect_runs_like_reference(chain.get(), first.get(), 2, 1, twin.get());
+
+  // Batch 1 runs the Linear layers on seqrt's kernel, which reads plain
+  // weights: made from the cached copy.
+  auto one_row = plan_with(chain.get(), 1, options);
+  ASSERT_TRUE(one_row);
+  EXPECT_EQ(step_impl(one_row.get(), one_row->layer_step[linear]), "kernel");
+  expect_runs_like_reference(chain.get(), one_row.get(), 1, 1, twin.get());
 
   // Batch 40 runs the 1000-wide layer on plain [K, N] weights: a layout
   // made from the cached copy, as the observable plan's may be.
@@ -259,24 +285,6 @@ TEST(RuntimePerf, CacheKeepsTheChainsWeightsUnlessAllowed) {
   expect_runs_like_reference(chain.get(), plan.get(), 1, 1);
 }
 
-std::string printed_plan(const sq_plan *plan) {
-  char *text = nullptr;
-  size_t size = 0;
-  FILE *f = open_memstream(&text, &size);
-  if (!f) return "";
-  sq_plan_print(plan, f);
-  fclose(f);
-  std::string printed(text, size);
-  free(text);
-  return printed;
-}
-
-// What step i of `plan` runs ("kernel": one of seqrt's own).
-std::string step_impl(const sq_plan *plan, int i) {
-  char buf[256];
-  return sq_step_impl(&plan->steps[i], buf, sizeof buf);
-}
-
 // Whether the plan printed for `chain` at `batch` shows a Winograd step.
 bool plans_winograd(const sq_chain *chain, int64_t batch, int threads,
                     bool winograd_option) {
@@ -304,7 +312,9 @@ TEST(RuntimePerf, FlattenOfBlockedDataFoldsIntoTheLinear) {
       int step = plan->layer_step[flatten];
       EXPECT_EQ(plan->layer_step[linear] == step, batch < 32)
           << "batch " << batch;
-      if (batch < 32) EXPECT_FALSE(plan->steps[step].in_reorder.prim);
+      // At batch 1 seqrt's Linear kernel reads it reordered to plain.
+      if (batch < 32)
+        EXPECT_EQ(plan->steps[step].in_reorder.prim != nullptr, batch == 1);
       expect_runs_like_reference(chain.get(), plan.get(), batch, threads);
       options.observable = true;
       auto observable = plan_with(chain.get(), batch, options);
@@ -474,6 +484,84 @@ TEST(RuntimePerf, ConvolutionsOutsideTheKernelStayOnOneDnn) {
           << printed_plan(plan.get());
       expect_runs_like_reference(chain.get(), plan.get(), 2, 1);
     }
+}
+
+TEST(RuntimePerf, OneRowLinearRunsTheKernel) {
+  // Batch 1: seqrt's kernel, with its ReLU in the same step and split over
+  // two threads when the weights are worth it. Batch 2, and a Linear
+  // whose step fuses a Sigmoid, stay on oneDNN.
+  ChainMaker m({-1, 2048});
+  m.linear(1001).eltwise(SQ_RELU).linear(10).eltwise(SQ_SIGMOID);
+  std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
+  for (int threads : {1, 2})
+    for (int64_t batch : {1, 2}) {
+      sq_plan_options options{};
+      options.threads = threads;
+      auto plan = plan_with(chain.get(), batch, options);
+      ASSERT_TRUE(plan);
+      ASSERT_EQ(plan->n_steps, 2) << printed_plan(plan.get());
+      EXPECT_EQ(step_impl(plan.get(), 0) == "kernel", batch == 1)
+          << printed_plan(plan.get());
+      EXPECT_NE(step_impl(plan.get(), 1), "kernel");
+      EXPECT_EQ(plan->steps[0].threads, threads);
+      expect_runs_like_reference(chain.get(), plan.get(), batch, threads);
+    }
+}
+
+namespace {
+
+// Output of one batch-1 run of `plan` on a fixed input.
+std::vector<float> one_run(const sq_chain *chain, const sq_plan *plan) {
+  sq_exec *raw = nullptr;
+  EXPECT_EQ(sq_exec_create(plan, &raw), SEQRT_OK) << seqrt_last_error();
+  std::unique_ptr<sq_exec, ExecDeleter> exec(raw);
+  std::vector<float> input =
+      random_vector(count_of(shape_dims(chain->layers[0].in, 1)), 7);
+  std::vector<float> output(
+      count_of(shape_dims(chain->layers[chain->n_layers - 1].out, 1)), NAN);
+  sq_run_args args{};
+  args.last = chain->n_layers - 1;
+  args.input = input.data();
+  args.output = output.data();
+  if (exec) EXPECT_EQ(sq_exec_run(exec.get(), &args), SEQRT_OK);
+  return output;
+}
+
+} // namespace
+
+TEST(RuntimePerf, LinearKernelGivesTheSameBitsWhereverTheWeightsLie) {
+  // The kernel reads 64-byte aligned weights in place and an aligned copy of
+  // others (the plan's, or the cache's): results must not depend on where
+  // a model file put its bytes.
+  ChainMaker m({-1, 96});
+  m.linear(21).eltwise(SQ_RELU).linear(6);
+  std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
+  sq_weights &w = chain->layers[0].weight;
+  std::vector<float> values(w.data, w.data + w.count);
+  free(w.data);
+  w.borrowed = true;
+  std::unique_ptr<float, decltype(&free)> storage(
+      static_cast<float *>(aligned_alloc(64, (values.size() + 64) * 4)), free);
+  std::vector<float> first;
+  for (int offset : {0, 1, 3, 8, 15}) {
+    SCOPED_TRACE(::testing::Message() << "offset " << offset << " floats");
+    w.data = storage.get() + offset;
+    std::copy(values.begin(), values.end(), w.data);
+    auto cache = new_cache(false);
+    for (sq_weight_cache *c : {(sq_weight_cache *)nullptr, cache.get()}) {
+      auto plan = plan_with(chain.get(), 1, one_thread_with(c));
+      ASSERT_TRUE(plan);
+      EXPECT_EQ(step_impl(plan.get(), 0), "kernel");
+      sq_plan_stats stats;
+      sq_plan_get_stats(plan.get(), &stats);
+      size_t bytes = values.size() * sizeof(float);
+      EXPECT_EQ(stats.shared_weight_bytes >= bytes, offset == 0);
+      std::vector<float> out = one_run(chain.get(), plan.get());
+      if (first.empty()) first = out;
+      EXPECT_EQ(std::memcmp(out.data(), first.data(), out.size() * 4), 0);
+      expect_runs_like_reference(chain.get(), plan.get(), 1, 1);
+    }
+  }
 }
 
 TEST(RuntimePerf, WinogradOptionLiftsTheMemoryLimits) {

@@ -61,6 +61,9 @@ LINEAR_CASES = [
     Case("linear_3d_input", seq(L(nn.Linear, 8, 16)), (5, 8), note="MatMul -> Add"),
     Case("linear_3d_input_nobias", seq(L(nn.Linear, 8, 16, bias=False)), (5, 8)),
     Case("linear_relu_linear", seq(L(nn.Linear, 8, 16), L(nn.ReLU), L(nn.Linear, 16, 4)), VEC),
+    # Widths around the batch-1 kernel's 32-column iterations and 4-row blocks.
+    Case("linear_odd_widths", seq(L(nn.Linear, 8, 100), L(nn.ReLU), L(nn.Linear, 100, 37), L(nn.ReLU),
+                                  L(nn.Linear, 37, 10)), VEC),
 ]
 
 CONV_CASES = [

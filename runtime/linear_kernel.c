@@ -1,0 +1,197 @@
+/* A Linear kernel for one row (batch 1 of an MLP or a classifier head):
+ * y = W x + b with the ReLUs after it, on the chain's plain [N, K] weights
+ * (bind_weights). Such a layer is a matrix-vector product whose time is
+ * the weights' streaming read. oneDNN's inner product reads them reordered
+ * into blocks, and on two threads reached 50-62 GB/s of the ~67 GB/s this
+ * VM streams (AlexNet's Linear layers); this kernel streams four weight rows
+ * at a time, splits the rows over the step's threads and reached 65-72 GB/s
+ * there, 38 against 35 GB/s on one thread (the wide MLP, `seqrt bench
+ * --profile`, alternating). In-cache layers gain from its lower overhead:
+ * LeNet-5 at batch 1 9.5 -> 8.4 us. With 2 to 4 rows it was slower than
+ * oneDNN (the wide MLP at batch 4 on one thread 6.2 against 4.8 ms). */
+#include <immintrin.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define BLOCK 4 /* weight rows streamed together */
+#define LANES 16
+
+typedef struct linear_kernel_params {
+  int64_t k, n;
+  const float *weights; /* [n][k], aligned (bind_weights) */
+  bool relu, parallel;
+  float bias[]; /* n */
+} linear_kernel_params;
+
+/* One LANES-column chunk of NR rows from `col` under `mask`, into the
+ * first accumulator of each row. Masked-off lanes read nothing, even
+ * outside the arrays. */
+static inline __attribute__((always_inline, target("avx512f"))) void
+masked_chunk(const float *x, const float *w, int64_t k, int64_t col,
+             __mmask16 mask, __m512 acc[][2], const int nr) {
+  __m512 xv = _mm512_maskz_loadu_ps(mask, x + col);
+  for (int i = 0; i < nr; i++)
+    acc[i][0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, w + i * k + col),
+                                xv, acc[i][0]);
+}
+
+static inline __mmask16 lanes_below(int64_t n) {
+  return (__mmask16)(n < LANES ? (1u << n) - 1 : 0xffff);
+}
+
+/* Outputs r..r+NR-1: NR weight rows against the input, two chunks of LANES
+ * columns per iteration (2 x NR independent accumulators). NR is a
+ * constant where this is inlined. */
+static inline __attribute__((always_inline, target("avx512f"))) void
+dot_rows(const linear_kernel_params *p, const float *x, float *y, int64_t r,
+         const int nr) {
+  __m512 acc[BLOCK][2];
+  for (int i = 0; i < nr; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  const float *w = p->weights + r * p->k;
+  int64_t k = p->k, col = 0;
+  for (; col + 2 * LANES <= k; col += 2 * LANES) {
+    __m512 x0 = _mm512_loadu_ps(x + col), x1 = _mm512_loadu_ps(x + col + LANES);
+    for (int i = 0; i < nr; i++) {
+      acc[i][0] =
+          _mm512_fmadd_ps(_mm512_loadu_ps(w + i * k + col), x0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(_mm512_loadu_ps(w + i * k + col + LANES), x1,
+                                  acc[i][1]);
+    }
+  }
+  for (; col < k; col += LANES)
+    masked_chunk(x, w, k, col, lanes_below(k - col), acc, nr);
+  for (int i = 0; i < nr; i++) {
+    float v = _mm512_reduce_add_ps(_mm512_add_ps(acc[i][0], acc[i][1])) +
+              p->bias[r + i];
+    y[r + i] = p->relu && v < 0.0f ? 0.0f : v;
+  }
+}
+
+/* Output rows of block `block` (BLOCK weight rows, fewer at the end). */
+static __attribute__((target("avx512f"))) void
+linear_block(const linear_kernel_params *p, const float *x, float *y,
+             int64_t block) {
+  int64_t r = block * BLOCK;
+  if (r + BLOCK <= p->n) {
+    dot_rows(p, x, y, r, BLOCK);
+    return;
+  }
+  for (; r < p->n; r++) dot_rows(p, x, y, r, 1);
+}
+
+static seqrt_status linear_kernel(const sq_op *op, const void *src, void *dst) {
+  const linear_kernel_params *p = op->params;
+  int64_t blocks = (p->n + BLOCK - 1) / BLOCK;
+  if (!p->parallel) {
+    /* Without an OpenMP region: even one of a single thread costs ~1 us. */
+    for (int64_t block = 0; block < blocks; block++)
+      linear_block(p, src, dst, block);
+    return SEQRT_OK;
+  }
+  /* Contiguous ranges of rows per thread: each streams its own part of
+   * the weights. */
+#pragma omp parallel for schedule(static)
+  for (int64_t block = 0; block < blocks; block++)
+    linear_block(p, src, dst, block);
+  return SEQRT_OK;
+}
+
+/* The rows the layer's plain input holds: its dims but the last. */
+static int64_t input_rows(const sq_builder *b) {
+  const sq_layer *layer = b->layer;
+  dnnl_dims_t in;
+  sq_dims(&layer->in, b->plan->batch, in);
+  int64_t rows = 1;
+  for (int i = 0; i < layer->in.rank - 1; i++) rows *= in[i];
+  return rows;
+}
+
+bool sq_linear_kernel_fits(const sq_builder *b) {
+  const sq_layer *layers = b->plan->chain->layers;
+  int linear = (int)(b->layer - layers);
+  return b->layer->kind == SQ_LINEAR && input_rows(b) == 1 &&
+         sq_only_relus(layers, linear + 1, b->step->hi) &&
+         __builtin_cpu_supports("avx512f");
+}
+
+static bool aligned(const void *data) {
+  return (uintptr_t)data % SQ_ALIGN == 0;
+}
+
+/* p->weights: the chain's array where it lies if it is aligned, else an
+ * aligned copy (the cache's, which may give the chain's pages back; or one
+ * after the params). Misaligned weights would make every load straddle two
+ * cache lines (AlexNet's Linear layers on one thread: 28-31 GB/s against
+ * 38 GB/s aligned), and peeling columns to align them would make results
+ * depend on where the model file put its bytes. */
+static seqrt_status bind_weights(sq_builder *b, linear_kernel_params *p,
+                                 float *spare) {
+  const sq_layer *layer = b->layer;
+  const float *source = layer->weight.data;
+  if (!b->plan->cache) {
+    if (aligned(source)) {
+      p->weights = source;
+      b->plan->shared_const_bytes += (size_t)(p->n * p->k) * sizeof(float);
+    } else {
+      memcpy(spare, source, (size_t)(p->n * p->k) * sizeof(float));
+      p->weights = spare;
+      b->plan->owned_const_bytes += (size_t)(p->n * p->k) * sizeof(float);
+    }
+    return SEQRT_OK;
+  }
+  dnnl_dims_t dims = {p->n, p->k};
+  dnnl_memory_desc_t plain;
+  seqrt_status st = sq_md_plain(layer, 2, dims, &plain);
+  if (st != SEQRT_OK) return st;
+  void *weights = NULL;
+  if (aligned(source)) {
+    st = sq_weight_cache_in_place(b->plan->cache, layer, source, &plain,
+                                  b->plan->engine, b->plan->build_stream,
+                                  &weights);
+    b->plan->shared_const_bytes += dnnl_memory_desc_get_size(&plain);
+  } else {
+    st = sq_weight_cache_get(b->plan->cache, layer, source, &plain, &plain,
+                             b->plan->engine, b->plan->build_stream, &weights);
+    b->plan->owned_const_bytes += dnnl_memory_desc_get_size(&plain);
+  }
+  p->weights = weights;
+  return st;
+}
+
+seqrt_status sq_build_linear_kernel(sq_builder *b, int64_t k, int64_t n) {
+  const sq_layer *layer = b->layer;
+  const sq_layer *first = b->flatten ? b->flatten : layer;
+  int index = (int)(layer - b->plan->chain->layers);
+  /* The params, then (when it needs one without a cache) the weights'
+   * aligned copy: one allocation, freed with free. */
+  size_t head = (sizeof(linear_kernel_params) + (size_t)n * sizeof(float) +
+                 SQ_ALIGN - 1) /
+                SQ_ALIGN * SQ_ALIGN;
+  bool copy = !b->plan->cache && !aligned(layer->weight.data);
+  linear_kernel_params *p =
+      sq_aligned_alloc(head + (copy ? (size_t)(n * k) * sizeof(float) : 0));
+  if (!p)
+    return sq_error(SEQRT_ERR_NOMEM, "layer '%s' (Linear): out of memory",
+                    layer->name);
+  *p = (linear_kernel_params){.k = k,
+                              .n = n,
+                              .relu = b->step->hi > index,
+                              .parallel = b->step->threads > 1};
+  for (int64_t i = 0; i < n; i++)
+    p->bias[i] = layer->bias.data ? layer->bias.data[i] : 0.0f;
+  b->plan->owned_const_bytes += (size_t)n * sizeof(float);
+  dnnl_dims_t in, out;
+  sq_dims(&first->in, b->plan->batch, in);
+  sq_dims(&layer->out, b->plan->batch, out);
+  seqrt_status st = bind_weights(b, p, (float *)((char *)p + head));
+  if (st == SEQRT_OK) st = sq_md_plain(layer, first->in.rank, in, &b->src_md);
+  if (st == SEQRT_OK) st = sq_md_plain(layer, layer->out.rank, out, &b->dst_md);
+  if (st != SEQRT_OK) {
+    free(p);
+    return st;
+  }
+  return sq_op_add_kernel(b, linear_kernel, p, SQ_AT_SRC, SQ_AT_DST);
+}
