@@ -292,6 +292,11 @@ static seqrt_status check_chain(const sq_chain *chain, int64_t batch) {
 
 /* Threads per step. A plan whose estimated one-thread time is below
  * SQ_PARALLEL_MIN_US runs on one thread: it never opens an OpenMP region.
+ * The threshold was 100 us while oneDNN ran batch-1 Linear layers; with
+ * seqrt's Linear kernel the MNIST MLP at batch 1 (estimated 21 us) gains
+ * from its first layer on 2 threads: 22.9-24.6 -> 20.1-21.3 us
+ * (alternating `seqrt bench` runs; 1 thread 23.7-24.4 us), and no other
+ * bundled or benchmark model's plan changes below 20 us.
  * A bigger plan runs every step on all its threads but the tiniest ones:
  * a step on one thread between parallel ones lets the other thread stop
  * spinning and fall asleep, and waking it (a futex and, in a VM, a halted
@@ -301,7 +306,7 @@ static seqrt_status check_chain(const sq_chain *chain, int64_t batch) {
  * and 820 us with the former 200 us one (1 thread: 870 us); the audio CNN
  * at batch 1 73 us, 94 us with every step parallel (1 thread: 74 us).
  * SEQRT_PARALLEL_MIN_US overrides the plan threshold (for experiments). */
-#define SQ_PARALLEL_MIN_US 100.0
+#define SQ_PARALLEL_MIN_US 15.0
 #define SQ_PARALLEL_STEP_MIN_US 10.0
 #define SQ_EST_FLOP_PER_US 1.0e5  /* about 100 GFLOP/s on one core */
 #define SQ_EST_DRAM_PER_US 2.0e4  /* about 20 GB/s from memory */

@@ -130,6 +130,19 @@ TEST(RuntimePerf, SmallStepsStayOnOneThread) {
   EXPECT_EQ(stats.parallel_steps, 0);
   expect_runs_like_reference(chain.get(), plan.get(), 1, 2);
 
+  // The MNIST MLP at batch 1: its 784 -> 512 Linear (1.6 MB of weights) is
+  // worth a second thread, the rest is not.
+  ChainMaker mnist({-1, 784});
+  mnist.linear(512).eltwise(SQ_RELU).linear(256).eltwise(SQ_RELU).linear(10);
+  std::unique_ptr<sq_chain, ChainDeleter> mlp(mnist.build());
+  auto mlp_plan = plan_with(mlp.get(), 1, options);
+  ASSERT_TRUE(mlp_plan);
+  ASSERT_EQ(mlp_plan->n_steps, 3);
+  EXPECT_EQ(mlp_plan->steps[0].threads, 2);
+  EXPECT_EQ(mlp_plan->steps[1].threads, 1);
+  EXPECT_EQ(mlp_plan->steps[2].threads, 1);
+  expect_runs_like_reference(mlp.get(), mlp_plan.get(), 1, 2);
+
   // The first convolution of mixed_net at batch 8 is ~150 MFLOP: parallel.
   std::unique_ptr<sq_chain, ChainDeleter> big(mixed_net());
   auto big_plan = plan_with(big.get(), 8, options);
