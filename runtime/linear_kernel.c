@@ -5,10 +5,10 @@
  * into blocks, and on two threads reached 50-62 GB/s of the ~67 GB/s this
  * VM streams (AlexNet's Linear layers); this kernel streams four weight rows
  * at a time, splits the rows over the step's threads and reached 65-72 GB/s
- * there, 38 against 35 GB/s on one thread (the wide MLP, `seqrt bench
- * --profile`, alternating). In-cache layers gain from its lower overhead:
- * LeNet-5 at batch 1 9.5 -> 8.4 us. With 2 to 4 rows it was slower than
- * oneDNN (the wide MLP at batch 4 on one thread 6.2 against 4.8 ms). */
+ * there (`seqrt bench --profile`, alternating), and matched oneDNN on one
+ * thread. In-cache layers gain from its lower overhead: LeNet-5 at batch 1
+ * 9.5 -> 8.4 us. With 2 to 4 rows it was slower than oneDNN (the wide MLP
+ * at batch 4 on one thread 6.2 against 4.8 ms). */
 #include <immintrin.h>
 #include <stdint.h>
 #include <stdlib.h>
