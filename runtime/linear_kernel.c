@@ -2,13 +2,13 @@
  * y = W x + b with the ReLUs after it, on the chain's plain [N, K] weights
  * (bind_weights). Such a layer is a matrix-vector product whose time is
  * the weights' streaming read. oneDNN's inner product reads them reordered
- * into blocks, and on two threads reached 50-62 GB/s of the ~67 GB/s this
- * VM streams (AlexNet's Linear layers); this kernel streams four weight rows
- * at a time, splits the rows over the step's threads and reached 65-72 GB/s
- * there (`seqrt bench --profile`, alternating), and matched oneDNN on one
- * thread. In-cache layers gain from its lower overhead: LeNet-5 at batch 1
- * 9.5 -> 8.4 us. With 2 to 4 rows it was slower than oneDNN (the wide MLP
- * at batch 4 on one thread 6.2 against 4.8 ms). */
+ * into blocks, and on two threads read AlexNet's two big Linear layers at
+ * 50-69 GB/s of the up to ~70 GB/s this VM streams; this kernel streams four
+ * weight rows at a time, splits the rows over the step's threads and read
+ * them at 61-72 GB/s (`seqrt bench --profile`, alternating), and matched
+ * oneDNN on one thread. In-cache layers gain from its lower overhead:
+ * LeNet-5 at batch 1 8.8 -> 7.8 us. A variant for 2 to 4 rows was slower
+ * than oneDNN (the wide MLP at batch 4 on one thread 6.2 against 4.8 ms). */
 #include <immintrin.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -124,22 +124,20 @@ static bool aligned(const void *data) {
 /* p->weights: the chain's array where it lies if it is aligned, else an
  * aligned copy (the cache's, which may give the chain's pages back; or one
  * after the params). Misaligned weights would make every load straddle two
- * cache lines (AlexNet's Linear layers on one thread: 28-31 GB/s against
+ * cache lines (AlexNet's Linear layers on one thread: 25-31 GB/s against
  * 38 GB/s aligned), and peeling columns to align them would make results
  * depend on where the model file put its bytes. */
 static seqrt_status bind_weights(sq_builder *b, linear_kernel_params *p,
                                  float *spare) {
   const sq_layer *layer = b->layer;
   const float *source = layer->weight.data;
+  size_t bytes = (size_t)(p->n * p->k) * sizeof(float);
+  bool in_place = aligned(source);
+  *(in_place ? &b->plan->shared_const_bytes : &b->plan->owned_const_bytes) +=
+      bytes;
   if (!b->plan->cache) {
-    if (aligned(source)) {
-      p->weights = source;
-      b->plan->shared_const_bytes += (size_t)(p->n * p->k) * sizeof(float);
-    } else {
-      memcpy(spare, source, (size_t)(p->n * p->k) * sizeof(float));
-      p->weights = spare;
-      b->plan->owned_const_bytes += (size_t)(p->n * p->k) * sizeof(float);
-    }
+    if (!in_place) memcpy(spare, source, bytes);
+    p->weights = in_place ? source : spare;
     return SEQRT_OK;
   }
   dnnl_dims_t dims = {p->n, p->k};
@@ -147,16 +145,13 @@ static seqrt_status bind_weights(sq_builder *b, linear_kernel_params *p,
   seqrt_status st = sq_md_plain(layer, 2, dims, &plain);
   if (st != SEQRT_OK) return st;
   void *weights = NULL;
-  if (aligned(source)) {
+  if (in_place)
     st = sq_weight_cache_in_place(b->plan->cache, layer, source, &plain,
                                   b->plan->engine, b->plan->build_stream,
                                   &weights);
-    b->plan->shared_const_bytes += dnnl_memory_desc_get_size(&plain);
-  } else {
+  else
     st = sq_weight_cache_get(b->plan->cache, layer, source, &plain, &plain,
                              b->plan->engine, b->plan->build_stream, &weights);
-    b->plan->owned_const_bytes += dnnl_memory_desc_get_size(&plain);
-  }
   p->weights = weights;
   return st;
 }
