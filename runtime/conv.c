@@ -80,7 +80,8 @@ static seqrt_status padded_dims(const sq_layer *layer, const dnnl_dims_t in,
  * mds of the chain's weights and bias. */
 static seqrt_status conv_desc(const sq_layer *layer, const dnnl_dims_t src_dims,
                               const dnnl_memory_desc_t *src,
-                              const dnnl_dims_t out, dnnl_alg_kind_t algorithm,
+                              const dnnl_dims_t out, dnnl_format_tag_t dst_tag,
+                              dnnl_alg_kind_t algorithm,
                               dnnl_convolution_desc_t *desc,
                               dnnl_memory_desc_t *user_weights,
                               dnnl_memory_desc_t *bias) {
@@ -90,7 +91,7 @@ static seqrt_status conv_desc(const sq_layer *layer, const dnnl_dims_t src_dims,
   sq_window_arrays(layer, strides, dilates, pad_l, pad_r);
   dnnl_memory_desc_t weights, dst;
   seqrt_status st = sq_md_any(layer, wrank, wdims, &weights);
-  if (st == SEQRT_OK) st = sq_md_any(layer, rank, out, &dst);
+  if (st == SEQRT_OK) st = sq_md_tagged(layer, rank, out, dst_tag, &dst);
   if (st == SEQRT_OK) st = sq_md_plain(layer, 1, bdims, bias);
   if (st == SEQRT_OK) st = sq_md_plain(layer, wrank, wdims, user_weights);
   if (st != SEQRT_OK) return st;
@@ -117,8 +118,8 @@ static seqrt_status prepadded_pd(sq_builder *b, const dnnl_dims_t padded,
     seqrt_status st = plain ? sq_md_plain(layer, layer->in.rank, padded, &src)
                             : sq_md_any(layer, layer->in.rank, padded, &src);
     if (st == SEQRT_OK)
-      st = conv_desc(layer, padded, &src, out, dnnl_convolution_direct, &desc,
-                     user_weights, bias);
+      st = conv_desc(layer, padded, &src, out, dnnl_format_tag_undef,
+                     dnnl_convolution_direct, &desc, user_weights, bias);
     if (st != SEQRT_OK) return st;
     SQ_DNNL(
         layer, "convolution",
@@ -213,6 +214,14 @@ static bool winograd_shape(const sq_layer *layer, const dnnl_dims_t in,
   return in[1] >= 32 && out[1] >= 32;
 }
 
+bool sq_conv_winograd_candidate(const sq_layer *layer) {
+  dnnl_dims_t in, out;
+  sq_dims(&layer->in, 1, in);
+  sq_dims(&layer->out, 1, out);
+  return layer->kind == SQ_CONV && winograd_shape(layer, in, out) &&
+         layer->weight.count * (int64_t)sizeof(float) < SQ_WINOGRAD_MAX_BYTES;
+}
+
 /* Before a Winograd descriptor is tried: the shape, the weights' memory,
  * and enough work per run to split over several threads. */
 static bool winograd_pays(const sq_builder *b, const dnnl_dims_t in,
@@ -274,10 +283,10 @@ static seqrt_status conv_pd(sq_builder *b, const dnnl_dims_t in,
   const sq_layer *layer = b->layer;
   dnnl_memory_desc_t src;
   dnnl_convolution_desc_t desc;
-  seqrt_status st = sq_md_any(layer, layer->in.rank, in, &src);
+  seqrt_status st = sq_md_tagged(layer, layer->in.rank, in, b->src_tag, &src);
   if (st == SEQRT_OK && winograd_pays(b, in, out) &&
-      conv_desc(layer, in, &src, out, dnnl_convolution_winograd, &desc,
-                user_weights, bias) == SEQRT_OK &&
+      conv_desc(layer, in, &src, out, b->dst_tag, dnnl_convolution_winograd,
+                &desc, user_weights, bias) == SEQRT_OK &&
       dnnl_primitive_desc_create(&b->pd, &desc, b->attr, b->plan->engine,
                                  NULL) == dnnl_success) {
     if (winograd_kernel_pays(b, out)) return SEQRT_OK;
@@ -285,8 +294,8 @@ static seqrt_status conv_pd(sq_builder *b, const dnnl_dims_t in,
     b->pd = NULL;
   }
   if (st == SEQRT_OK)
-    st = conv_desc(layer, in, &src, out, dnnl_convolution_direct, &desc,
-                   user_weights, bias);
+    st = conv_desc(layer, in, &src, out, b->dst_tag, dnnl_convolution_direct,
+                   &desc, user_weights, bias);
   if (st == SEQRT_OK && few_outputs(layer, out))
     return sq_builder_create_pd_preferring(b, &desc, "convolution", "jit:");
   if (st == SEQRT_OK) st = sq_builder_create_pd(b, &desc, "convolution");

@@ -220,7 +220,8 @@ static bool step_fits(const sq_builder *b, bool *relu, const sq_layer **pool) {
 bool sq_conv_kernel_fits(const sq_builder *b) {
   bool relu;
   const sq_layer *pool;
-  return step_fits(b, &relu, &pool);
+  /* A band's layer is a copy outside the chain, in a blocked layout. */
+  return b->dst_tag == dnnl_format_tag_undef && step_fits(b, &relu, &pool);
 }
 
 /* The lanes of each chunk and kernel column that read inside the row. */

@@ -19,7 +19,8 @@ typedef struct exec_step {
   dnnl_memory_t user_out; /* user_out_md on the caller's output (per run) */
   dnnl_memory_t view;     /* user_out_md on the view buffer */
   dnnl_memory_t scratch_main, scratch_in, scratch_user, scratch_out;
-  sq_ops_exec *ops; /* a step of several ops: their memory objects */
+  sq_ops_exec *ops;     /* a step of several ops: their memory objects */
+  sq_bands_exec *bands; /* a band step's */
 } exec_step;
 
 struct sq_exec {
@@ -77,6 +78,8 @@ static seqrt_status bind_step(sq_exec *exec, int index) {
     void *const where[3] = {src, dst, exec->buf[1 - s->dst_buf]};
     st = sq_ops_bind(plan, s->ops, exec->scratch, where, &m->ops);
   }
+  if (st == SEQRT_OK && s->bands)
+    st = sq_bands_bind(plan, s->bands, exec->scratch, &m->bands);
   return st;
 }
 
@@ -88,6 +91,7 @@ static void unbind_step(exec_step *m) {
   for (size_t i = 0; i < sizeof all / sizeof *all; i++)
     dnnl_memory_destroy(all[i]);
   sq_ops_unbind(m->ops);
+  sq_bands_unbind(m->bands);
 }
 
 static seqrt_status alloc_buffers(sq_exec *exec) {
@@ -183,6 +187,18 @@ static seqrt_status run_view_step(sq_exec *exec, int index, const run_io *io) {
   return SEQRT_OK;
 }
 
+/* The bands read and write the tensors' bytes; the stream's earlier work
+ * (a reorder into src) must be done first. */
+static seqrt_status run_bands(sq_exec *exec, const sq_layer *layer,
+                              const sq_step *s, exec_step *m, dnnl_memory_t src,
+                              dnnl_memory_t dst) {
+  void *in = NULL, *out = NULL;
+  SQ_DNNL(layer, "stream wait", dnnl_stream_wait(exec->stream));
+  SQ_DNNL(layer, "data handle", dnnl_memory_get_data_handle(src, &in));
+  SQ_DNNL(layer, "data handle", dnnl_memory_get_data_handle(dst, &out));
+  return sq_bands_run(s->bands, m->bands, in, out);
+}
+
 static seqrt_status run_main_step(sq_exec *exec, int index, const run_io *io) {
   const sq_step *s = &exec->plan->steps[index];
   exec_step *m = &exec->steps[index];
@@ -201,9 +217,13 @@ static seqrt_status run_main_step(sq_exec *exec, int index, const run_io *io) {
   if (st != SEQRT_OK) return st;
   bool direct = last && s->dst_direct;
   dnnl_memory_t out = direct ? m->user_out : m->main_dst;
-  st = s->ops ? sq_ops_run(s->ops, m->ops, exec->stream, src, out,
-                           exec->buf[1 - s->dst_buf])
-              : run_prim(exec, layer, &s->main, src, out, m->scratch_main);
+  if (s->bands)
+    st = run_bands(exec, layer, s, m, src, out);
+  else if (s->ops)
+    st = sq_ops_run(s->ops, m->ops, exec->stream, src, out,
+                    exec->buf[1 - s->dst_buf]);
+  else
+    st = run_prim(exec, layer, &s->main, src, out, m->scratch_main);
   if (st == SEQRT_OK && last && !direct)
     st = run_prim(exec, layer, &s->out_reorder, m->dst, m->user_out,
                   m->scratch_out);

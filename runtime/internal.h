@@ -42,6 +42,7 @@ typedef struct sq_step {
   sq_prim out_reorder;        /* dst_md -> user_out_md */
   void *owned[SQ_MAX_CONSTS]; /* constants owned by the plan (not cached) */
   struct sq_ops *ops; /* NULL, or the ops run instead of main.prim (ops.c) */
+  struct sq_bands *bands; /* NULL, or the bands run instead (bands.c) */
 } sq_step;
 
 struct sq_plan {
@@ -71,6 +72,9 @@ typedef struct sq_builder {
   dnnl_memory_desc_t in_md;         /* layout the activation arrives in */
   const_dnnl_primitive_attr_t attr; /* user scratchpad + fused post-ops */
   const sq_layer *flatten; /* a view folded in before `layer`, or NULL */
+  /* The layouts the step must read and write (a band's: bands.c);
+   * dnnl_format_tag_undef: the primitive's choice. */
+  dnnl_format_tag_t src_tag, dst_tag;
   /* Filled by the builder: */
   dnnl_primitive_desc_t pd;  /* NULL for a pure view */
   dnnl_memory_desc_t src_md; /* set only when it is not pd's src */
@@ -96,6 +100,9 @@ bool sq_conv_kernel_pools(const sq_plan *plan, int conv, int n_fused);
 bool sq_conv_kernel_fits(const sq_builder *b);
 seqrt_status sq_build_conv_kernel(sq_builder *b, const dnnl_dims_t in,
                                   const dnnl_dims_t out);
+/* conv.c: a convolution that gets Winograd by default where it runs on
+ * one thread (its shape and weights). */
+bool sq_conv_winograd_candidate(const sq_layer *layer);
 seqrt_status sq_build_pool(sq_builder *b);
 seqrt_status sq_build_norm(sq_builder *b);
 seqrt_status sq_build_eltwise(sq_builder *b);
@@ -246,6 +253,49 @@ seqrt_status sq_pad_add_kernel(sq_builder *b, const sq_pad_desc *pad, int rank,
 
 /* ---- shared helpers (plan.c) ------------------------------------------ */
 
+/* Build a one-primitive step running `layer` (the chain's, or a band's
+ * copy of it) with the n_fused eltwise layers at `fused` as post-ops. */
+seqrt_status sq_build_layer(sq_plan *plan, sq_step *step, const sq_layer *layer,
+                            const sq_layer *fused, int n_fused,
+                            const sq_layer *flatten,
+                            const dnnl_memory_desc_t *in_md,
+                            dnnl_format_tag_t src_tag,
+                            dnnl_format_tag_t dst_tag);
+void sq_step_free(sq_step *step);
+
+/* ---- bands: a run of convolutions and pools split by rows (bands.c) ----- */
+
+typedef struct sq_bands sq_bands;
+
+/* One stage of a band group: chain layers lo..hi, the conv or pool at lo
+ * and the eltwise layers after it as post-ops. */
+typedef struct sq_band_stage_span {
+  int lo, hi;
+} sq_band_stage_span;
+
+#define SQ_MAX_BANDS 8
+#define SQ_MAX_BAND_STAGES 32
+
+/* Fill step (layers spans[0].lo..spans[n-1].hi) with the stages split into
+ * n_bands bands of output rows, each band a one-thread primitive. *built
+ * is false (and the step empty) when the layouts oneDNN picks cannot be
+ * split by rows: the caller builds the layers as usual then. */
+seqrt_status sq_build_bands(sq_plan *plan, sq_step *step,
+                            const sq_band_stage_span *spans, int n_stages,
+                            int n_bands, bool *built);
+void sq_bands_free(sq_bands *bands);
+/* Bytes of the run's scratch buffer a band step uses. */
+size_t sq_bands_scratch_bytes(const sq_bands *bands);
+const char *sq_bands_describe(const sq_bands *bands, char *buf, size_t size);
+typedef struct sq_bands_exec sq_bands_exec;
+seqrt_status sq_bands_bind(const sq_plan *plan, const sq_bands *bands,
+                           void *scratch, sq_bands_exec **out);
+void sq_bands_unbind(sq_bands_exec *exec);
+/* Run on up to omp_get_max_threads() threads: src and dst are the whole
+ * tensors (the step's src_md / dst_md). */
+seqrt_status sq_bands_run(const sq_bands *bands, sq_bands_exec *exec,
+                          const void *src, void *dst);
+
 /* The message for a failed oneDNN call made for `layer`. */
 seqrt_status sq_dnnl_error(const sq_layer *layer, const char *what,
                            dnnl_status_t status);
@@ -266,6 +316,10 @@ seqrt_status sq_md_plain(const sq_layer *layer, int ndims,
                          const dnnl_dims_t dims, dnnl_memory_desc_t *md);
 seqrt_status sq_md_any(const sq_layer *layer, int ndims, const dnnl_dims_t dims,
                        dnnl_memory_desc_t *md);
+/* An md in `tag`'s layout; format any for dnnl_format_tag_undef. */
+seqrt_status sq_md_tagged(const sq_layer *layer, int ndims,
+                          const dnnl_dims_t dims, dnnl_format_tag_t tag,
+                          dnnl_memory_desc_t *md);
 bool sq_md_is_plain(const dnnl_memory_desc_t *md);
 
 /* Create b->pd from an op descriptor with b->attr. */

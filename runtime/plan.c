@@ -59,6 +59,15 @@ seqrt_status sq_md_any(const sq_layer *layer, int ndims, const dnnl_dims_t dims,
   return SEQRT_OK;
 }
 
+seqrt_status sq_md_tagged(const sq_layer *layer, int ndims,
+                          const dnnl_dims_t dims, dnnl_format_tag_t tag,
+                          dnnl_memory_desc_t *md) {
+  if (tag == dnnl_format_tag_undef) return sq_md_any(layer, ndims, dims, md);
+  SQ_DNNL(layer, "memory descriptor",
+          dnnl_memory_desc_init_by_tag(md, ndims, dims, dnnl_f32, tag));
+  return SEQRT_OK;
+}
+
 bool sq_md_is_plain(const dnnl_memory_desc_t *md) {
   dnnl_memory_desc_t plain;
   if (md->ndims == 0 || md->format_kind != dnnl_blocked) return false;
@@ -356,13 +365,14 @@ static void prim_free(sq_prim *p) {
   memset(p, 0, sizeof *p);
 }
 
-static void step_free(sq_step *step) {
+void sq_step_free(sq_step *step) {
   prim_free(&step->main);
   prim_free(&step->in_reorder);
   prim_free(&step->user_reorder);
   prim_free(&step->out_reorder);
   for (int i = 0; i < SQ_MAX_CONSTS; i++) free(step->owned[i]);
   sq_ops_free(step->ops);
+  sq_bands_free(step->bands);
   memset(step, 0, sizeof *step);
 }
 
@@ -438,26 +448,25 @@ static seqrt_status finish_main(sq_builder *b) {
   return SEQRT_OK;
 }
 
-/* A step of layers lo..main + n_fused + pooled: the layer at `main` with
- * the eltwise layers after it (and the pool after those that the
- * convolution kernel takes), and the view at lo when main == lo + 1. */
-static seqrt_status build_step(sq_plan *plan, sq_step *step, int lo, int main,
-                               int n_fused, bool pooled,
-                               const dnnl_memory_desc_t *in_md) {
-  const sq_layer *layer = &plan->chain->layers[main];
+seqrt_status sq_build_layer(sq_plan *plan, sq_step *step, const sq_layer *layer,
+                            const sq_layer *fused, int n_fused,
+                            const sq_layer *flatten,
+                            const dnnl_memory_desc_t *in_md,
+                            dnnl_format_tag_t src_tag,
+                            dnnl_format_tag_t dst_tag) {
   dnnl_primitive_attr_t attr = NULL;
-  step->lo = lo;
-  step->hi = main + n_fused + pooled;
   seqrt_status st = attr_create(layer, &attr);
   if (st == SEQRT_OK && n_fused > 0 &&
       sq_kind_family(layer->kind) != SQ_FAMILY_NORM)
-    st = append_post_ops(layer + 1, n_fused, attr);
+    st = append_post_ops(fused, n_fused, attr);
   sq_builder b = {.plan = plan,
                   .step = step,
                   .layer = layer,
                   .in_md = *in_md,
                   .attr = attr,
-                  .flatten = main > lo ? &plan->chain->layers[lo] : NULL};
+                  .flatten = flatten,
+                  .src_tag = src_tag,
+                  .dst_tag = dst_tag};
   sq_build_fn build = family_builder(layer->kind);
   if (st == SEQRT_OK && !build)
     st = sq_error(SEQRT_ERR_UNSUPPORTED,
@@ -468,6 +477,20 @@ static seqrt_status build_step(sq_plan *plan, sq_step *step, int lo, int main,
   dnnl_primitive_desc_destroy(b.pd);
   dnnl_primitive_attr_destroy(attr);
   return st;
+}
+
+/* A step of layers lo..main + n_fused + pooled: the layer at `main` with
+ * the eltwise layers after it (and the pool after those that the
+ * convolution kernel takes), and the view at lo when main == lo + 1. */
+static seqrt_status build_step(sq_plan *plan, sq_step *step, int lo, int main,
+                               int n_fused, bool pooled,
+                               const dnnl_memory_desc_t *in_md) {
+  const sq_layer *layers = plan->chain->layers;
+  step->lo = lo;
+  step->hi = main + n_fused + pooled;
+  return sq_build_layer(plan, step, &layers[main], &layers[main + 1], n_fused,
+                        main > lo ? &layers[lo] : NULL, in_md,
+                        dnnl_format_tag_undef, dnnl_format_tag_undef);
 }
 
 /* In a fused plan, how many ELTWISE layers after `lo` join its step: any
@@ -519,6 +542,90 @@ static bool folds_view(const sq_plan *plan, int index) {
          sq_linear_folds_view(plan, &layers[index], &layers[index + 1]);
 }
 
+/* Band groups (bands.c): at batch 1 on several threads, a run of 2-D
+ * convolutions (with their fused eltwise layers) and max pools runs split
+ * by output rows, each thread its band of every layer with one-thread
+ * primitives, exchanging only the rows a window reads across the border.
+ * oneDNN's own 2-thread convolutions at batch 1 split badly, and its
+ * Winograd ones worse (conv.c); a band's one-thread Winograd does not.
+ * CIFAR VGG's convolutions, standalone, 2 threads: 32->32 at 32x32 direct
+ * 50.8 us, two Winograd bands side by side 29.1 us; 32->64 at 16x16 25.2
+ * -> 15.1 us; 64->64 at 16x16 49.4 -> 31.2 us; but 64->128 at 8x8 27.0 ->
+ * 25.1 us and 128->128 48.6 -> 52.5 us: below SQ_BAND_MIN_ROWS rows per
+ * band a layer ends the group. SEQRT_BANDS=0 turns them off (for
+ * experiments). */
+#define SQ_BAND_MIN_ROWS 4
+static bool bands_enabled(void) {
+  const char *env = getenv("SEQRT_BANDS");
+  return !env || strcmp(env, "0") != 0;
+}
+
+static bool band_stage_fits(const sq_layer *layer, int bands) {
+  if (layer->in.rank != 4 || layer->out.rank != 4) return false;
+  /* A pool, cheap on any band, only saves the group's end. */
+  if (layer->kind == SQ_MAXPOOL) return layer->out.dims[2] >= bands;
+  if (layer->out.dims[2] < SQ_BAND_MIN_ROWS * bands) return false;
+  if (layer->kind != SQ_CONV) return false;
+  for (int i = 0; i < SQ_MAX_SPATIAL; i++)
+    if (layer->prepad_begin[i] || layer->prepad_end[i]) return false;
+  return true;
+}
+
+static int fusable_after(const sq_plan *plan, int lo);
+
+/* Bands gain where their one-thread Winograd replaces a direct 2-thread
+ * convolution; a band's direct convolution is no faster than oneDNN's own
+ * 2-thread one (AlexNet at batch 1, all its convolutions in bands: 9.2 ->
+ * 9.5-9.9 ms; VGG-11 45-49 -> 49-52 ms). So a group needs at least half
+ * its convolutions' FLOPs in ones that get Winograd. */
+static bool winograd_pays_bands(const sq_chain *chain,
+                                const sq_band_stage_span *spans, int n) {
+  double all = 0.0, winograd = 0.0;
+  for (int k = 0; k < n; k++) {
+    const sq_layer *layer = &chain->layers[spans[k].lo];
+    if (layer->kind != SQ_CONV) continue;
+    all += sq_layer_flop(layer, 1);
+    if (sq_conv_winograd_candidate(layer)) winograd += sq_layer_flop(layer, 1);
+  }
+  return all > 0.0 && 2.0 * winograd >= all;
+}
+
+/* The stages of a band group starting at layer lo (a convolution), or 0. */
+static int band_spans(const sq_plan *plan, int lo, int bands,
+                      sq_band_stage_span *spans) {
+  const sq_chain *chain = plan->chain;
+  if (plan->observable || plan->batch != 1 || bands < 2 || !bands_enabled() ||
+      chain->layers[lo].kind != SQ_CONV)
+    return 0;
+  int n = 0;
+  for (int i = lo; i < chain->n_layers && n < SQ_MAX_BAND_STAGES &&
+                   band_stage_fits(&chain->layers[i], bands);) {
+    int hi =
+        i + (chain->layers[i].kind == SQ_CONV ? fusable_after(plan, i) : 0);
+    spans[n++] = (sq_band_stage_span){i, hi};
+    i = hi + 1;
+  }
+  return winograd_pays_bands(chain, spans, n) ? n : 0;
+}
+
+/* Step plan->n_steps as a band group from layer lo, if one starts there
+ * and its layouts split by rows. */
+static seqrt_status try_bands(sq_plan *plan, int lo, int plan_threads,
+                              bool *built) {
+  sq_band_stage_span spans[SQ_MAX_BAND_STAGES];
+  int bands = plan_threads < SQ_MAX_BANDS ? plan_threads : SQ_MAX_BANDS;
+  int n = band_spans(plan, lo, bands, spans);
+  *built = false;
+  if (n == 0) return SEQRT_OK;
+  sq_step *step = &plan->steps[plan->n_steps];
+  seqrt_status st = sq_build_bands(plan, step, spans, n, bands, built);
+  if (st != SEQRT_OK || !*built) return st;
+  for (int k = step->lo; k <= step->hi; k++)
+    plan->layer_step[k] = plan->n_steps;
+  plan->n_steps++;
+  return SEQRT_OK;
+}
+
 static seqrt_status build_steps(sq_plan *plan) {
   const sq_chain *chain = plan->chain;
   const sq_layer *first = &chain->layers[0];
@@ -531,9 +638,11 @@ static seqrt_status build_steps(sq_plan *plan) {
     bool absorbed;
     st = absorb_view(plan, i, &absorbed);
     if (st != SEQRT_OK) break;
+    if (!absorbed) st = try_bands(plan, i, plan_threads, &absorbed);
+    if (st != SEQRT_OK) break;
     if (absorbed) {
       in_md = plan->steps[plan->n_steps - 1].dst_md;
-      i++;
+      i = plan->steps[plan->n_steps - 1].hi + 1;
       continue;
     }
     int main = folds_view(plan, i) ? i + 1 : i;
@@ -548,7 +657,7 @@ static seqrt_status build_steps(sq_plan *plan) {
     st = build_step(plan, step, i, main, n_fused, pooled, &in_md);
     if (st != SEQRT_OK && (n_fused > 0 || pooled)) {
       /* The primitive refused the fusion: run the eltwise separately. */
-      step_free(step);
+      sq_step_free(step);
       plan->owned_const_bytes = owned;
       plan->shared_const_bytes = shared;
       step->threads = threads;
@@ -606,6 +715,11 @@ static void account(sq_plan *plan, const sq_step *step) {
     if (prims[i]->prim)
       plan->scratchpad_bytes =
           max_size(plan->scratchpad_bytes, &prims[i]->scratch_md);
+  if (step->bands)
+    plan->scratchpad_bytes =
+        plan->scratchpad_bytes > sq_bands_scratch_bytes(step->bands)
+            ? plan->scratchpad_bytes
+            : sq_bands_scratch_bytes(step->bands);
   if (plan->observable && step->out_reorder.prim)
     plan->view_bytes = max_size(plan->view_bytes, &step->user_out_md);
 }
@@ -728,7 +842,7 @@ int sq_default_threads(void) { return omp_get_max_threads(); }
 void sq_plan_free(sq_plan *plan) {
   if (!plan) return;
   for (int i = 0; plan->steps && i < plan->n_steps; i++)
-    step_free(&plan->steps[i]);
+    sq_step_free(&plan->steps[i]);
   free(plan->steps);
   free(plan->layer_step);
   free(plan);
@@ -780,6 +894,7 @@ static const char *md_layout(const dnnl_memory_desc_t *md, char *buf,
 }
 
 const char *sq_step_impl(const sq_step *step, char *buf, size_t size) {
+  if (step->bands) return sq_bands_describe(step->bands, buf, size);
   if (step->ops) return sq_ops_describe(step->ops, buf, size);
   snprintf(buf, size, "%s",
            step->main.prim ? sq_prim_impl(step->main.prim) : "view");

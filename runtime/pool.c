@@ -144,7 +144,7 @@ seqrt_status sq_build_pool(sq_builder *b) {
     return st == SEQRT_OK ? add_pool_op(b, &w, &padded, SQ_AT_OTHER, NULL) : st;
   }
   dnnl_memory_desc_t dst;
-  st = sq_md_any(layer, layer->out.rank, w.out, &dst);
+  st = sq_md_tagged(layer, layer->out.rank, w.out, b->dst_tag, &dst);
   if (st != SEQRT_OK) return st;
   dnnl_pooling_v2_desc_t desc;
   SQ_DNNL(layer, "pooling descriptor",

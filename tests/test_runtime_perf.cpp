@@ -386,7 +386,9 @@ TEST(RuntimePerf, WinogradWhereItPays) {
 TEST(RuntimePerf, WinogradOnSeveralThreadsOnlyWithEnoughWork) {
   // Split over threads, a small Winograd convolution's few tiles leave
   // them idle: on 2 threads oneDNN's 4x3 kernel (batch 8 and 16) takes
-  // 50 MFLOP, its 2x3 kernel (batch 1) 500 MFLOP.
+  // 50 MFLOP, its 2x3 kernel (batch 1) 500 MFLOP. (At batch 1 bands would
+  // run one-thread Winograd instead: BatchOneConvolutionsRunInBands.)
+  setenv("SEQRT_BANDS", "0", 1);
   struct Case {
     int64_t channels, side, batch;
     bool option, expected;
@@ -404,6 +406,7 @@ TEST(RuntimePerf, WinogradOnSeveralThreadsOnlyWithEnoughWork) {
     EXPECT_TRUE(plans_winograd(chain.get(), c.batch, 1, c.option))
         << c.channels << " channels at " << c.side << ", batch " << c.batch;
   }
+  unsetenv("SEQRT_BANDS");
 }
 
 TEST(RuntimePerf, FewOutputChannelsTakeTheOlderDirectKernel) {
@@ -610,4 +613,80 @@ TEST(RuntimePerf, WinogradOptionLiftsTheMemoryLimits) {
         expect_runs_like_reference(chain.get(), plan.get(), 1, 1);
     }
   }
+}
+
+namespace {
+
+// VGG-like convolutions at batch 1: the first reads the 3-channel input,
+// 40 channels fill part of a 16-channel block, an odd height makes a pool
+// read across the bands' border, and the last maps are thin enough for
+// rows of zeros in place of padding.
+sq_chain *banded_net(int64_t height, int64_t width) {
+  Window same{{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}};
+  ChainMaker m({-1, 3, height, width});
+  m.conv(32, same).eltwise(SQ_RELU);
+  m.conv(40, same).eltwise(SQ_RELU);
+  m.pool(SQ_MAXPOOL, {{2, 2}, {2, 2}});
+  m.conv(64, same).eltwise(SQ_RELU);
+  m.conv(64, same).eltwise(SQ_RELU);
+  m.pool(SQ_MAXPOOL, {{2, 2}, {2, 2}});
+  m.flatten().linear(10);
+  return m.build();
+}
+
+sq_plan_options threads_with(int threads, bool observable = false) {
+  sq_plan_options options{};
+  options.threads = threads;
+  options.observable = observable;
+  return options;
+}
+
+} // namespace
+
+TEST(RuntimePerf, BatchOneConvolutionsRunInBands) {
+  // On 2 threads at batch 1 the convolutions and pools run as one step of
+  // two bands of rows; its output matches the reference on 2 threads and
+  // on 1 (the bands then run one after the other).
+  for (auto hw : {std::pair<int64_t, int64_t>{32, 32}, {30, 20}}) {
+    std::unique_ptr<sq_chain, ChainDeleter> chain(
+        banded_net(hw.first, hw.second));
+    auto plan = plan_with(chain.get(), 1, threads_with(2));
+    ASSERT_TRUE(plan);
+    std::string printed = printed_plan(plan.get());
+    EXPECT_NE(printed.find("step 0: layers 0..9 "), std::string::npos)
+        << printed;
+    EXPECT_NE(step_impl(plan.get(), 0).find("2 bands:"), std::string::npos)
+        << printed;
+    EXPECT_NE(step_impl(plan.get(), 0).find("wino"), std::string::npos)
+        << printed;
+    for (int threads : {2, 1})
+      expect_runs_like_reference(chain.get(), plan.get(), 1, threads);
+  }
+}
+
+TEST(RuntimePerf, BandsOnlyWhereTheyPay) {
+  std::unique_ptr<sq_chain, ChainDeleter> chain(banded_net(32, 32));
+  auto has_bands = [](const sq_plan *plan) {
+    return printed_plan(plan).find("bands") != std::string::npos;
+  };
+  // Larger batches split over the batch, one thread has nothing to split,
+  // an observable plan shows every layer.
+  EXPECT_FALSE(has_bands(plan_with(chain.get(), 2, threads_with(2)).get()));
+  EXPECT_FALSE(has_bands(plan_with(chain.get(), 1, threads_with(1)).get()));
+  EXPECT_FALSE(
+      has_bands(plan_with(chain.get(), 1, threads_with(2, true)).get()));
+  // Without Winograd in a band (5x5 kernels) oneDNN's own 2-thread
+  // convolutions are as fast.
+  ChainMaker m({-1, 3, 32, 32});
+  m.conv(32, {{5, 5}, {1, 1}, {1, 1}, {2, 2}, {2, 2}}).eltwise(SQ_RELU);
+  m.conv(32, {{5, 5}, {1, 1}, {1, 1}, {2, 2}, {2, 2}}).eltwise(SQ_RELU);
+  std::unique_ptr<sq_chain, ChainDeleter> direct(m.build());
+  auto plan = plan_with(direct.get(), 1, threads_with(2));
+  EXPECT_FALSE(has_bands(plan.get()));
+  expect_runs_like_reference(direct.get(), plan.get(), 1, 2);
+  // SEQRT_BANDS=0 turns them off.
+  setenv("SEQRT_BANDS", "0", 1);
+  EXPECT_FALSE(has_bands(plan_with(chain.get(), 1, threads_with(2)).get()));
+  unsetenv("SEQRT_BANDS");
+  EXPECT_TRUE(has_bands(plan_with(chain.get(), 1, threads_with(2)).get()));
 }

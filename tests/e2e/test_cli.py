@@ -2,6 +2,7 @@
 cannot be imported), one-line 'seqrt:' error messages, run/verify/inspect
 output, --threads. Models are exported with the installed PyTorch."""
 
+import contextlib
 import os
 import re
 import shutil
@@ -13,6 +14,20 @@ import torch
 
 import e2e_common as e2e
 import export_examples
+
+
+@contextlib.contextmanager
+def plans_printed():
+    """seqrt prints each plan it builds (SEQRT_PRINT_PLANS) meanwhile."""
+    previous = os.environ.get("SEQRT_PRINT_PLANS")
+    os.environ["SEQRT_PRINT_PLANS"] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["SEQRT_PRINT_PLANS"]
+        else:
+            os.environ["SEQRT_PRINT_PLANS"] = previous
 
 
 class CliTest(unittest.TestCase):
@@ -135,20 +150,36 @@ class CliTest(unittest.TestCase):
         path = os.path.join(self.work, "vgg_block.onnx")
         e2e.export_onnx(net, torch.zeros(1, 128, 14, 14), path)
         x = e2e.seeded_input((128, 14, 14), 4)
-        previous = os.environ.get("SEQRT_PRINT_PLANS")
-        os.environ["SEQRT_PRINT_PLANS"] = "1"
-        try:
+        with plans_printed():
             runs = {flag: e2e.run_model(path, x, self.work, "wino%d" % len(flag), flag + ("--threads", "2"))
                     for flag in ((), ("--winograd",))}
-        finally:
-            if previous is None:
-                del os.environ["SEQRT_PRINT_PLANS"]
-            else:
-                os.environ["SEQRT_PRINT_PLANS"] = previous
         for flag, (proc, actual) in runs.items():
             self.assert_exit(proc, 0)
             self.assertEqual("wino" in proc.stderr, bool(flag), e2e.describe(proc))
             self.assertIsNone(e2e.compare(actual, e2e.torch_output(net, x)))
+
+    def test_bands_match_pytorch(self):
+        # At batch 1 on 2 threads a VGG-style run of convolutions and pools
+        # runs split into bands of rows (one-thread Winograd each); the
+        # output still matches PyTorch. 30x22: a pool reads across the
+        # bands' border.
+        torch.manual_seed(6)
+        nn = torch.nn
+        net = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+                            nn.Conv2d(32, 48, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                            nn.Conv2d(48, 64, 3, padding=1), nn.ReLU(),
+                            nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                            nn.Flatten(), nn.Linear(64 * 7 * 5, 10))
+        e2e.randomize_batchnorm(net)
+        net.eval()
+        path = os.path.join(self.work, "bands.onnx")
+        e2e.export_onnx(net, torch.zeros(1, 3, 30, 22), path)
+        x = e2e.seeded_input((3, 30, 22), 1)
+        with plans_printed():
+            proc, actual = e2e.run_model(path, x, self.work, "bands", ("--threads", "2"))
+        self.assert_exit(proc, 0)
+        self.assertIn("2 bands:", proc.stderr, e2e.describe(proc))
+        self.assertIsNone(e2e.compare(actual, e2e.torch_output(net, x)))
 
     # ---- verify ----------------------------------------------------------
 
