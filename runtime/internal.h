@@ -278,8 +278,9 @@ typedef struct sq_band_stage_span {
 
 /* Fill step (layers spans[0].lo..spans[n-1].hi) with the stages split into
  * n_bands bands of output rows, each band a one-thread primitive. *built
- * is false (and the step empty) when the layouts oneDNN picks cannot be
- * split by rows: the caller builds the layers as usual then. */
+ * is false (and the step empty) when a band cannot be built or the
+ * layouts oneDNN picks cannot be split by rows: the caller builds the
+ * layers as usual then. */
 seqrt_status sq_build_bands(sq_plan *plan, sq_step *step,
                             const sq_band_stage_span *spans, int n_stages,
                             int n_bands, bool *built);
