@@ -10,12 +10,10 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <omp.h>
-#include <oneapi/dnnl/dnnl_debug.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -335,20 +333,14 @@ typedef struct band_barrier {
 
 #define SQ_BAND_SPIN_US 50.0
 
-static double now_us(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
-}
-
 static bool spin_until_phase(band_barrier *barrier, int phase) {
-  double deadline = now_us() + SQ_BAND_SPIN_US;
+  double deadline = sq_now_us() + SQ_BAND_SPIN_US;
   for (;;) {
     for (int i = 0; i < 64; i++) {
       if (atomic_load(&barrier->phase) != phase) return true;
       _mm_pause();
     }
-    if (now_us() > deadline) return false;
+    if (sq_now_us() > deadline) return false;
   }
 }
 
@@ -379,19 +371,6 @@ struct sq_bands_exec {
   dnnl_memory_t memories[]; /* 3 per stage and band */
 };
 
-static seqrt_status bind_error(const char *what, dnnl_status_t st) {
-  return sq_error(SEQRT_ERR_BACKEND, "oneDNN %s failed: %s", what,
-                  dnnl_status2str(st));
-}
-
-static seqrt_status memory_on(const sq_plan *plan, const dnnl_memory_desc_t *md,
-                              void *data, dnnl_memory_t *out) {
-  *out = NULL;
-  if (md_bytes(md) == 0) return SEQRT_OK;
-  dnnl_status_t st = dnnl_memory_create(out, md, plan->engine, data);
-  return st == dnnl_success ? SEQRT_OK : bind_error("memory creation", st);
-}
-
 static seqrt_status bind_band(const sq_plan *plan, const sq_bands *bands, int b,
                               char *base, band_exec *x) {
   x->in = (float *)base;
@@ -400,17 +379,17 @@ static seqrt_status bind_band(const sq_plan *plan, const sq_bands *bands, int b,
   void *scratch = (char *)x->out[1] + round_up(bands->out_bytes);
   dnnl_status_t dst =
       dnnl_stream_create(&x->stream, plan->engine, dnnl_stream_default_flags);
-  if (dst != dnnl_success) return bind_error("stream creation", dst);
+  if (dst != dnnl_success) return sq_exec_error("stream creation", dst);
   seqrt_status st = SEQRT_OK;
   for (int k = 0; k < bands->n_stages && st == SEQRT_OK; k++) {
     const band_part *part = &bands->stages[k].part[b];
     const sq_prim *p = &part->step.main;
     void *src = part->reads_own ? x->out[(k + 1) % 2] : x->in;
-    st = memory_on(plan, &p->src_md, src, &x->src[k]);
+    st = sq_memory_on(plan, &p->src_md, src, &x->src[k]);
     if (st == SEQRT_OK)
-      st = memory_on(plan, &p->dst_md, x->out[k % 2], &x->dst[k]);
-    if (st == SEQRT_OK)
-      st = memory_on(plan, &p->scratch_md, scratch, &x->scratch[k]);
+      st = sq_memory_on(plan, &p->dst_md, x->out[k % 2], &x->dst[k]);
+    if (st == SEQRT_OK && md_bytes(&p->scratch_md))
+      st = sq_memory_on(plan, &p->scratch_md, scratch, &x->scratch[k]);
   }
   return st;
 }
@@ -489,16 +468,8 @@ static dnnl_status_t run_part(const sq_bands *bands, const sq_bands_exec *exec,
   const band_part *part = &bands->stages[k].part[b];
   const band_exec *x = &exec->band[b];
   if (!part->reads_own) gather(bands, exec, k, b, src);
-  dnnl_exec_arg_t args[SQ_MAX_EXEC_ARGS];
-  int n = 0;
-  args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, x->src[k]};
-  args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DST, x->dst[k]};
-  if (x->scratch[k])
-    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, x->scratch[k]};
-  for (int i = 0; i < part->step.main.n_consts; i++)
-    args[n++] = part->step.main.consts[i];
-  dnnl_status_t st =
-      dnnl_primitive_execute(part->step.main.prim, x->stream, n, args);
+  dnnl_status_t st = sq_prim_execute(&part->step.main, x->stream, x->src[k],
+                                     x->dst[k], x->scratch[k]);
   return st == dnnl_success ? dnnl_stream_wait(x->stream) : st;
 }
 

@@ -34,18 +34,17 @@ struct sq_exec {
   char *profile_impl;          /* the profile's impl strings */
 };
 
-static seqrt_status exec_error(const char *what, dnnl_status_t st) {
+seqrt_status sq_exec_error(const char *what, dnnl_status_t st) {
   return sq_error(SEQRT_ERR_BACKEND, "oneDNN %s failed: %s", what,
                   dnnl_status2str(st));
 }
 
-/* A memory object for `md` on `data`; none when the md is absent. */
-static seqrt_status memory_on(const sq_plan *plan, const dnnl_memory_desc_t *md,
-                              void *data, dnnl_memory_t *out) {
+seqrt_status sq_memory_on(const sq_plan *plan, const dnnl_memory_desc_t *md,
+                          void *data, dnnl_memory_t *out) {
   *out = NULL;
   if (md->ndims == 0) return SEQRT_OK;
   dnnl_status_t st = dnnl_memory_create(out, md, plan->engine, data);
-  return st == dnnl_success ? SEQRT_OK : exec_error("memory creation", st);
+  return st == dnnl_success ? SEQRT_OK : sq_exec_error("memory creation", st);
 }
 
 static seqrt_status scratch_on(sq_exec *exec, const sq_prim *p,
@@ -54,7 +53,7 @@ static seqrt_status scratch_on(sq_exec *exec, const sq_prim *p,
   if (!p->prim || p->scratch_md.ndims == 0 ||
       dnnl_memory_desc_get_size(&p->scratch_md) == 0)
     return SEQRT_OK;
-  return memory_on(exec->plan, &p->scratch_md, exec->scratch, out);
+  return sq_memory_on(exec->plan, &p->scratch_md, exec->scratch, out);
 }
 
 static seqrt_status bind_step(sq_exec *exec, int index) {
@@ -62,14 +61,18 @@ static seqrt_status bind_step(sq_exec *exec, int index) {
   const sq_step *s = &plan->steps[index];
   exec_step *m = &exec->steps[index];
   void *src = exec->buf[s->src_buf], *dst = exec->buf[s->dst_buf];
-  seqrt_status st = memory_on(plan, &s->src_md, src, &m->src);
-  if (st == SEQRT_OK) st = memory_on(plan, &s->main.src_md, src, &m->main_src);
-  if (st == SEQRT_OK) st = memory_on(plan, &s->main.dst_md, dst, &m->main_dst);
-  if (st == SEQRT_OK) st = memory_on(plan, &s->dst_md, dst, &m->dst);
-  if (st == SEQRT_OK) st = memory_on(plan, &s->user_in_md, NULL, &m->user_in);
-  if (st == SEQRT_OK) st = memory_on(plan, &s->user_out_md, NULL, &m->user_out);
+  seqrt_status st = sq_memory_on(plan, &s->src_md, src, &m->src);
+  if (st == SEQRT_OK)
+    st = sq_memory_on(plan, &s->main.src_md, src, &m->main_src);
+  if (st == SEQRT_OK)
+    st = sq_memory_on(plan, &s->main.dst_md, dst, &m->main_dst);
+  if (st == SEQRT_OK) st = sq_memory_on(plan, &s->dst_md, dst, &m->dst);
+  if (st == SEQRT_OK)
+    st = sq_memory_on(plan, &s->user_in_md, NULL, &m->user_in);
+  if (st == SEQRT_OK)
+    st = sq_memory_on(plan, &s->user_out_md, NULL, &m->user_out);
   if (st == SEQRT_OK && exec->view && s->out_reorder.prim)
-    st = memory_on(plan, &s->user_out_md, exec->view, &m->view);
+    st = sq_memory_on(plan, &s->user_out_md, exec->view, &m->view);
   if (st == SEQRT_OK) st = scratch_on(exec, &s->main, &m->scratch_main);
   if (st == SEQRT_OK) st = scratch_on(exec, &s->in_reorder, &m->scratch_in);
   if (st == SEQRT_OK) st = scratch_on(exec, &s->user_reorder, &m->scratch_user);
@@ -123,7 +126,7 @@ seqrt_status sq_exec_create(const sq_plan *plan, sq_exec **out) {
   if (st == SEQRT_OK) {
     dnnl_status_t dst = dnnl_stream_create(&exec->stream, plan->engine,
                                            dnnl_stream_default_flags);
-    if (dst != dnnl_success) st = exec_error("stream creation", dst);
+    if (dst != dnnl_success) st = sq_exec_error("stream creation", dst);
   }
   for (int i = 0; st == SEQRT_OK && i < plan->n_steps; i++)
     st = bind_step(exec, i);
@@ -152,17 +155,23 @@ void sq_exec_free(sq_exec *exec) {
 
 /* ---- running ---- */
 
-static seqrt_status run_prim(sq_exec *exec, const sq_layer *layer,
-                             const sq_prim *p, dnnl_memory_t src,
-                             dnnl_memory_t dst, dnnl_memory_t scratch) {
+dnnl_status_t sq_prim_execute(const sq_prim *p, dnnl_stream_t stream,
+                              dnnl_memory_t src, dnnl_memory_t dst,
+                              dnnl_memory_t scratch) {
   dnnl_exec_arg_t args[SQ_MAX_EXEC_ARGS];
   int n = 0;
   args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, src};
   args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DST, dst};
   if (scratch) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, scratch};
   for (int i = 0; i < p->n_consts; i++) args[n++] = p->consts[i];
+  return dnnl_primitive_execute(p->prim, stream, n, args);
+}
+
+static seqrt_status run_prim(sq_exec *exec, const sq_layer *layer,
+                             const sq_prim *p, dnnl_memory_t src,
+                             dnnl_memory_t dst, dnnl_memory_t scratch) {
   SQ_DNNL(layer, "execution",
-          dnnl_primitive_execute(p->prim, exec->stream, n, args));
+          sq_prim_execute(p, exec->stream, src, dst, scratch));
   return SEQRT_OK;
 }
 
@@ -309,14 +318,14 @@ static seqrt_status profile_create(sq_exec *exec) {
   return SEQRT_OK;
 }
 
-static double now_us(void) {
+double sq_now_us(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
 }
 
 static void profile_add(sq_exec *exec, int index, double since_us) {
-  exec->profile[index].total_us += now_us() - since_us;
+  exec->profile[index].total_us += sq_now_us() - since_us;
   exec->profile[index].runs++;
 }
 
@@ -353,7 +362,8 @@ seqrt_status sq_exec_run(sq_exec *exec, const sq_run_args *args) {
   if (dst == dnnl_success)
     dst = dnnl_memory_set_data_handle(exec->steps[io.last_step].user_out,
                                       args->output);
-  if (dst != dnnl_success) return exec_error("setting the user buffers", dst);
+  if (dst != dnnl_success)
+    return sq_exec_error("setting the user buffers", dst);
   /* OpenMP's thread count is a setting of the calling thread: each step
    * runs with the count its primitives were created for (never more), and
    * the caller's setting is restored after. */
@@ -362,7 +372,7 @@ seqrt_status sq_exec_run(sq_exec *exec, const sq_run_args *args) {
     int threads = plan->steps[i].threads;
     if (args->threads > 0 && args->threads < threads) threads = args->threads;
     if (threads != current) omp_set_num_threads(current = threads);
-    double start = args->profile ? now_us() : 0.0;
+    double start = args->profile ? sq_now_us() : 0.0;
     st = plan->steps[i].is_view ? run_view_step(exec, i, &io)
                                 : run_main_step(exec, i, &io);
     if (args->profile) profile_add(exec, i, start);
@@ -373,5 +383,5 @@ seqrt_status sq_exec_run(sq_exec *exec, const sq_run_args *args) {
   if (current != caller_threads) omp_set_num_threads(caller_threads);
   if (st != SEQRT_OK) return st;
   dst = dnnl_stream_wait(exec->stream);
-  return dst == dnnl_success ? SEQRT_OK : exec_error("stream wait", dst);
+  return dst == dnnl_success ? SEQRT_OK : sq_exec_error("stream wait", dst);
 }

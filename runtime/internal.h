@@ -263,6 +263,20 @@ seqrt_status sq_build_layer(sq_plan *plan, sq_step *step, const sq_layer *layer,
                             dnnl_format_tag_t dst_tag);
 void sq_step_free(sq_step *step);
 
+/* ---- execution helpers (exec.c) ----------------------------------------- */
+
+/* The error for a failed oneDNN call made while binding or running. */
+seqrt_status sq_exec_error(const char *what, dnnl_status_t st);
+/* A memory object for `md` on `data`; none (NULL) when the md is absent. */
+seqrt_status sq_memory_on(const sq_plan *plan, const dnnl_memory_desc_t *md,
+                          void *data, dnnl_memory_t *out);
+/* Execute p on stream with its constants (scratch may be NULL). */
+dnnl_status_t sq_prim_execute(const sq_prim *p, dnnl_stream_t stream,
+                              dnnl_memory_t src, dnnl_memory_t dst,
+                              dnnl_memory_t scratch);
+/* CLOCK_MONOTONIC in microseconds. */
+double sq_now_us(void);
+
 /* ---- bands: a run of convolutions and pools split by rows (bands.c) ----- */
 
 typedef struct sq_bands sq_bands;

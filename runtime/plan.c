@@ -550,10 +550,12 @@ static bool folds_view(const sq_plan *plan, int index) {
  * Winograd ones worse (conv.c); a band's one-thread Winograd does not.
  * CIFAR VGG's convolutions, standalone, 2 threads: 32->32 at 32x32 direct
  * 50.8 us, two Winograd bands side by side 29.1 us; 32->64 at 16x16 25.2
- * -> 15.1 us; 64->64 at 16x16 49.4 -> 31.2 us; but 64->128 at 8x8 27.0 ->
- * 25.1 us and 128->128 48.6 -> 52.5 us: below SQ_BAND_MIN_ROWS rows per
- * band a layer ends the group. SEQRT_BANDS=0 turns them off (for
- * experiments). */
+ * -> 15.1 us; 64->64 at 16x16 49.4 -> 31.2 us. On thinner maps oneDNN's
+ * Winograd kernel for them lost (64->128 at 8x8 27.0 -> 25.1 us, 128->128
+ * 48.6 -> 52.5 us); with rows of zeros for its other kernel (bands.c) the
+ * 128->128 bands took 43.4 us. Below SQ_BAND_MIN_ROWS rows per band (a
+ * limit not measured further) a convolution ends the group. SEQRT_BANDS=0
+ * turns bands off (for experiments). */
 #define SQ_BAND_MIN_ROWS 4
 static bool bands_enabled(void) {
   const char *env = getenv("SEQRT_BANDS");
@@ -715,11 +717,8 @@ static void account(sq_plan *plan, const sq_step *step) {
     if (prims[i]->prim)
       plan->scratchpad_bytes =
           max_size(plan->scratchpad_bytes, &prims[i]->scratch_md);
-  if (step->bands)
-    plan->scratchpad_bytes =
-        plan->scratchpad_bytes > sq_bands_scratch_bytes(step->bands)
-            ? plan->scratchpad_bytes
-            : sq_bands_scratch_bytes(step->bands);
+  size_t band_bytes = step->bands ? sq_bands_scratch_bytes(step->bands) : 0;
+  if (band_bytes > plan->scratchpad_bytes) plan->scratchpad_bytes = band_bytes;
   if (plan->observable && step->out_reorder.prim)
     plan->view_bytes = max_size(plan->view_bytes, &step->user_out_md);
 }
