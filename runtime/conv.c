@@ -8,27 +8,37 @@
 
 #include "internal.h"
 
-static seqrt_status check_conv(const sq_layer *layer, const dnnl_dims_t in,
-                               const dnnl_dims_t out, int64_t *kernel_size) {
-  seqrt_status st = sq_check_window(layer, in, out);
-  if (st != SEQRT_OK) return st;
+/* What a convolution and a transposed one both check once their window
+ * is right: the groups, the batch and the weights' and bias' sizes. */
+static seqrt_status check_channels(const sq_layer *layer, const dnnl_dims_t in,
+                                   const dnnl_dims_t out,
+                                   int64_t *kernel_size) {
+  const char *op = sq_kind_name(layer->kind);
   int64_t groups = layer->groups, c = in[1], o = out[1];
   if (groups < 1 || c % groups || o % groups)
     return sq_error(SEQRT_ERR_INVALID_MODEL,
-                    "layer '%s' (Conv): %lld groups do not divide %lld input "
+                    "layer '%s' (%s): %lld groups do not divide %lld input "
                     "and %lld output channels",
-                    layer->name, (long long)groups, (long long)c, (long long)o);
+                    layer->name, op, (long long)groups, (long long)c,
+                    (long long)o);
   if (in[0] != out[0])
     return sq_error(SEQRT_ERR_INVALID_MODEL,
-                    "layer '%s' (Conv): batch %lld in, %lld out", layer->name,
+                    "layer '%s' (%s): batch %lld in, %lld out", layer->name, op,
                     (long long)in[0], (long long)out[0]);
   *kernel_size = 1;
   for (int i = 0; i < layer->spatial; i++) *kernel_size *= layer->kernel[i];
-  st = sq_check_weights(layer, &layer->weight, "weight",
-                        o * (c / groups) * *kernel_size, true);
+  /* [O, I/g, k...] for a convolution, [I, O/g, k...] transposed */
+  seqrt_status st = sq_check_weights(layer, &layer->weight, "weight",
+                                     o * (c / groups) * *kernel_size, true);
   if (st == SEQRT_OK)
     st = sq_check_weights(layer, &layer->bias, "bias", o, false);
   return st;
+}
+
+static seqrt_status check_conv(const sq_layer *layer, const dnnl_dims_t in,
+                               const dnnl_dims_t out, int64_t *kernel_size) {
+  seqrt_status st = sq_check_window(layer, in, out);
+  return st == SEQRT_OK ? check_channels(layer, in, out, kernel_size) : st;
 }
 
 /* [O, I/g, k...] or, grouped, [g, O/g, I/g, k...] (same bytes). */
@@ -362,24 +372,7 @@ static seqrt_status check_deconv_window(const sq_layer *layer,
 static seqrt_status check_deconv(const sq_layer *layer, const dnnl_dims_t in,
                                  const dnnl_dims_t out, int64_t *kernel_size) {
   seqrt_status st = check_deconv_window(layer, in, out);
-  if (st != SEQRT_OK) return st;
-  int64_t groups = layer->groups, c = in[1], o = out[1];
-  if (groups < 1 || c % groups || o % groups)
-    return sq_error(SEQRT_ERR_INVALID_MODEL,
-                    "layer '%s' (ConvTranspose): %lld groups do not divide "
-                    "%lld input and %lld output channels",
-                    layer->name, (long long)groups, (long long)c, (long long)o);
-  if (in[0] != out[0])
-    return sq_error(SEQRT_ERR_INVALID_MODEL,
-                    "layer '%s' (ConvTranspose): batch %lld in, %lld out",
-                    layer->name, (long long)in[0], (long long)out[0]);
-  *kernel_size = 1;
-  for (int i = 0; i < layer->spatial; i++) *kernel_size *= layer->kernel[i];
-  st = sq_check_weights(layer, &layer->weight, "weight",
-                        c * (o / groups) * *kernel_size, true);
-  if (st == SEQRT_OK)
-    st = sq_check_weights(layer, &layer->bias, "bias", o, false);
-  return st;
+  return st == SEQRT_OK ? check_channels(layer, in, out, kernel_size) : st;
 }
 
 /* oneDNN's deconvolution weights are [O, I, k...] or, grouped,

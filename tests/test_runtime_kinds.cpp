@@ -1285,6 +1285,25 @@ TEST(RuntimeKindsErrors, BadParametersNameTheLayer) {
   expect_plan_error(c, SEQRT_ERR_INVALID_MODEL,
                     "layer 'ConvTranspose_0' (ConvTranspose): output size 10 "
                     "along spatial dim 0, expected 9");
+  ChainMaker cg({-1, 4, 6});
+  cg.conv(6, {{3}, {1}, {1}, {1}, {1}}, 2);
+  cg.layer(0).groups = 4; // divides 4 inputs, not 6 outputs
+  expect_plan_error(cg, SEQRT_ERR_INVALID_MODEL,
+                    "layer 'Conv_0' (Conv): 4 groups do not divide 4 input "
+                    "and 6 output channels");
+  ChainMaker tg({-1, 4, 5});
+  conv_transpose(tg, 6, {{3}, {2}, {1}, {1}, {}}, {1}, 2);
+  tg.layer(0).groups = 3;
+  expect_plan_error(tg, SEQRT_ERR_INVALID_MODEL,
+                    "layer 'ConvTranspose_0' (ConvTranspose): 3 groups do not "
+                    "divide 4 input and 6 output channels");
+  ChainMaker tw({-1, 4, 5});
+  conv_transpose(tw, 6, {{3}, {2}, {1}, {1}, {}}, {1}, 2);
+  tw.layer(0).groups = 1; // the weights hold 4 x 3 x 3, not 4 x 6 x 3
+  expect_plan_error(
+      tw, SEQRT_ERR_INVALID_MODEL,
+      "layer 'ConvTranspose_0' (ConvTranspose): weight has 36 values, "
+      "expected 72");
   ChainMaker s({-1, 6, 3, 3});
   shuffle(s, SQ_PIXELSHUFFLE, 2);
   expect_plan_error(s, SEQRT_ERR_INVALID_MODEL, "(PixelShuffle): needs");
