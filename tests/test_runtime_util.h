@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -498,6 +499,75 @@ struct ExecDeleter {
 struct ChainDeleter {
   void operator()(sq_chain *c) const { sq_chain_free(c); }
 };
+
+// Every layer's output, seen through the run callback, against the
+// reference (tolerance tol).
+struct Observed {
+  const std::vector<Tensor> *ref;
+  double tol;
+  int calls = 0;
+  std::vector<std::string> failures;
+};
+
+inline int check_layer(void *user, int index, const char *name,
+                       const seqrt_tensor *view) {
+  Observed *o = static_cast<Observed *>(user);
+  const Tensor &want = (*o->ref)[(size_t)index + 1];
+  o->calls++;
+  if (view->dtype != SEQRT_FLOAT32 || view->rank != (int)want.dims.size() ||
+      !std::equal(want.dims.begin(), want.dims.end(), view->dims)) {
+    o->failures.push_back(std::string(name) + ": wrong view shape");
+    return 0;
+  }
+  auto r = all_close(static_cast<const float *>(view->data), want.data, o->tol);
+  if (!r) o->failures.push_back(std::string(name) + ": " + r.message());
+  return 0;
+}
+
+inline std::vector<float> make_input(const sq_chain *chain, int64_t batch,
+                                     float scale) {
+  return random_vector(count_of(shape_dims(chain->layers[0].in, batch)),
+                       1000 + (uint32_t)batch, scale);
+}
+
+// Runs `chain` whole on a fresh plan and compares the output (observable:
+// and every layer's output) with the reference. `run_input` is what the
+// runtime reads (default: `input`).
+inline void check_plan(const sq_chain *chain, int64_t batch, bool observable,
+                       const std::vector<float> &input, double tol,
+                       const void *run_input = nullptr) {
+  SCOPED_TRACE(::testing::Message() << "batch " << batch << ", "
+                                    << (observable ? "observable" : "fused"));
+  sq_plan *raw_plan = nullptr;
+  ASSERT_EQ(sq_plan_create(chain, batch, observable, &raw_plan), SEQRT_OK)
+      << seqrt_last_error();
+  std::unique_ptr<sq_plan, PlanDeleter> plan(raw_plan);
+  sq_exec *raw_exec = nullptr;
+  ASSERT_EQ(sq_exec_create(plan.get(), &raw_exec), SEQRT_OK)
+      << seqrt_last_error();
+  std::unique_ptr<sq_exec, ExecDeleter> exec(raw_exec);
+  std::vector<Tensor> ref = ref_chain(chain, batch, input);
+  std::vector<float> output(ref.back().data.size(), NAN);
+  Observed seen{&ref, tol};
+  sq_run_args args{};
+  args.last = chain->n_layers - 1;
+  args.input = run_input ? run_input : input.data();
+  args.output = output.data();
+  if (observable) {
+    args.callback = check_layer;
+    args.user = &seen;
+  }
+  for (int run = 0; run < 2; run++) {
+    seen = Observed{&ref, tol};
+    std::fill(output.begin(), output.end(), NAN);
+    ASSERT_EQ(sq_exec_run(exec.get(), &args), SEQRT_OK) << seqrt_last_error();
+    EXPECT_TRUE(all_close(output.data(), ref.back().data, tol));
+    if (observable) {
+      EXPECT_EQ(seen.calls, chain->n_layers);
+      for (const std::string &f : seen.failures) ADD_FAILURE() << f;
+    }
+  }
+}
 
 } // namespace sqtest
 
