@@ -137,6 +137,11 @@ int sq_template_match_any(sq_graph *g, const sq_node *start,
                           int count, sq_match *m);
 /* Fill `group` with the matched nodes in topological order. */
 void sq_match_to_group(const sq_graph *g, const sq_match *m, sq_group *group);
+/* A pattern's matcher: 0 (or a variant >= 0) when it matches at start. */
+typedef int (*sq_matcher)(sq_graph *g, const sq_node *start, sq_match *m);
+/* Whether `match` matches at node; if so, its nodes as `group`. */
+bool sq_match_claim(sq_graph *g, const sq_node *node, sq_group *group,
+                    sq_matcher match);
 /* The graph node bound to template node k. */
 const sq_node *sq_match_node(const sq_graph *g, const sq_match *m, int k);
 /* The one float of captured constant `c` (false if not a single value). */
@@ -382,6 +387,10 @@ seqrt_status sq_op_unsqueeze(sq_ctx *ctx, const sq_node *node);
 seqrt_status sq_reshape_resolve(const sq_node *node, const sq_shape *in,
                                 const sq_value *target, bool allowzero,
                                 sq_shape *out);
+/* What Reshape node `reshape` (its constant target, allowzero) makes of
+ * `in`; for the patterns that contain Reshapes. */
+seqrt_status sq_reshape_node(sq_ctx *ctx, const sq_node *reshape,
+                             const sq_shape *in, sq_shape *out);
 
 /* ops_pad.c: Pad layers and torch's circular padding (Slice/Concat) */
 seqrt_status sq_op_pad(sq_ctx *ctx, const sq_node *node);

@@ -16,19 +16,9 @@
 
 /* ---- shared plumbing ----------------------------------------------------- */
 
-typedef int (*match_fn)(sq_graph *g, const sq_node *start, sq_match *m);
-
-static bool claim_match(sq_graph *g, const sq_node *node, sq_group *group,
-                        match_fn match) {
-  sq_match m;
-  if (match(g, node, &m) < 0) return false;
-  sq_match_to_group(g, &m, group);
-  return true;
-}
-
 /* Re-run the match on the group (deterministic) to get its bindings. */
-static seqrt_status rematch(sq_ctx *ctx, const sq_group *group, match_fn match,
-                            sq_match *m, int *variant) {
+static seqrt_status rematch(sq_ctx *ctx, const sq_group *group,
+                            sq_matcher match, sq_match *m, int *variant) {
   const sq_node *start = &ctx->graph->nodes[group->nodes[0]];
   *variant = match(ctx->graph, start, m);
   if (*variant >= 0) return SEQRT_OK;
@@ -98,7 +88,7 @@ static int match_gelu(sq_graph *g, const sq_node *start, sq_match *m) {
 }
 
 bool sq_match_gelu(sq_graph *g, const sq_node *node, sq_group *group) {
-  return claim_match(g, node, group, match_gelu);
+  return sq_match_claim(g, node, group, match_gelu);
 }
 
 seqrt_status sq_convert_gelu(sq_ctx *ctx, const sq_group *group) {
@@ -133,7 +123,7 @@ static int match_gelu_tanh(sq_graph *g, const sq_node *start, sq_match *m) {
 }
 
 bool sq_match_gelu_tanh(sq_graph *g, const sq_node *node, sq_group *group) {
-  return claim_match(g, node, group, match_gelu_tanh);
+  return sq_match_claim(g, node, group, match_gelu_tanh);
 }
 
 seqrt_status sq_convert_gelu_tanh(sq_ctx *ctx, const sq_group *group) {
@@ -150,7 +140,7 @@ static int match_silu(sq_graph *g, const sq_node *start, sq_match *m) {
 }
 
 bool sq_match_silu(sq_graph *g, const sq_node *node, sq_group *group) {
-  return claim_match(g, node, group, match_silu);
+  return sq_match_claim(g, node, group, match_silu);
 }
 
 seqrt_status sq_convert_silu(sq_ctx *ctx, const sq_group *group) {
@@ -165,7 +155,7 @@ static int match_mish(sq_graph *g, const sq_node *start, sq_match *m) {
 }
 
 bool sq_match_mish(sq_graph *g, const sq_node *node, sq_group *group) {
-  return claim_match(g, node, group, match_mish);
+  return sq_match_claim(g, node, group, match_mish);
 }
 
 seqrt_status sq_convert_mish(sq_ctx *ctx, const sq_group *group) {
@@ -195,7 +185,7 @@ static int match_hardswish(sq_graph *g, const sq_node *start, sq_match *m) {
 }
 
 bool sq_match_hardswish(sq_graph *g, const sq_node *node, sq_group *group) {
-  return claim_match(g, node, group, match_hardswish);
+  return sq_match_claim(g, node, group, match_hardswish);
 }
 
 seqrt_status sq_convert_hardswish(sq_ctx *ctx, const sq_group *group) {
@@ -213,7 +203,7 @@ static int match_softsign(sq_graph *g, const sq_node *start, sq_match *m) {
 }
 
 bool sq_match_softsign(sq_graph *g, const sq_node *node, sq_group *group) {
-  return claim_match(g, node, group, match_softsign);
+  return sq_match_claim(g, node, group, match_softsign);
 }
 
 seqrt_status sq_convert_softsign(sq_ctx *ctx, const sq_group *group) {
@@ -229,7 +219,7 @@ static int match_tanhshrink(sq_graph *g, const sq_node *start, sq_match *m) {
 }
 
 bool sq_match_tanhshrink(sq_graph *g, const sq_node *node, sq_group *group) {
-  return claim_match(g, node, group, match_tanhshrink);
+  return sq_match_claim(g, node, group, match_tanhshrink);
 }
 
 seqrt_status sq_convert_tanhshrink(sq_ctx *ctx, const sq_group *group) {
@@ -245,7 +235,7 @@ static int match_logsigmoid(sq_graph *g, const sq_node *start, sq_match *m) {
 }
 
 bool sq_match_logsigmoid(sq_graph *g, const sq_node *node, sq_group *group) {
-  return claim_match(g, node, group, match_logsigmoid);
+  return sq_match_claim(g, node, group, match_logsigmoid);
 }
 
 seqrt_status sq_convert_logsigmoid(sq_ctx *ctx, const sq_group *group) {
@@ -279,7 +269,7 @@ static int match_softshrink(sq_graph *g, const sq_node *start, sq_match *m) {
 }
 
 bool sq_match_softshrink(sq_graph *g, const sq_node *node, sq_group *group) {
-  return claim_match(g, node, group, match_softshrink);
+  return sq_match_claim(g, node, group, match_softshrink);
 }
 
 seqrt_status sq_convert_softshrink(sq_ctx *ctx, const sq_group *group) {
@@ -324,7 +314,7 @@ static int match_hardshrink(sq_graph *g, const sq_node *start, sq_match *m) {
 }
 
 bool sq_match_hardshrink(sq_graph *g, const sq_node *node, sq_group *group) {
-  return claim_match(g, node, group, match_hardshrink);
+  return sq_match_claim(g, node, group, match_hardshrink);
 }
 
 seqrt_status sq_convert_hardshrink(sq_ctx *ctx, const sq_group *group) {
@@ -379,7 +369,7 @@ static int match_softplus_beta(sq_graph *g, const sq_node *start, sq_match *m) {
 }
 
 bool sq_match_softplus_beta(sq_graph *g, const sq_node *node, sq_group *group) {
-  return claim_match(g, node, group, match_softplus_beta);
+  return sq_match_claim(g, node, group, match_softplus_beta);
 }
 
 seqrt_status sq_convert_softplus_beta(sq_ctx *ctx, const sq_group *group) {
@@ -422,7 +412,7 @@ static int match_threshold(sq_graph *g, const sq_node *start, sq_match *m) {
 }
 
 bool sq_match_threshold(sq_graph *g, const sq_node *node, sq_group *group) {
-  return claim_match(g, node, group, match_threshold);
+  return sq_match_claim(g, node, group, match_threshold);
 }
 
 seqrt_status sq_convert_threshold(sq_ctx *ctx, const sq_group *group) {
@@ -481,7 +471,7 @@ static int match_glu(sq_graph *g, const sq_node *start, sq_match *m) {
 }
 
 bool sq_match_glu(sq_graph *g, const sq_node *node, sq_group *group) {
-  return claim_match(g, node, group, match_glu);
+  return sq_match_claim(g, node, group, match_glu);
 }
 
 seqrt_status sq_convert_glu(sq_ctx *ctx, const sq_group *group) {
@@ -571,7 +561,7 @@ static int match_softmin(sq_graph *g, const sq_node *start, sq_match *m) {
 }
 
 bool sq_match_softmin(sq_graph *g, const sq_node *node, sq_group *group) {
-  return claim_match(g, node, group, match_softmin);
+  return sq_match_claim(g, node, group, match_softmin);
 }
 
 /* Opset semantics of a Softmax node's axis over ctx->shape. */
@@ -618,7 +608,7 @@ static int match_transposed_softmax(sq_graph *g, const sq_node *start,
 
 bool sq_match_transposed_softmax(sq_graph *g, const sq_node *node,
                                  sq_group *group) {
-  return claim_match(g, node, group, match_transposed_softmax);
+  return sq_match_claim(g, node, group, match_transposed_softmax);
 }
 
 seqrt_status sq_convert_transposed_softmax(sq_ctx *ctx, const sq_group *group) {

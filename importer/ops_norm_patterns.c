@@ -91,10 +91,7 @@ static int match_layernorm(sq_graph *g, const sq_node *start, sq_match *m) {
 }
 
 bool sq_match_layernorm(sq_graph *g, const sq_node *node, sq_group *group) {
-  sq_match m;
-  if (match_layernorm(g, node, &m) < 0) return false;
-  sq_match_to_group(g, &m, group);
-  return true;
+  return sq_match_claim(g, node, group, match_layernorm);
 }
 
 seqrt_status sq_convert_layernorm(sq_ctx *ctx, const sq_group *group) {
@@ -163,22 +160,7 @@ static int match_groupnorm(sq_graph *g, const sq_node *start, sq_match *m) {
 }
 
 bool sq_match_groupnorm(sq_graph *g, const sq_node *node, sq_group *group) {
-  sq_match m;
-  if (match_groupnorm(g, node, &m) < 0) return false;
-  sq_match_to_group(g, &m, group);
-  return true;
-}
-
-static seqrt_status reshape_to(sq_ctx *ctx, const sq_node *reshape,
-                               const sq_shape *in, sq_shape *out) {
-  const sq_value *target;
-  int64_t allowzero = 0;
-  seqrt_status st = sq_const_input(ctx, reshape, 1, true, &target);
-  if (st == SEQRT_OK && ctx->graph->opset >= 14)
-    st = sq_attr_int(reshape, "allowzero", 0, &allowzero);
-  return st == SEQRT_OK
-             ? sq_reshape_resolve(reshape, in, target, allowzero != 0, out)
-             : st;
+  return sq_match_claim(g, node, group, match_groupnorm);
 }
 
 static bool same_shape(const sq_shape *a, const sq_shape *b) {
@@ -240,11 +222,11 @@ seqrt_status sq_convert_groupnorm(sq_ctx *ctx, const sq_group *group) {
   const sq_value *scale;
   sq_shape mid, back;
   float eps;
-  seqrt_status st = reshape_to(ctx, first, &ctx->shape, &mid);
+  seqrt_status st = sq_reshape_node(ctx, first, &ctx->shape, &mid);
   if (st == SEQRT_OK) st = sq_graph_value(g, m.captures[1], &scale);
   if (st == SEQRT_OK) st = sq_attr_float(norm, "epsilon", 1e-5f, &eps);
   if (st == SEQRT_OK)
-    st = reshape_to(ctx, sq_match_node(g, &m, 2), &mid, &back);
+    st = sq_reshape_node(ctx, sq_match_node(g, &m, 2), &mid, &back);
   if (st != SEQRT_OK) return st;
   int64_t groups = scale->count, channels = ctx->shape.dims[1];
   if (ctx->shape.rank < 2 || mid.rank != 3 || mid.dims[1] != groups ||
@@ -454,7 +436,7 @@ static seqrt_status lrn_shapes(sq_ctx *ctx, const sq_match *m,
     return lrn_error(unsq, "the squares must gain axis 1");
   seqrt_status st = SEQRT_OK;
   if (r->reshape >= 0)
-    st = reshape_to(ctx, sq_match_node(g, m, r->reshape), &up, &up);
+    st = sq_reshape_node(ctx, sq_match_node(g, m, r->reshape), &up, &up);
   if (st != SEQRT_OK) return st;
   if (up.rank < 4 || up.rank > 5 || up.dims[1] != 1 || up.dims[2] != in.dims[1])
     return lrn_error(unsq, "the squares must be seen as [N, 1, C, ...]");
@@ -468,8 +450,8 @@ static seqrt_status lrn_shapes(sq_ctx *ctx, const sq_match *m,
   else if (!axis_one(g, sq, m->captures[6]))
     st = lrn_error(sq, "the squeeze must drop axis 1");
   if (st == SEQRT_OK && r->reshape_back >= 0)
-    st = reshape_to(ctx, sq_match_node(g, m, r->reshape_back), &squeezed,
-                    &squeezed);
+    st = sq_reshape_node(ctx, sq_match_node(g, m, r->reshape_back), &squeezed,
+                         &squeezed);
   if (st == SEQRT_OK && !same_shape(&squeezed, &in))
     st = lrn_error(sq, "the sums must come back to the input's shape");
   return st;

@@ -333,22 +333,7 @@ static int match_shuffle(sq_graph *g, const sq_node *start, sq_match *m) {
 }
 
 bool sq_match_shuffle(sq_graph *g, const sq_node *node, sq_group *group) {
-  sq_match m;
-  if (match_shuffle(g, node, &m) < 0) return false;
-  sq_match_to_group(g, &m, group);
-  return true;
-}
-
-static seqrt_status resolve_target(sq_ctx *ctx, const sq_node *reshape,
-                                   const sq_shape *in, sq_shape *out) {
-  const sq_value *target;
-  int64_t allowzero = 0;
-  seqrt_status st = sq_const_input(ctx, reshape, 1, true, &target);
-  if (st == SEQRT_OK && ctx->graph->opset >= 14)
-    st = sq_attr_int(reshape, "allowzero", 0, &allowzero);
-  if (st == SEQRT_OK)
-    st = sq_reshape_resolve(reshape, in, target, allowzero != 0, out);
-  return st;
+  return sq_match_claim(g, node, group, match_shuffle);
 }
 
 static bool dims_are(const sq_shape *s, int rank, const int64_t *dims) {
@@ -395,7 +380,7 @@ seqrt_status sq_convert_shuffle(sq_ctx *ctx, const sq_group *group) {
   seqrt_status st =
       kind < 0 ? sq_error(SEQRT_ERR_INVALID_MODEL,
                           "node '%s': shuffle no longer matches", start->name)
-               : resolve_target(ctx, first, &ctx->shape, &mid);
+               : sq_reshape_node(ctx, first, &ctx->shape, &mid);
   sq_shape transposed = mid;
   if (st == SEQRT_OK) {
     const int64_t *p;
@@ -403,7 +388,7 @@ seqrt_status sq_convert_shuffle(sq_ctx *ctx, const sq_group *group) {
     sq_attr_ints(sq_match_node(ctx->graph, &m, 1), "perm", &p, &n);
     for (int k = 0; k < n && n == mid.rank; k++)
       transposed.dims[k] = mid.dims[p[k]];
-    st = resolve_target(ctx, last, &transposed, &out);
+    st = sq_reshape_node(ctx, last, &transposed, &out);
   }
   if (st != SEQRT_OK) return st;
   int64_t block = shuffle_block(kind, &ctx->shape, &mid, &out);

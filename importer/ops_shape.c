@@ -154,16 +154,22 @@ seqrt_status sq_op_flatten(sq_ctx *ctx, const sq_node *node) {
   return view_layer(ctx, node, SQ_FLATTEN, &out);
 }
 
-seqrt_status sq_op_reshape(sq_ctx *ctx, const sq_node *node) {
+seqrt_status sq_reshape_node(sq_ctx *ctx, const sq_node *reshape,
+                             const sq_shape *in, sq_shape *out) {
   int64_t allowzero = 0;
   const sq_value *target;
+  seqrt_status st = sq_const_input(ctx, reshape, 1, true, &target);
+  if (st == SEQRT_OK && ctx->graph->opset >= 14)
+    st = sq_attr_int(reshape, "allowzero", 0, &allowzero);
+  return st == SEQRT_OK
+             ? sq_reshape_resolve(reshape, in, target, allowzero != 0, out)
+             : st;
+}
+
+seqrt_status sq_op_reshape(sq_ctx *ctx, const sq_node *node) {
   sq_shape out;
   seqrt_status st = sq_require_activation(ctx, node, 0);
-  if (st == SEQRT_OK) st = sq_const_input(ctx, node, 1, true, &target);
-  if (st == SEQRT_OK && ctx->graph->opset >= 14)
-    st = sq_attr_int(node, "allowzero", 0, &allowzero);
-  if (st == SEQRT_OK)
-    st = sq_reshape_resolve(node, &ctx->shape, target, allowzero != 0, &out);
+  if (st == SEQRT_OK) st = sq_reshape_node(ctx, node, &ctx->shape, &out);
   return st == SEQRT_OK ? view_layer(ctx, node, SQ_RESHAPE, &out) : st;
 }
 

@@ -205,6 +205,14 @@ void sq_match_to_group(const sq_graph *g, const sq_match *m, sq_group *group) {
   }
 }
 
+bool sq_match_claim(sq_graph *g, const sq_node *node, sq_group *group,
+                    sq_matcher match) {
+  sq_match m;
+  if (match(g, node, &m) < 0) return false;
+  sq_match_to_group(g, &m, group);
+  return true;
+}
+
 const sq_node *sq_match_node(const sq_graph *g, const sq_match *m, int k) {
   return &g->nodes[m->nodes[k]];
 }
