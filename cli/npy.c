@@ -13,7 +13,7 @@
 #define NPY_MAX_HEADER (1 << 20)
 #define NPY_MAX_BYTES ((size_t)1 << 40)
 
-static int fail(char *err, size_t err_size, const char *fmt, ...) {
+int set_error(char *err, size_t err_size, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(err, err_size, fmt, ap);
@@ -44,7 +44,8 @@ static const char *dict_value(const char *header, const char *key) {
 static int parse_descr(const char *header, seqrt_tensor *out, size_t *item,
                        char *err, size_t err_size) {
   const char *v = dict_value(header, "descr");
-  if (!v || *v != '\'') return fail(err, err_size, "header has no 'descr'");
+  if (!v || *v != '\'')
+    return set_error(err, err_size, "header has no 'descr'");
   if (strncmp(v, "'<f4'", 5) == 0) {
     out->dtype = SEQRT_FLOAT32;
     *item = 4;
@@ -54,10 +55,10 @@ static int parse_descr(const char *header, seqrt_tensor *out, size_t *item,
   } else {
     const char *end = strchr(v + 1, '\'');
     int len = end ? (int)(end - v - 1) : 0;
-    return fail(err, err_size,
-                "dtype '%.*s' is not supported: expected little-endian "
-                "float32 ('<f4') or int64 ('<i8')%s",
-                len, v + 1, v[1] == '>' ? " (big-endian data)" : "");
+    return set_error(err, err_size,
+                     "dtype '%.*s' is not supported: expected little-endian "
+                     "float32 ('<f4') or int64 ('<i8')%s",
+                     len, v + 1, v[1] == '>' ? " (big-endian data)" : "");
   }
   return 0;
 }
@@ -65,21 +66,21 @@ static int parse_descr(const char *header, seqrt_tensor *out, size_t *item,
 static int parse_shape(const char *header, seqrt_tensor *out, char *err,
                        size_t err_size) {
   const char *p = dict_value(header, "shape");
-  if (!p || *p != '(') return fail(err, err_size, "header has no 'shape'");
+  if (!p || *p != '(') return set_error(err, err_size, "header has no 'shape'");
   p++;
   out->rank = 0;
   for (;;) {
     while (isspace((unsigned char)*p) || *p == ',') p++;
     if (*p == ')') break;
     if (!isdigit((unsigned char)*p))
-      return fail(err, err_size, "malformed 'shape' in header");
+      return set_error(err, err_size, "malformed 'shape' in header");
     if (out->rank == SEQRT_MAX_RANK)
-      return fail(err, err_size, "rank exceeds %d", SEQRT_MAX_RANK);
+      return set_error(err, err_size, "rank exceeds %d", SEQRT_MAX_RANK);
     errno = 0;
     char *end;
     long long dim = strtoll(p, &end, 10);
     if (errno || dim < 0 || dim > INT32_MAX)
-      return fail(err, err_size, "dimension out of range in 'shape'");
+      return set_error(err, err_size, "dimension out of range in 'shape'");
     out->dims[out->rank++] = dim;
     p = end;
   }
@@ -90,11 +91,12 @@ static int parse_header(const char *header, seqrt_tensor *out, size_t *item,
                         char *err, size_t err_size) {
   if (parse_descr(header, out, item, err, err_size)) return -1;
   const char *order = dict_value(header, "fortran_order");
-  if (!order) return fail(err, err_size, "header has no 'fortran_order'");
+  if (!order) return set_error(err, err_size, "header has no 'fortran_order'");
   if (strncmp(order, "False", 5) != 0)
-    return fail(err, err_size,
-                "Fortran-order data is not supported: save a C-order array "
-                "(numpy.ascontiguousarray)");
+    return set_error(
+        err, err_size,
+        "Fortran-order data is not supported: save a C-order array "
+        "(numpy.ascontiguousarray)");
   return parse_shape(header, out, err, err_size);
 }
 
@@ -102,25 +104,25 @@ int npy_parse(const unsigned char *bytes, size_t size, seqrt_tensor *out,
               char *err, size_t err_size) {
   memset(out, 0, sizeof *out);
   if (size < 10 || memcmp(bytes, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
-    return fail(err, err_size, "not a .npy file (bad magic)");
+    return set_error(err, err_size, "not a .npy file (bad magic)");
   unsigned major = bytes[6];
   size_t header_len, offset;
   if (major == 1) {
     header_len = bytes[8] | (size_t)bytes[9] << 8;
     offset = 10;
   } else if (major == 2 || major == 3) {
-    if (size < 12) return fail(err, err_size, "truncated .npy header");
+    if (size < 12) return set_error(err, err_size, "truncated .npy header");
     header_len = bytes[8] | (size_t)bytes[9] << 8 | (size_t)bytes[10] << 16 |
                  (size_t)bytes[11] << 24;
     offset = 12;
   } else {
-    return fail(err, err_size, ".npy format version %u is not supported",
-                major);
+    return set_error(err, err_size, ".npy format version %u is not supported",
+                     major);
   }
   if (header_len > NPY_MAX_HEADER || offset + header_len > size)
-    return fail(err, err_size, "truncated .npy header");
+    return set_error(err, err_size, "truncated .npy header");
   char *header = malloc(header_len + 1);
-  if (!header) return fail(err, err_size, "out of memory");
+  if (!header) return set_error(err, err_size, "out of memory");
   memcpy(header, bytes + offset, header_len);
   header[header_len] = '\0';
   size_t item = 0;
@@ -130,17 +132,17 @@ int npy_parse(const unsigned char *bytes, size_t size, seqrt_tensor *out,
   size_t count = 1;
   for (int i = 0; i < out->rank; i++) {
     if (out->dims[i] && count > NPY_MAX_BYTES / (size_t)out->dims[i])
-      return fail(err, err_size, "array too large");
+      return set_error(err, err_size, "array too large");
     count *= (size_t)out->dims[i];
   }
   size_t nbytes = count * item;
   size_t data_offset = offset + header_len;
   if (nbytes > NPY_MAX_BYTES || size - data_offset < nbytes)
-    return fail(err, err_size,
-                "truncated data: header declares %zu bytes, file has %zu",
-                nbytes, size - data_offset);
+    return set_error(err, err_size,
+                     "truncated data: header declares %zu bytes, file has %zu",
+                     nbytes, size - data_offset);
   out->data = malloc(nbytes ? nbytes : 1);
-  if (!out->data) return fail(err, err_size, "out of memory");
+  if (!out->data) return set_error(err, err_size, "out of memory");
   memcpy(out->data, bytes + data_offset, nbytes);
   return 0;
 }
@@ -160,7 +162,8 @@ int npy_write(const char *path, const seqrt_tensor *t, char *err,
   int pad = (64 - total % 64) % 64; /* data starts 64-byte aligned */
   FILE *f = fopen(path, "wb");
   if (!f)
-    return fail(err, err_size, "cannot write '%s': %s", path, strerror(errno));
+    return set_error(err, err_size, "cannot write '%s': %s", path,
+                     strerror(errno));
   unsigned short hlen = (unsigned short)(len + pad + 1);
   unsigned char preamble[10] = {0x93,
                                 'N',
@@ -179,5 +182,5 @@ int npy_write(const char *path, const seqrt_tensor *t, char *err,
   for (int i = 0; ok && i < pad; i++) ok = fputc(' ', f) != EOF;
   ok = ok && fputc('\n', f) != EOF && fwrite(t->data, item, count, f) == count;
   if (fclose(f) != 0) ok = 0;
-  return ok ? 0 : fail(err, err_size, "cannot write '%s'", path);
+  return ok ? 0 : set_error(err, err_size, "cannot write '%s'", path);
 }

@@ -17,6 +17,11 @@ int npy_parse(const unsigned char *bytes, size_t size, seqrt_tensor *out,
 int npy_write(const char *path, const seqrt_tensor *t, char *err,
               size_t err_size);
 
+/* `err` = the formatted one-line reason; returns -1 (the readers' and
+ * writers' failure value). */
+int set_error(char *err, size_t err_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Elements of a tensor (product of dims). */
 size_t tensor_count(const seqrt_tensor *t);
 

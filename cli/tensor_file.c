@@ -1,7 +1,6 @@
 #include "tensor_file.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,14 +10,6 @@
 
 enum { PB_VARINT = 0, PB_I64 = 1, PB_LEN = 2, PB_I32 = 5 };
 enum { ONNX_FLOAT = 1, ONNX_INT64 = 7 };
-
-static int fail(char *err, size_t err_size, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, err_size, fmt, ap);
-  va_end(ap);
-  return -1;
-}
 
 static int has_suffix(const char *s, const char *suffix) {
   size_t n = strlen(s), m = strlen(suffix);
@@ -127,16 +118,17 @@ int pb_parse(const unsigned char *bytes, size_t size, seqrt_tensor *out,
   reader r = {bytes, bytes + size};
   while (r.p < r.end)
     if (read_field(&r, &t))
-      return fail(err, err_size,
-                  "malformed TensorProto (truncated or bad field)");
+      return set_error(err, err_size,
+                       "malformed TensorProto (truncated or bad field)");
   if (t.n_unpacked)
-    return fail(err, err_size,
-                "TensorProto with unpacked repeated data is not supported");
+    return set_error(
+        err, err_size,
+        "TensorProto with unpacked repeated data is not supported");
   if (t.data_type != ONNX_FLOAT && t.data_type != ONNX_INT64)
-    return fail(err, err_size,
-                "TensorProto data_type %lld is not supported: expected "
-                "FLOAT (1) or INT64 (7)",
-                (long long)t.data_type);
+    return set_error(err, err_size,
+                     "TensorProto data_type %lld is not supported: expected "
+                     "FLOAT (1) or INT64 (7)",
+                     (long long)t.data_type);
   memset(out, 0, sizeof *out);
   out->dtype = t.data_type == ONNX_FLOAT ? SEQRT_FLOAT32 : SEQRT_INT64;
   out->rank = t.rank;
@@ -144,7 +136,7 @@ int pb_parse(const unsigned char *bytes, size_t size, seqrt_tensor *out,
   size_t count = 1, item = t.data_type == ONNX_FLOAT ? 4 : 8;
   for (int i = 0; i < t.rank; i++) {
     if (t.dims[i] && count > ((size_t)1 << 40) / (size_t)t.dims[i])
-      return fail(err, err_size, "TensorProto too large");
+      return set_error(err, err_size, "TensorProto too large");
     count *= (size_t)t.dims[i];
   }
   size_t nbytes = count * item;
@@ -155,14 +147,14 @@ int pb_parse(const unsigned char *bytes, size_t size, seqrt_tensor *out,
   /* Checked before allocating, so that a few bytes cannot claim terabytes;
    * packed int64 varints take at least one byte each. */
   if (payload == &t.int64s ? have < count : have != nbytes)
-    return fail(err, err_size,
-                "TensorProto data size does not match its shape: %zu "
-                "elements of %s need %s%zu bytes, the data has %zu",
-                count, out->dtype == SEQRT_FLOAT32 ? "float32" : "int64",
-                payload == &t.int64s ? "at least " : "",
-                payload == &t.int64s ? count : nbytes, have);
+    return set_error(err, err_size,
+                     "TensorProto data size does not match its shape: %zu "
+                     "elements of %s need %s%zu bytes, the data has %zu",
+                     count, out->dtype == SEQRT_FLOAT32 ? "float32" : "int64",
+                     payload == &t.int64s ? "at least " : "",
+                     payload == &t.int64s ? count : nbytes, have);
   out->data = malloc(nbytes ? nbytes : 1);
-  if (!out->data) return fail(err, err_size, "out of memory");
+  if (!out->data) return set_error(err, err_size, "out of memory");
   int ok;
   if (t.raw.p)
     ok = (size_t)(t.raw.end - t.raw.p) == nbytes;
@@ -177,10 +169,10 @@ int pb_parse(const unsigned char *bytes, size_t size, seqrt_tensor *out,
   if (!ok) {
     free(out->data);
     out->data = NULL;
-    return fail(err, err_size,
-                "TensorProto data size does not match its shape (%zu "
-                "elements)",
-                count);
+    return set_error(err, err_size,
+                     "TensorProto data size does not match its shape (%zu "
+                     "elements)",
+                     count);
   }
   return 0;
 }
@@ -189,7 +181,8 @@ static int read_file(const char *path, unsigned char **bytes, size_t *size,
                      char *err, size_t err_size) {
   FILE *f = fopen(path, "rb");
   if (!f)
-    return fail(err, err_size, "cannot open '%s': %s", path, strerror(errno));
+    return set_error(err, err_size, "cannot open '%s': %s", path,
+                     strerror(errno));
   long len = -1;
   if (fseek(f, 0, SEEK_END) == 0) len = ftell(f);
   *bytes = len >= 0 && fseek(f, 0, SEEK_SET) == 0
@@ -199,7 +192,7 @@ static int read_file(const char *path, unsigned char **bytes, size_t *size,
   fclose(f);
   if (!ok) {
     free(*bytes);
-    return fail(err, err_size, "cannot read '%s'", path);
+    return set_error(err, err_size, "cannot read '%s'", path);
   }
   *size = (size_t)len;
   return 0;
@@ -216,7 +209,7 @@ int tensor_read(const char *path, seqrt_tensor *out, char *err,
   if (rc) {
     char reason[512];
     snprintf(reason, sizeof reason, "%s", err);
-    fail(err, err_size, "%s: %s", path, reason);
+    set_error(err, err_size, "%s: %s", path, reason);
   }
   return rc;
 }
@@ -233,7 +226,8 @@ static int pb_write(const char *path, const seqrt_tensor *t, char *err,
                     size_t err_size) {
   FILE *f = fopen(path, "wb");
   if (!f)
-    return fail(err, err_size, "cannot write '%s': %s", path, strerror(errno));
+    return set_error(err, err_size, "cannot write '%s': %s", path,
+                     strerror(errno));
   for (int i = 0; i < t->rank; i++) {
     put_varint(f, 1 << 3 | PB_VARINT);
     put_varint(f, (uint64_t)t->dims[i]);
@@ -245,7 +239,7 @@ static int pb_write(const char *path, const seqrt_tensor *t, char *err,
   put_varint(f, nbytes);
   int ok = fwrite(t->data, 1, nbytes, f) == nbytes;
   if (fclose(f) != 0) ok = 0;
-  return ok ? 0 : fail(err, err_size, "cannot write '%s'", path);
+  return ok ? 0 : set_error(err, err_size, "cannot write '%s'", path);
 }
 
 int tensor_write(const char *path, const seqrt_tensor *t, char *err,
