@@ -127,7 +127,10 @@ static void band_window(const sq_layer *layer, int64_t lo, int64_t hi,
  * padding a band can have either. One thread, a band of half the rows,
  * 2x3 against 4x3: 64->128 at 8x8 15.6 against 17.8 us, 128->128 29.4
  * against 39.7 us, but 32->32 at 32x32 33.8 against 24.6 us and 64->64 at
- * 16x16 29.9 against 21.2 us: zero rows only for bands this thin. */
+ * 16x16 29.9 against 21.2 us: zero rows only for bands this thin. In the
+ * model, zero rows for CIFAR VGG's 16-row bands too (2x3 everywhere) cost
+ * 8 MB less (peak RSS 26.4 -> 18.4 MB) but ran slower (2 threads,
+ * alternating seqrt bench runs: 190-219 -> 207-218 us). */
 #define SQ_BAND_ZERO_ROWS_BELOW 8
 
 /* Band b of the stage: the layer's copy with its rows and padding. */

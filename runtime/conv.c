@@ -254,7 +254,12 @@ static bool winograd_pays(const sq_builder *b, const dnnl_dims_t in,
  * at batch 1 (2x3, 4x4: 1.78x) 8.8 -> 9.2-10.1 us. The 2x3 kernel splits
  * over threads worse still: on 2 threads, AlexNet's 13x13 convolutions
  * (0.2-0.3 GFLOP) made the model 7.3-7.8 -> 7.7-8.7 ms, VGG-11's 14x14
- * ones (0.9 GFLOP) 28.1-28.7 -> 26.0-26.5 ms. */
+ * ones (0.9 GFLOP) 28.1-28.7 -> 26.0-26.5 ms. oneDNN's choice of 2x3 at
+ * batch 1 stays even where 4x3 is faster alone: one thread, standalone,
+ * 32->32 at 32x32 58-71 -> 54-55 us, 64->64 at 16x16 50 -> 41 us, but
+ * taking 4x3 for CIFAR VGG's 16x16 and 32x32 maps made the model slower
+ * (alternating seqrt bench runs: 265-314 -> 274-357 us, peak RSS 18 ->
+ * 22-24 MB: its 7 MB scratchpads). */
 #define SQ_WINOGRAD_MAX_TILED 1.6
 #define SQ_WINOGRAD_2X3_MIN_PARALLEL_FLOP 5.0e8
 static bool winograd_kernel_pays(const sq_builder *b, const dnnl_dims_t out) {
