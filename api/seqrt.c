@@ -424,6 +424,11 @@ seqrt_status seqrt_context_set_threads(seqrt_context *ctx, int threads) {
   return SEQRT_OK;
 }
 
+int seqrt_context_threads(const seqrt_context *ctx) {
+  if (!ctx) return 0;
+  return ctx->threads > 0 ? ctx->threads : sq_default_threads();
+}
+
 seqrt_status seqrt_context_set_profiling(seqrt_context *ctx, int enable) {
   if (!ctx) return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "context is NULL");
   if (enable && !ctx->profiling)
@@ -447,7 +452,7 @@ seqrt_status seqrt_context_profile(seqrt_context *ctx,
 static seqrt_status exec_for(seqrt_context *ctx, int64_t batch, bool observable,
                              sq_exec **out) {
   const sq_plan *plan = NULL;
-  int threads = ctx->threads > 0 ? ctx->threads : sq_default_threads();
+  int threads = seqrt_context_threads(ctx);
   seqrt_status status =
       find_or_create_plan(ctx->model, batch, observable, threads, &plan);
   if (status != SEQRT_OK) return status;

@@ -94,6 +94,7 @@ typedef struct bench_result {
   double load_ms, plan_ms, p50, p90, p99, mean, cpu_per_run, busy_ratio;
   double throughput;
   long peak_rss_kb;
+  int threads; /* the runs' (--threads, or the OpenMP default) */
 } bench_result;
 
 /* Times `o->iters` runs after `o->warmup` untimed ones. */
@@ -137,9 +138,8 @@ static int time_runs(seqrt_context *ctx, const seqrt_tensor *in,
   r->mean = busy / o->iters;
   r->throughput = in->dims[0] * 1e6 / r->mean;
   r->cpu_per_run = cpu / o->iters;
-  int threads =
-      o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-  r->busy_ratio = cpu / (busy * threads);
+  r->threads = seqrt_context_threads(ctx);
+  r->busy_ratio = cpu / (busy * r->threads);
   free(samples);
   return 0;
 }
@@ -257,7 +257,7 @@ static void print_result(const options *o, const seqrt_tensor *in,
            "\"p90_us\": %.2f, \"p99_us\": %.2f, \"mean_us\": %.2f, "
            "\"throughput_per_s\": %.2f, \"peak_rss_kb\": %ld, "
            "\"cpu_us_per_run\": %.2f, \"cpu_busy_ratio\": %.3f",
-           (long long)in->dims[0], o->threads, o->iters, o->warmup,
+           (long long)in->dims[0], r->threads, o->iters, o->warmup,
            o->interval_ms, r->load_ms, r->plan_ms, r->p50, r->p90, r->p99,
            r->mean, r->throughput, r->peak_rss_kb, r->cpu_per_run,
            r->busy_ratio);
@@ -267,7 +267,7 @@ static void print_result(const options *o, const seqrt_tensor *in,
   }
   printf("model      %s\n", o->model);
   printf("batch      %lld, threads %d%s, %d runs after %d warm-up\n",
-         (long long)in->dims[0], o->threads, o->threads ? "" : " (default)",
+         (long long)in->dims[0], r->threads, o->threads ? "" : " (default)",
          o->iters, o->warmup);
   printf("load       %.2f ms (first run with plan creation %.2f ms)\n",
          r->load_ms, r->plan_ms);

@@ -247,6 +247,12 @@ SEQRT_API void seqrt_context_free(seqrt_context *ctx);
 SEQRT_API seqrt_status seqrt_context_set_threads(seqrt_context *ctx,
                                                  int threads);
 
+/** The number of threads the context's next run uses: the count set with
+ * seqrt_context_set_threads, or when that is 0 the OpenMP default on the
+ * calling thread (OMP_NUM_THREADS, else the CPUs available). 0 for a NULL
+ * context. Like every call on a context, one thread at a time. */
+SEQRT_API int seqrt_context_threads(const seqrt_context *ctx);
+
 /** Run the whole chain. `input` must match the model's input shape (any
  * batch for a dynamic model). `output->data` must hold the output shape's
  * elements of float; seqrt fills output->rank and output->dims. The first

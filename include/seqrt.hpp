@@ -416,6 +416,8 @@ public:
     detail::check(seqrt_context_set_threads(handle_.get(), threads));
     return *this;
   }
+  /** Threads the next run uses (set_threads, or the OpenMP default). */
+  int threads() const { return seqrt_context_threads(handle_.get()); }
 
   /** Run the whole chain on `input` of shape `dims`; returns the output. */
   Tensor run(Span<const float> input, const Dims &dims) {

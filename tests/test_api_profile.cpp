@@ -149,6 +149,28 @@ TEST_F(ApiProfile, AnUnprofiledLastRunHasNoProfile) {
             SEQRT_ERR_INVALID_ARGUMENT);
 }
 
+// seqrt_context_threads: the count set, or the OpenMP default when it is 0;
+// the profile shows no step on more threads than that.
+TEST_F(ApiProfile, ThreadsAreTheCountRunsUse) {
+  int fallback = seqrt_context_threads(ctx_.get());
+  EXPECT_GE(fallback, 1);
+  ASSERT_EQ(seqrt_context_set_threads(ctx_.get(), 3), SEQRT_OK);
+  EXPECT_EQ(seqrt_context_threads(ctx_.get()), 3);
+  ASSERT_EQ(seqrt_context_set_threads(ctx_.get(), 1), SEQRT_OK);
+  EXPECT_EQ(seqrt_context_threads(ctx_.get()), 1);
+  ASSERT_EQ(seqrt_context_set_profiling(ctx_.get(), 1), SEQRT_OK);
+  run(4);
+  for (const seqrt_step_profile &step : profile()) EXPECT_EQ(step.threads, 1);
+  ASSERT_EQ(seqrt_context_set_threads(ctx_.get(), 0), SEQRT_OK);
+  EXPECT_EQ(seqrt_context_threads(ctx_.get()), fallback);
+  run(4);
+  for (const seqrt_step_profile &step : profile()) {
+    EXPECT_GE(step.threads, 1);
+    EXPECT_LE(step.threads, fallback);
+  }
+  EXPECT_EQ(seqrt_context_threads(nullptr), 0);
+}
+
 TEST_F(ApiProfile, NullArgumentsAreRefused) {
   const seqrt_step_profile *steps = nullptr;
   int count = 0;

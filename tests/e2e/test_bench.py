@@ -54,6 +54,17 @@ class BenchJson(unittest.TestCase):
                 self.check_fields(result, 3, 20)
                 self.assertEqual(result["threads"], 1)
 
+    def test_default_threads_are_reported(self):
+        # Without --threads the runs use the OpenMP default: "threads" says
+        # how many, not 0.
+        model = os.path.join(e2e.EXAMPLES_DIR, "mnist_mlp", "model.onnx")
+        result = self.bench(model, "--iters", "5", "--warmup", "1")
+        self.check_fields(result, 1, 5)
+        if "OMP_NUM_THREADS" in os.environ:
+            self.assertGreaterEqual(result["threads"], 1)
+        else:
+            self.assertEqual(result["threads"], len(os.sched_getaffinity(0)))
+
     def test_input_file_and_interval(self):
         model = os.path.join(e2e.EXAMPLES_DIR, "small_convnet", "model.onnx")
         with tempfile.TemporaryDirectory() as tmp:

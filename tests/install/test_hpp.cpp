@@ -184,6 +184,17 @@ TEST(Hpp, ExternalDataSuppliedInMemory) {
   EXPECT_EQ(a.run(input, dims).data, b.run(input, dims).data);
 }
 
+TEST(Hpp, ThreadsFollowSetThreads) {
+  seqrt::Model model =
+      seqrt::Model::load_file(kExamples + "small_convnet/model.onnx");
+  seqrt::Context context(model);
+  int fallback = context.threads();
+  EXPECT_GE(fallback, 1);
+  EXPECT_EQ(context.set_threads(2).threads(), 2);
+  EXPECT_EQ(context.set_threads(0).threads(), fallback);
+  EXPECT_THROW(context.set_threads(-1), seqrt::Error);
+}
+
 TEST(Hpp, ProfileListsTheStepsOfTheLastProfiledRun) {
   const std::string dir = kExamples + "small_convnet/";
   seqrt::Model model = seqrt::Model::load_file(dir + "model.onnx");
