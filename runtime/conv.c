@@ -41,6 +41,19 @@ static seqrt_status check_conv(const sq_layer *layer, const dnnl_dims_t in,
   return st == SEQRT_OK ? check_channels(layer, in, out, kernel_size) : st;
 }
 
+/* The layer's weights, and its bias if it has one, as the step's
+ * constants (seen through the user mds). */
+static seqrt_status add_weights(sq_builder *b,
+                                const dnnl_memory_desc_t *user_weights,
+                                const dnnl_memory_desc_t *bias) {
+  const sq_layer *layer = b->layer;
+  seqrt_status st = sq_builder_add_const(b, DNNL_ARG_WEIGHTS, user_weights,
+                                         layer->weight.data);
+  if (st == SEQRT_OK && layer->bias.data)
+    st = sq_builder_add_const(b, DNNL_ARG_BIAS, bias, layer->bias.data);
+  return st;
+}
+
 /* [O, I/g, k...] or, grouped, [g, O/g, I/g, k...] (same bytes). */
 static int weight_dims(const sq_layer *layer, const dnnl_dims_t in,
                        const dnnl_dims_t out, dnnl_dims_t dims) {
@@ -331,12 +344,7 @@ seqrt_status sq_build_conv(sq_builder *b) {
   if (sq_conv_kernel_fits(b)) return sq_build_conv_kernel(b, in, out);
   dnnl_memory_desc_t user_weights, bias;
   st = conv_pd(b, in, out, &user_weights, &bias);
-  if (st == SEQRT_OK)
-    st = sq_builder_add_const(b, DNNL_ARG_WEIGHTS, &user_weights,
-                              layer->weight.data);
-  if (st == SEQRT_OK && layer->bias.data)
-    st = sq_builder_add_const(b, DNNL_ARG_BIAS, &bias, layer->bias.data);
-  return st;
+  return st == SEQRT_OK ? add_weights(b, &user_weights, &bias) : st;
 }
 
 /* ---- transposed convolution ---- */
@@ -439,10 +447,5 @@ static seqrt_status build_deconv(sq_builder *b) {
               &weights, layer->bias.data ? &bias : NULL, &dst, strides, dilates,
               pad_l, pad_r));
   st = sq_builder_create_pd(b, &desc, "deconvolution");
-  if (st == SEQRT_OK)
-    st = sq_builder_add_const(b, DNNL_ARG_WEIGHTS, &user_weights,
-                              layer->weight.data);
-  if (st == SEQRT_OK && layer->bias.data)
-    st = sq_builder_add_const(b, DNNL_ARG_BIAS, &bias, layer->bias.data);
-  return st;
+  return st == SEQRT_OK ? add_weights(b, &user_weights, &bias) : st;
 }
