@@ -122,6 +122,9 @@ double sq_layer_flop(const sq_layer *layer, int64_t batch) {
     for (int i = 0; i < layer->spatial && i < SQ_MAX_SPATIAL; i++)
       flop *= (double)layer->kernel[i];
     break;
+  case SQ_FAMILY_REDUCE:
+    flop = (double)sq_shape_count(&layer->in, batch);
+    break;
   default: break;
   }
   return flop;

@@ -13,18 +13,19 @@
 
 /* Layer families: one runtime builder each. */
 typedef enum sq_family {
-  SQ_FAMILY_LINEAR,   /* fully connected over the last dim */
-  SQ_FAMILY_CONV,     /* convolution and transposed convolution */
-  SQ_FAMILY_POOL,     /* max / average / Lp pooling */
-  SQ_FAMILY_NORM,     /* batch, instance, group, layer, local response */
-  SQ_FAMILY_ELTWISE,  /* y = f(x) elementwise (PReLU: per-channel slope) */
-  SQ_FAMILY_SOFTMAX,  /* softmax / log-softmax / softmin over one axis */
-  SQ_FAMILY_RESHAPE,  /* a view: same data, new shape */
-  SQ_FAMILY_GATE,     /* GLU: split in two along an axis, a * sigmoid(b) */
-  SQ_FAMILY_PAD,      /* constant / reflect / replicate / circular padding */
-  SQ_FAMILY_RESIZE,   /* nearest / linear upsampling */
-  SQ_FAMILY_SHUFFLE,  /* pixel shuffle / unshuffle: a layout permutation */
-  SQ_FAMILY_EMBEDDING /* int64 indices -> rows of a table */
+  SQ_FAMILY_LINEAR,    /* fully connected over the last dim */
+  SQ_FAMILY_CONV,      /* convolution and transposed convolution */
+  SQ_FAMILY_POOL,      /* max / average / Lp pooling */
+  SQ_FAMILY_NORM,      /* batch, instance, group, layer, local response */
+  SQ_FAMILY_ELTWISE,   /* y = f(x) elementwise (PReLU: per-channel slope) */
+  SQ_FAMILY_SOFTMAX,   /* softmax / log-softmax / softmin over one axis */
+  SQ_FAMILY_RESHAPE,   /* a view: same data, new shape */
+  SQ_FAMILY_GATE,      /* GLU: split in two along an axis, a * sigmoid(b) */
+  SQ_FAMILY_PAD,       /* constant / reflect / replicate / circular padding */
+  SQ_FAMILY_RESIZE,    /* nearest / linear upsampling */
+  SQ_FAMILY_SHUFFLE,   /* pixel shuffle / unshuffle: a layout permutation */
+  SQ_FAMILY_EMBEDDING, /* int64 indices -> rows of a table */
+  SQ_FAMILY_REDUCE     /* mean / sum / max / ... over some non-batch dims */
 } sq_family;
 
 /* Every layer kind, with its display name (torchinfo-like) and family.
@@ -77,7 +78,15 @@ typedef enum sq_family {
   X(PIXELSHUFFLE, "PixelShuffle", SQ_FAMILY_SHUFFLE)                           \
   X(PIXELUNSHUFFLE, "PixelUnshuffle", SQ_FAMILY_SHUFFLE)                       \
   X(CHANNELSHUFFLE, "ChannelShuffle", SQ_FAMILY_SHUFFLE)                       \
-  X(EMBEDDING, "Embedding", SQ_FAMILY_EMBEDDING)
+  X(EMBEDDING, "Embedding", SQ_FAMILY_EMBEDDING)                               \
+  X(REDUCEMEAN, "Mean", SQ_FAMILY_REDUCE)                                      \
+  X(REDUCESUM, "Sum", SQ_FAMILY_REDUCE)                                        \
+  X(REDUCEMAX, "Amax", SQ_FAMILY_REDUCE)                                       \
+  X(REDUCEMIN, "Amin", SQ_FAMILY_REDUCE)                                       \
+  X(REDUCEPROD, "Prod", SQ_FAMILY_REDUCE)                                      \
+  X(REDUCEL1, "Norm(p=1)", SQ_FAMILY_REDUCE)                                   \
+  X(REDUCEL2, "Norm(p=2)", SQ_FAMILY_REDUCE)                                   \
+  X(REDUCESUMSQUARE, "SumSquare", SQ_FAMILY_REDUCE)
 
 typedef enum sq_kind {
 #define SQ_KIND_ENUM(id, name, family) SQ_##id,
@@ -243,6 +252,11 @@ typedef struct sq_layer {
 
   /* PIXELSHUFFLE / PIXELUNSHUFFLE: block size; CHANNELSHUFFLE: groups. */
   int64_t block;
+
+  /* REDUCE family: the dims of `in` reduced (never dim 0, the batch).
+   * `out` has them as 1 (keepdims) or without them; the data is the same
+   * either way. */
+  bool reduced[SQ_MAX_RANK];
 } sq_layer;
 
 typedef struct sq_chain {

@@ -310,13 +310,16 @@ seqrt_status sq_op_maxpool(sq_ctx *ctx, const sq_node *node);
 seqrt_status sq_op_avgpool(sq_ctx *ctx, const sq_node *node);
 seqrt_status sq_op_global_avgpool(sq_ctx *ctx, const sq_node *node);
 seqrt_status sq_op_global_maxpool(sq_ctx *ctx, const sq_node *node);
-seqrt_status sq_op_reducemean(sq_ctx *ctx, const sq_node *node);
 bool sq_match_pad_avgpool(sq_graph *graph, const sq_node *node,
                           sq_group *group);
 seqrt_status sq_convert_pad_avgpool(sq_ctx *ctx, const sq_group *group);
 seqrt_status sq_op_lppool(sq_ctx *ctx, const sq_node *node);
 seqrt_status sq_op_global_lppool(sq_ctx *ctx, const sq_node *node);
 SQ_PATTERN_DECL(lppool);
+
+/* ops_reduce.c: every Reduce* op of the table */
+seqrt_status sq_op_reduce(sq_ctx *ctx, const sq_node *node);
+SQ_PATTERN_DECL(sum_square);
 
 /* ops_norm.c */
 seqrt_status sq_op_batchnorm(sq_ctx *ctx, const sq_node *node);

@@ -168,33 +168,6 @@ seqrt_status sq_op_global_maxpool(sq_ctx *ctx, const sq_node *node) {
   return global_pool(ctx, node, SQ_MAXPOOL);
 }
 
-/* ReduceMean over exactly the spatial dims, keeping them: the newer
- * exporter's AdaptiveAvgPool(1) (x.mean((2, 3), keepdim=True)). */
-seqrt_status sq_op_reducemean(sq_ctx *ctx, const sq_node *node) {
-  int64_t axes[SQ_MAX_RANK], keep = 1;
-  int n = 0, rank = ctx->shape.rank;
-  seqrt_status st = sq_require_activation(ctx, node, 0);
-  if (st == SEQRT_OK) st = sq_axes(ctx, node, 18, axes, &n);
-  if (st == SEQRT_OK) st = sq_attr_int(node, "keepdims", 1, &keep);
-  if (st != SEQRT_OK) return st;
-  bool seen[SQ_MAX_RANK] = {false};
-  bool spatial = keep == 1 && n == rank - 2;
-  for (int k = 0; spatial && k < n; k++) {
-    int a;
-    if ((st = sq_normalize_axis(node, "axes", axes[k], rank, &a))) return st;
-    spatial = a >= 2 && !seen[a];
-    seen[a] = true;
-  }
-  if (!spatial)
-    return sq_error(
-        SEQRT_ERR_UNSUPPORTED,
-        "unsupported use of ReduceMean in node '%s': seqrt runs it only over "
-        "exactly the spatial dims with keepdims=1 (a global "
-        "average pool)",
-        node->name);
-  return global_pool(ctx, node, SQ_AVGPOOL);
-}
-
 /* ---- Pad → AveragePool --------------------------------------------------- */
 
 bool sq_match_pad_avgpool(sq_graph *graph, const sq_node *node,

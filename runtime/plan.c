@@ -427,6 +427,7 @@ static sq_build_fn family_builder(sq_kind kind) {
   case SQ_FAMILY_RESIZE: return sq_build_resize;
   case SQ_FAMILY_SHUFFLE: return sq_build_shuffle;
   case SQ_FAMILY_EMBEDDING: return sq_build_embedding;
+  case SQ_FAMILY_REDUCE: return sq_build_reduce;
   default: return NULL;
   }
 }

@@ -1,8 +1,8 @@
 // Importer: one-node layers beyond the core set (ConvTranspose, PRelu,
 // Clip, the other activations, InstanceNorm / LayerNormalization /
 // GroupNormalization / LRN, Pad in every form, Resize / Upsample,
-// DepthToSpace / SpaceToDepth, Embedding, LpPool), each checked on the
-// chain: kind, parameters, weights and shapes.
+// DepthToSpace / SpaceToDepth, Embedding, LpPool, Reduce*), each checked on
+// the chain: kind, parameters, weights and shapes.
 #include <cfloat>
 #include <cmath>
 
@@ -972,6 +972,114 @@ TEST(ImporterLayers, LpPoolIsOnnxLpNorm) {
   EXPECT_EQ(r.layer(1).kernel[0], 4);
   EXPECT_EQ(r.layer(1).alpha, 2.0f);
   EXPECT_EQ(dims_of(r.layer(1).out), (dims{-1, 2, 1}));
+}
+
+// ---- Reduce* ----------------------------------------------------------------
+
+std::vector<bool> reduced_of(const sq_layer &layer) {
+  return std::vector<bool>(layer.reduced, layer.reduced + layer.in.rank);
+}
+
+TEST(ImporterLayers, ReduceKindsAxesAndKeepdims) {
+  Model m(13);
+  m.input("x", {-1, 4, 5, 6});
+  m.node("ReduceMax", {"x"}, {"a"}, "/a/ReduceMax")
+      .attr("axes", dims{-1})
+      .attr("keepdims", 0);
+  m.node("ReduceL1", {"a"}, {"b"}, "/b/ReduceL1").attr("axes", dims{1});
+  m.initializer_i64("axes", {1}, {2});
+  m.node("ReduceSum", {"b", "axes"}, {"y"}, "/c/ReduceSum").attr("keepdims", 0);
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_EQ(r.count(), 3);
+  EXPECT_EQ(r.layer(0).kind, SQ_REDUCEMAX);
+  EXPECT_EQ(reduced_of(r.layer(0)), (std::vector<bool>{0, 0, 0, 1}));
+  EXPECT_EQ(dims_of(r.layer(0).out), (dims{-1, 4, 5}));
+  EXPECT_EQ(r.layer(1).kind, SQ_REDUCEL1);
+  EXPECT_EQ(reduced_of(r.layer(1)), (std::vector<bool>{0, 1, 0}));
+  EXPECT_EQ(dims_of(r.layer(1).out), (dims{-1, 1, 5}));
+  EXPECT_EQ(r.layer(2).kind, SQ_REDUCESUM); // axes as an input from opset 13
+  EXPECT_EQ(reduced_of(r.layer(2)), (std::vector<bool>{0, 0, 1}));
+  EXPECT_EQ(dims_of(r.layer(2).out), (dims{-1, 1}));
+}
+
+TEST(ImporterLayers, ReduceOpset18AxesInputAndNoop) {
+  Model m(18);
+  m.input("x", {-1, 3, 4});
+  m.node("Relu", {"x"}, {"r"}, "/r/Relu");
+  m.node("ReduceProd", {"r"}, {"p"}, "/p/ReduceProd")
+      .attr("noop_with_empty_axes", 1);
+  m.initializer_i64("axes", {2}, {1, -1});
+  m.node("ReduceL2", {"p", "axes"}, {"y"}, "/n/ReduceL2");
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_EQ(r.count(), 2); // the no-op ReduceProd is removed
+  EXPECT_STREQ(r.chain->removed, "p");
+  EXPECT_EQ(r.layer(1).kind, SQ_REDUCEL2);
+  EXPECT_EQ(reduced_of(r.layer(1)), (std::vector<bool>{0, 1, 1}));
+  EXPECT_EQ(dims_of(r.layer(1).out), (dims{-1, 1, 1}));
+}
+
+TEST(ImporterLayers, ReduceMeanOverSpatialDimsKeptIsAGlobalPool) {
+  for (int64_t keep : {1, 0}) {
+    Model m(13);
+    m.input("x", {-1, 4, 5, 6});
+    m.node("ReduceMean", {"x"}, {"y"}, "/m/ReduceMean")
+        .attr("axes", dims{3, 2})
+        .attr("keepdims", keep);
+    m.output("y");
+    Imported r;
+    import_model(m, r);
+    ASSERT_TRUE(r.ok()) << r.error;
+    EXPECT_EQ(r.layer(0).kind, keep ? SQ_AVGPOOL : SQ_REDUCEMEAN);
+    EXPECT_EQ(dims_of(r.layer(0).out),
+              keep ? (dims{-1, 4, 1, 1}) : (dims{-1, 4}));
+  }
+}
+
+TEST(ImporterLayers, ReduceOverTheBatchRefused) {
+  const char *ops[] = {"ReduceMean", "ReduceMin"};
+  for (const char *op : ops) {
+    for (bool all : {false, true}) {
+      Model m(13);
+      m.input("x", {-1, 4});
+      auto &node = m.node(op, {"x"}, {"y"}, std::string("/0/") + op);
+      if (!all) node.attr("axes", dims{-2});
+      m.output("y");
+      Imported r;
+      import_model(m, r);
+      EXPECT_EQ(r.status, SEQRT_ERR_UNSUPPORTED) << op;
+      EXPECT_EQ(r.error, std::string("node '/0/") + op + "' (" + op +
+                             ") reduces over the batch dim (axis 0 of [-1, "
+                             "4]), which is not supported: seqrt keeps the "
+                             "batch first");
+    }
+  }
+}
+
+TEST(ImporterLayers, SquaresSummedAreNormOrSumSquare) {
+  for (bool root : {true, false}) {
+    Model m(11);
+    m.input("x", {-1, 3, 4});
+    m.node("Mul", {"x", "x"}, {"sq"}, "/Mul");
+    m.node("ReduceSum", {"sq"}, {root ? "s" : "y"}, "/ReduceSum")
+        .attr("axes", dims{1})
+        .attr("keepdims", 0);
+    if (root) m.node("Sqrt", {"s"}, {"y"}, "/Sqrt");
+    m.output("y");
+    Imported r;
+    import_model(m, r);
+    ASSERT_TRUE(r.ok()) << r.error;
+    ASSERT_EQ(r.count(), 1);
+    EXPECT_EQ(r.layer(0).kind, root ? SQ_REDUCEL2 : SQ_REDUCESUMSQUARE);
+    EXPECT_STREQ(r.layer(0).nodes,
+                 root ? "/Mul,/ReduceSum,/Sqrt" : "/Mul,/ReduceSum");
+    EXPECT_EQ(dims_of(r.layer(0).out), (dims{-1, 4}));
+  }
 }
 
 } // namespace

@@ -202,6 +202,17 @@ void shuffle(ChainMaker &m, sq_kind kind, int64_t block) {
   m.custom(kind, out).block = block;
 }
 
+void reduce(ChainMaker &m, sq_kind kind, const std::vector<int> &axes,
+            bool keep) {
+  Dims in = m.shape(), out;
+  bool reduced[SQ_MAX_RANK] = {};
+  for (int a : axes) reduced[a] = true;
+  for (size_t d = 0; d < in.size(); d++)
+    if (!reduced[d] || keep) out.push_back(reduced[d] ? 1 : in[d]);
+  sq_layer &l = m.custom(kind, out);
+  std::copy(reduced, reduced + SQ_MAX_RANK, l.reduced);
+}
+
 // ---- running -------------------------------------------------------------
 
 void check_chain(ChainMaker &maker, double tol = 1e-4, float scale = 1.0f) {
@@ -761,6 +772,46 @@ TEST(RuntimeShuffle, ChannelShuffleRanks) {
   check_chain(m4);
 }
 
+// ---- reductions ----------------------------------------------------------
+
+const sq_kind reduce_kinds[] = {SQ_REDUCEMEAN, SQ_REDUCESUM,      SQ_REDUCEMAX,
+                                SQ_REDUCEMIN,  SQ_REDUCEPROD,     SQ_REDUCEL1,
+                                SQ_REDUCEL2,   SQ_REDUCESUMSQUARE};
+
+TEST(RuntimeReduce, EveryKindKeptOrDropped) {
+  for (sq_kind kind : reduce_kinds)
+    for (bool keep : {true, false}) {
+      SCOPED_TRACE(std::string(sq_kind_name(kind)) + (keep ? " kept" : ""));
+      ChainMaker m({-1, 4, 5, 6});
+      // a product of few values, so that it stays well within float
+      reduce(m, kind,
+             kind == SQ_REDUCEPROD ? std::vector<int>{3}
+                                   : std::vector<int>{1, 3},
+             keep);
+      check_chain(m);
+    }
+}
+
+TEST(RuntimeReduce, AfterConvBeforeLinear) {
+  ChainMaker m({-1, 3, 6, 6});
+  m.conv(8, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {}}).eltwise(SQ_RELU);
+  reduce(m, SQ_REDUCEMAX, {2, 3}, false);
+  m.linear(5);
+  reduce(m, SQ_REDUCEL2, {1}, true);
+  check_chain(m);
+}
+
+// Reducing only dims of size 1 leaves each value alone: an eltwise op,
+// as oneDNN refuses a reduction that reduces nothing.
+TEST(RuntimeReduce, SizeOneDimsEachValueAlone) {
+  for (sq_kind kind : reduce_kinds) {
+    SCOPED_TRACE(sq_kind_name(kind));
+    ChainMaker m({-1, 4, 1, 6});
+    reduce(m, kind, {2}, false);
+    check_chain(m);
+  }
+}
+
 // ---- embedding -----------------------------------------------------------
 
 struct EmbeddingChain {
@@ -1254,6 +1305,12 @@ TEST(RuntimeKindsErrors, BadParametersNameTheLayer) {
   eltwise2(e, SQ_CELU, 0.0f, 0.0f);
   expect_plan_error(e, SEQRT_ERR_INVALID_MODEL,
                     "layer 'CELU_0' (CELU): alpha must not be 0");
+  ChainMaker r({-1, 2, 4});
+  reduce(r, SQ_REDUCESUM, {2}, false);
+  r.layer(0).reduced[0] = true;
+  expect_plan_error(r, SEQRT_ERR_INVALID_MODEL,
+                    "layer 'Sum_0' (Sum): its reduced dims do not turn [-1, "
+                    "2, 4] into [-1, 2]");
   ChainMaker u({-1, 2, 4});
   upsample(u, SQ_RESIZE_LINEAR, SQ_COORD_HALF_PIXEL, {8}, {-2.0f});
   expect_plan_error(u, SEQRT_ERR_INVALID_MODEL,

@@ -394,6 +394,39 @@ inline void ref_embedding(const sq_layer &l, const Tensor &x, Tensor *y) {
           l.weight.data[(int64_t)x.data[i] * dim + j];
 }
 
+// REDUCE family: y (any rank: keepdims or not, the same order) from the
+// reduced dims of x, accumulated in double.
+inline void ref_reduce(const sq_layer &l, const Tensor &x, Tensor *y) {
+  Dims kept = x.dims;
+  for (size_t d = 0; d < kept.size(); d++)
+    if (l.reduced[d]) kept[d] = 1;
+  double init = l.kind == SQ_REDUCEPROD  ? 1.0
+                : l.kind == SQ_REDUCEMAX ? -INFINITY
+                : l.kind == SQ_REDUCEMIN ? INFINITY
+                                         : 0.0;
+  std::vector<double> acc(y->data.size(), init);
+  for (size_t k = 0; k < x.data.size(); k++) {
+    Dims idx = unravel((int64_t)k, x.dims);
+    for (size_t d = 0; d < idx.size(); d++)
+      if (l.reduced[d]) idx[d] = 0;
+    double v = x.data[k], &a = acc[(size_t)ravel(idx, kept)];
+    switch (l.kind) {
+    case SQ_REDUCEMAX: a = std::max(a, v); break;
+    case SQ_REDUCEMIN: a = std::min(a, v); break;
+    case SQ_REDUCEPROD: a *= v; break;
+    case SQ_REDUCEL1: a += std::fabs(v); break;
+    case SQ_REDUCEL2:
+    case SQ_REDUCESUMSQUARE: a += v * v; break;
+    default: a += v; break;
+    }
+  }
+  double count = (double)x.data.size() / (double)y->data.size();
+  for (size_t k = 0; k < acc.size(); k++)
+    y->data[k] = (float)(l.kind == SQ_REDUCEMEAN ? acc[k] / count
+                         : l.kind == SQ_REDUCEL2 ? std::sqrt(acc[k])
+                                                 : acc[k]);
+}
+
 // The reference of the kinds above; false for the first families' kinds.
 inline bool ref_other_kind(const sq_layer &l, const Tensor &x, Tensor *y) {
   switch (l.kind) {
@@ -418,6 +451,10 @@ inline bool ref_other_kind(const sq_layer &l, const Tensor &x, Tensor *y) {
   case SQ_CHANNELSHUFFLE: ref_shuffle(l, x, y); return true;
   case SQ_EMBEDDING: ref_embedding(l, x, y); return true;
   default: break;
+  }
+  if (sq_kind_family(l.kind) == SQ_FAMILY_REDUCE) {
+    ref_reduce(l, x, y);
+    return true;
   }
   if (sq_kind_family(l.kind) != SQ_FAMILY_ELTWISE) return false;
   ref_any_eltwise(l, x, y);
