@@ -25,7 +25,8 @@ typedef enum sq_family {
   SQ_FAMILY_RESIZE,    /* nearest / linear upsampling */
   SQ_FAMILY_SHUFFLE,   /* pixel shuffle / unshuffle: a layout permutation */
   SQ_FAMILY_EMBEDDING, /* int64 indices -> rows of a table */
-  SQ_FAMILY_REDUCE     /* mean / sum / max / ... over some non-batch dims */
+  SQ_FAMILY_REDUCE,    /* mean / sum / max / ... over some non-batch dims */
+  SQ_FAMILY_BINARY     /* x + w, x * w with a constant w broadcast to x */
 } sq_family;
 
 /* Every layer kind, with its display name (torchinfo-like) and family.
@@ -67,6 +68,12 @@ typedef enum sq_family {
   X(SOFTSHRINK, "Softshrink", SQ_FAMILY_ELTWISE)                               \
   X(HARDSHRINK, "Hardshrink", SQ_FAMILY_ELTWISE)                               \
   X(THRESHOLD, "Threshold", SQ_FAMILY_ELTWISE)                                 \
+  X(AFFINE, "Affine", SQ_FAMILY_ELTWISE)                                       \
+  X(POW, "Pow", SQ_FAMILY_ELTWISE)                                             \
+  X(ABS, "Abs", SQ_FAMILY_ELTWISE)                                             \
+  X(SQRT, "Sqrt", SQ_FAMILY_ELTWISE)                                           \
+  X(EXP, "Exp", SQ_FAMILY_ELTWISE)                                             \
+  X(LOG, "Log", SQ_FAMILY_ELTWISE)                                             \
   X(SOFTMAX, "Softmax", SQ_FAMILY_SOFTMAX)                                     \
   X(LOGSOFTMAX, "LogSoftmax", SQ_FAMILY_SOFTMAX)                               \
   X(SOFTMIN, "Softmin", SQ_FAMILY_SOFTMAX)                                     \
@@ -86,7 +93,9 @@ typedef enum sq_family {
   X(REDUCEPROD, "Prod", SQ_FAMILY_REDUCE)                                      \
   X(REDUCEL1, "Norm(p=1)", SQ_FAMILY_REDUCE)                                   \
   X(REDUCEL2, "Norm(p=2)", SQ_FAMILY_REDUCE)                                   \
-  X(REDUCESUMSQUARE, "SumSquare", SQ_FAMILY_REDUCE)
+  X(REDUCESUMSQUARE, "SumSquare", SQ_FAMILY_REDUCE)                            \
+  X(ADDCONST, "Add", SQ_FAMILY_BINARY)                                         \
+  X(MULCONST, "Mul", SQ_FAMILY_BINARY)
 
 typedef enum sq_kind {
 #define SQ_KIND_ENUM(id, name, family) SQ_##id,
@@ -171,6 +180,8 @@ typedef struct sq_layer {
    *   channels [c - size/2, c + (size-1)/2] (PyTorch's window; ONNX's LRN
    *   centres even sizes the other way).
    * PRELU: weight = slopes [C] (or [1]) on dim 1.
+   * ADDCONST, MULCONST: weight = the constant, of rank in.rank with each dim
+   *   1 or in's (dim 0 always 1), broadcast to x: y = x + w, y = x * w.
    * EMBEDDING: weight = table [num_embeddings, dim]; input int64 indices,
    *   out = in + [dim]. */
   sq_weights weight;
@@ -210,7 +221,8 @@ typedef struct sq_layer {
    *   beta (ONNX y = max(0, min(1, alpha*x + beta))); SOFTPLUS alpha = beta
    *   (y = log(1 + exp(alpha*x)) / alpha: ONNX semantics, no threshold);
    *   SOFTSHRINK, HARDSHRINK alpha = lambda; THRESHOLD alpha = threshold,
-   *   beta = value.
+   *   beta = value; AFFINE y = alpha*x + beta (x + c, x * c, c - x, -x
+   *   with a scalar c); POW y = alpha * x^beta (x ** p, c / x).
    * POOL: LPPOOL alpha = p.
    * NORM: see epsilon. */
   float alpha;

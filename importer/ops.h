@@ -269,7 +269,6 @@ void sq_window_out_shape(const sq_window *win, const sq_shape *in,
 /* ops_linear.c */
 seqrt_status sq_op_gemm(sq_ctx *ctx, const sq_node *node);
 seqrt_status sq_op_matmul(sq_ctx *ctx, const sq_node *node);
-seqrt_status sq_op_add(sq_ctx *ctx, const sq_node *node);
 seqrt_status sq_op_gather(sq_ctx *ctx, const sq_node *node);
 bool sq_match_matmul_add(sq_graph *graph, const sq_node *node, sq_group *group);
 seqrt_status sq_convert_matmul_add(sq_ctx *ctx, const sq_group *group);
@@ -317,6 +316,11 @@ seqrt_status sq_op_lppool(sq_ctx *ctx, const sq_node *node);
 seqrt_status sq_op_global_lppool(sq_ctx *ctx, const sq_node *node);
 SQ_PATTERN_DECL(lppool);
 
+/* ops_arith.c: Add/Sub/Mul/Div with a constant; Pow; unary math */
+seqrt_status sq_op_arith(sq_ctx *ctx, const sq_node *node);
+seqrt_status sq_op_pow(sq_ctx *ctx, const sq_node *node);
+seqrt_status sq_op_unary(sq_ctx *ctx, const sq_node *node);
+
 /* ops_reduce.c: every Reduce* op of the table */
 seqrt_status sq_op_reduce(sq_ctx *ctx, const sq_node *node);
 SQ_PATTERN_DECL(sum_square);
@@ -340,6 +344,11 @@ SQ_PATTERN_DECL(groupnorm);
 SQ_PATTERN_DECL(lrn);
 
 /* ops_activation.c */
+/* An ELTWISE layer of `kind` (alpha, beta) for one node, or for a whole
+ * group when `group` is set; in = out = ctx->shape. */
+seqrt_status sq_eltwise_layer(sq_ctx *ctx, const sq_group *group,
+                              const sq_node *node, sq_kind kind, float alpha,
+                              float beta);
 seqrt_status sq_op_relu(sq_ctx *ctx, const sq_node *node);
 seqrt_status sq_op_leakyrelu(sq_ctx *ctx, const sq_node *node);
 seqrt_status sq_op_sigmoid(sq_ctx *ctx, const sq_node *node);

@@ -7,16 +7,25 @@
 
 #include "ops.h"
 
-static seqrt_status eltwise2(sq_ctx *ctx, const sq_node *node, sq_kind kind,
-                             float alpha, float beta) {
-  seqrt_status st = sq_require_activation(ctx, node, 0);
+seqrt_status sq_eltwise_layer(sq_ctx *ctx, const sq_group *group,
+                              const sq_node *node, sq_kind kind, float alpha,
+                              float beta) {
   sq_layer *layer;
-  if (st == SEQRT_OK) st = sq_layer_add(ctx, kind, node, &layer);
+  seqrt_status st = group ? sq_group_layer(ctx, group, kind, &layer)
+                          : sq_layer_add(ctx, kind, node, &layer);
   if (st != SEQRT_OK) return st;
   layer->alpha = alpha;
   layer->beta = beta;
   sq_shape out = ctx->shape;
   return sq_layer_finish(ctx, layer, &out);
+}
+
+/* The eltwise layer of a one-node activation (the activation in slot 0). */
+static seqrt_status eltwise2(sq_ctx *ctx, const sq_node *node, sq_kind kind,
+                             float alpha, float beta) {
+  seqrt_status st = sq_require_activation(ctx, node, 0);
+  return st == SEQRT_OK ? sq_eltwise_layer(ctx, NULL, node, kind, alpha, beta)
+                        : st;
 }
 
 /* One float attribute as alpha (absent: the ONNX default). */

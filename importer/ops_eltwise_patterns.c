@@ -29,13 +29,7 @@ static seqrt_status rematch(sq_ctx *ctx, const sq_group *group,
 
 static seqrt_status eltwise_group(sq_ctx *ctx, const sq_group *group,
                                   sq_kind kind, float alpha, float beta) {
-  sq_layer *layer;
-  seqrt_status st = sq_group_layer(ctx, group, kind, &layer);
-  if (st != SEQRT_OK) return st;
-  layer->alpha = alpha;
-  layer->beta = beta;
-  sq_shape out = ctx->shape;
-  return sq_layer_finish(ctx, layer, &out);
+  return sq_eltwise_layer(ctx, group, NULL, kind, alpha, beta);
 }
 
 static float attr_or(const sq_node *node, const char *name, float def) {

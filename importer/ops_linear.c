@@ -147,14 +147,6 @@ seqrt_status sq_op_matmul(sq_ctx *ctx, const sq_node *node) {
   return matmul_layer(ctx, node, &layer);
 }
 
-seqrt_status sq_op_add(sq_ctx *ctx, const sq_node *node) {
-  return sq_error(SEQRT_ERR_UNSUPPORTED,
-                  "node '%s' (Add) adds a constant to the activation; seqrt "
-                  "supports Add only as the bias right after a MatMul "
-                  "(a Linear layer)",
-                  node->name);
-}
-
 /* ---- MatMul → Add(bias) -------------------------------------------------- */
 
 bool sq_match_matmul_add(sq_graph *g, const sq_node *node, sq_group *group) {

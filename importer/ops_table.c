@@ -11,7 +11,6 @@ static const sq_op op_table[] = {
     /* ops_linear.c */
     {"Gemm", sq_op_gemm, SQ_OPSET_MIN, OPEN},
     {"MatMul", sq_op_matmul, SQ_OPSET_MIN, OPEN},
-    {"Add", sq_op_add, SQ_OPSET_MIN, OPEN},
     {"Gather", sq_op_gather, SQ_OPSET_MIN, OPEN},
     /* ops_conv.c */
     {"Conv", sq_op_conv, SQ_OPSET_MIN, OPEN},
@@ -23,6 +22,18 @@ static const sq_op op_table[] = {
     {"GlobalMaxPool", sq_op_global_maxpool, SQ_OPSET_MIN, OPEN},
     {"LpPool", sq_op_lppool, SQ_OPSET_MIN, OPEN},
     {"GlobalLpPool", sq_op_global_lppool, SQ_OPSET_MIN, OPEN},
+    /* ops_arith.c */
+    {"Add", sq_op_arith, SQ_OPSET_MIN, OPEN},
+    {"Sub", sq_op_arith, SQ_OPSET_MIN, OPEN},
+    {"Mul", sq_op_arith, SQ_OPSET_MIN, OPEN},
+    {"Div", sq_op_arith, SQ_OPSET_MIN, OPEN},
+    {"Pow", sq_op_pow, SQ_OPSET_MIN, OPEN},
+    {"Neg", sq_op_unary, SQ_OPSET_MIN, OPEN},
+    {"Reciprocal", sq_op_unary, SQ_OPSET_MIN, OPEN},
+    {"Abs", sq_op_unary, SQ_OPSET_MIN, OPEN},
+    {"Sqrt", sq_op_unary, SQ_OPSET_MIN, OPEN},
+    {"Exp", sq_op_unary, SQ_OPSET_MIN, OPEN},
+    {"Log", sq_op_unary, SQ_OPSET_MIN, OPEN},
     /* ops_reduce.c */
     {"ReduceMean", sq_op_reduce, SQ_OPSET_MIN, OPEN},
     {"ReduceSum", sq_op_reduce, SQ_OPSET_MIN, OPEN},

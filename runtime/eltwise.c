@@ -31,6 +31,12 @@ int sq_eltwise_recipe(const sq_layer *layer, sq_eltwise_op r[SQ_MAX_RECIPE]) {
   case SQ_SILU: r[0] = OP(swish, 1.0f, 0.0f); return 1;
   case SQ_MISH: r[0] = OP(mish, 0.0f, 0.0f); return 1;
   case SQ_HARDSWISH: r[0] = OP(hardswish, 0.0f, 0.0f); return 1;
+  case SQ_AFFINE: r[0] = OP(linear, a, b); return 1;
+  case SQ_POW: r[0] = OP(pow, a, b); return 1;
+  case SQ_ABS: r[0] = OP(abs, 0.0f, 0.0f); return 1;
+  case SQ_SQRT: r[0] = OP(sqrt, 0.0f, 0.0f); return 1;
+  case SQ_EXP: r[0] = OP(exp, 0.0f, 0.0f); return 1;
+  case SQ_LOG: r[0] = OP(log, 0.0f, 0.0f); return 1;
   case SQ_SELU: /* scale * elu(alpha) */
     r[0] = OP(elu, a, 0.0f);
     r[1] = OP(linear, b, 0.0f);

@@ -117,6 +117,7 @@ seqrt_status sq_build_resize(sq_builder *b);    /* resize.c: Upsample */
 seqrt_status sq_build_shuffle(sq_builder *b);   /* shuffle.c */
 seqrt_status sq_build_embedding(sq_builder *b); /* embedding.c */
 seqrt_status sq_build_reduce(sq_builder *b);    /* reduce.c */
+seqrt_status sq_build_binary(sq_builder *b);    /* binary.c */
 /* norm_stats.c: InstanceNorm and GroupNorm; LayerNorm. lrn.c: LRN. */
 seqrt_status sq_build_group_norm(sq_builder *b);
 seqrt_status sq_build_layer_norm(sq_builder *b);

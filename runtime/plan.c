@@ -428,6 +428,7 @@ static sq_build_fn family_builder(sq_kind kind) {
   case SQ_FAMILY_SHUFFLE: return sq_build_shuffle;
   case SQ_FAMILY_EMBEDDING: return sq_build_embedding;
   case SQ_FAMILY_REDUCE: return sq_build_reduce;
+  case SQ_FAMILY_BINARY: return sq_build_binary;
   default: return NULL;
   }
 }

@@ -48,7 +48,7 @@ SOURCE_DIR = os.path.dirname(HERE)
 
 # Test scripts in the order their rows appear.
 SCRIPT_ORDER = ("test_layers_conv", "test_layers_pool", "test_layers_norm", "test_layers_activation",
-                "test_layers_shape", "test_layers_reduce", "test_layers_opset18")
+                "test_layers_shape", "test_layers_reduce", "test_layers_arith", "test_layers_opset18")
 NEWER_OPSETS = 18  # the last column gathers every opset from here on
 
 PASSING = {"pass", "bug_pass", "form_pass"}

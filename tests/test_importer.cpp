@@ -198,7 +198,8 @@ TEST(ImporterLinear, MatMulAddBiasSecondOn2dInput) {
                      1e-6);
 }
 
-TEST(ImporterLinear, StandaloneAddOfConstantRejected) {
+// An Add of a constant without a MatMul before it is its own layer.
+TEST(ImporterLinear, StandaloneAddOfConstantIsABinaryLayer) {
   Model m(13);
   m.input("x", {-1, 3});
   m.initializer("b", {3}, {1, 2, 3});
@@ -207,8 +208,11 @@ TEST(ImporterLinear, StandaloneAddOfConstantRejected) {
   m.output("y");
   Imported r;
   import_model(m, r);
-  EXPECT_EQ(r.status, SEQRT_ERR_UNSUPPORTED);
-  EXPECT_NE(r.error.find("'/1/Add'"), std::string::npos) << r.error;
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_EQ(r.count(), 2);
+  EXPECT_EQ(r.layer(1).kind, SQ_ADDCONST);
+  EXPECT_EQ(dims_of(r.layer(1).weight.shape), (std::vector<int64_t>{1, 3}));
+  EXPECT_EQ(r.layer(1).weight.data[2], 3.0f);
 }
 
 // ---- Conv ------------------------------------------------------------------

@@ -1,8 +1,9 @@
 // Importer: one-node layers beyond the core set (ConvTranspose, PRelu,
 // Clip, the other activations, InstanceNorm / LayerNormalization /
 // GroupNormalization / LRN, Pad in every form, Resize / Upsample,
-// DepthToSpace / SpaceToDepth, Embedding, LpPool, Reduce*), each checked on
-// the chain: kind, parameters, weights and shapes.
+// DepthToSpace / SpaceToDepth, Embedding, LpPool, Reduce*, arithmetic with
+// constants), each checked on the chain: kind, parameters, weights and
+// shapes.
 #include <cfloat>
 #include <cmath>
 
@@ -972,6 +973,134 @@ TEST(ImporterLayers, LpPoolIsOnnxLpNorm) {
   EXPECT_EQ(r.layer(1).kernel[0], 4);
   EXPECT_EQ(r.layer(1).alpha, 2.0f);
   EXPECT_EQ(dims_of(r.layer(1).out), (dims{-1, 2, 1}));
+}
+
+// ---- arithmetic with constants ------------------------------------------
+
+// x op c (or c op x) on a [-1, 3] or [-1, 5] activation.
+void binary_model(Model &m, const char *op, const dims &c_dims, const floats &c,
+                  bool constant_first) {
+  m.input("x", {-1, c.size() == 1 ? 5 : 3});
+  m.initializer("c", c_dims, c);
+  std::vector<std::string> in = {"x", "c"};
+  if (constant_first) std::swap(in[0], in[1]);
+  m.node(op, in, {"y"}, std::string("/") + op);
+  m.output("y");
+}
+
+// A scalar constant on either side: alpha * x + beta, or alpha * x^beta.
+TEST(ImporterLayers, ScalarArithmeticIsAffineOrPow) {
+  struct Case {
+    const char *op;
+    bool constant_first;
+    sq_kind kind;
+    float alpha, beta;
+  } cases[] = {
+      {"Add", false, SQ_AFFINE, 1.0f, 4.0f},
+      {"Add", true, SQ_AFFINE, 1.0f, 4.0f},
+      {"Sub", false, SQ_AFFINE, 1.0f, -4.0f},
+      {"Sub", true, SQ_AFFINE, -1.0f, 4.0f},
+      {"Mul", true, SQ_AFFINE, 4.0f, 0.0f},
+      {"Div", false, SQ_AFFINE, 0.25f, 0.0f},
+      {"Div", true, SQ_POW, 4.0f, -1.0f},
+      {"Pow", false, SQ_POW, 1.0f, 4.0f},
+  };
+  for (const Case &c : cases) {
+    Model m(13);
+    binary_model(m, c.op, {}, {4.0f}, c.constant_first);
+    Imported r;
+    import_model(m, r);
+    ASSERT_TRUE(r.ok()) << c.op << ": " << r.error;
+    EXPECT_EQ(r.layer(0).kind, c.kind) << c.op << c.constant_first;
+    EXPECT_EQ(r.layer(0).alpha, c.alpha) << c.op << c.constant_first;
+    EXPECT_EQ(r.layer(0).beta, c.beta) << c.op << c.constant_first;
+  }
+}
+
+TEST(ImporterLayers, UnaryMathIsEltwise) {
+  Model m(13);
+  m.input("x", {-1, 5});
+  m.node("Neg", {"x"}, {"a"}, "/Neg");
+  m.node("Abs", {"a"}, {"b"}, "/Abs");
+  m.node("Sqrt", {"b"}, {"c"}, "/Sqrt");
+  m.node("Exp", {"c"}, {"d"}, "/Exp");
+  m.node("Log", {"d"}, {"e"}, "/Log");
+  m.node("Reciprocal", {"e"}, {"y"}, "/Reciprocal");
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  const sq_kind kinds[] = {SQ_AFFINE, SQ_ABS, SQ_SQRT, SQ_EXP, SQ_LOG, SQ_POW};
+  ASSERT_EQ(r.count(), 6);
+  for (int k = 0; k < 6; k++) EXPECT_EQ(r.layer(k).kind, kinds[k]) << k;
+  EXPECT_EQ(r.layer(0).alpha, -1.0f);
+  EXPECT_EQ(r.layer(5).beta, -1.0f);
+}
+
+// (x - mean) / std with [3, 1, 1] constants: per-channel binary layers,
+// the division as a product with the reciprocal.
+TEST(ImporterLayers, TensorConstantsBroadcastPerChannel) {
+  Model m(13);
+  m.input("x", {-1, 3, 4, 4});
+  m.initializer("mean", {3, 1, 1}, {0.5f, 0.25f, 1.0f});
+  m.initializer("std", {1, 3, 1, 1}, {2.0f, 4.0f, 0.5f});
+  m.node("Sub", {"x", "mean"}, {"a"}, "/Sub");
+  m.node("Div", {"a", "std"}, {"y"}, "/Div");
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.layer(0).kind, SQ_ADDCONST);
+  EXPECT_EQ(dims_of(r.layer(0).weight.shape), (dims{1, 3, 1, 1}));
+  EXPECT_EQ(
+      std::vector<float>(r.layer(0).weight.data, r.layer(0).weight.data + 3),
+      (floats{-0.5f, -0.25f, -1.0f}));
+  EXPECT_EQ(r.layer(1).kind, SQ_MULCONST);
+  EXPECT_EQ(
+      std::vector<float>(r.layer(1).weight.data, r.layer(1).weight.data + 3),
+      (floats{0.5f, 0.25f, 2.0f}));
+}
+
+TEST(ImporterLayers, ArithmeticRejections) {
+  struct Case {
+    const char *op;
+    dims shape;
+    bool constant_first;
+    const char *error;
+  } cases[] = {
+      {"Add",
+       {2, 3},
+       false,
+       "node '/Add' (Add): its constant of shape [2, 3] does not broadcast to "
+       "the activation [-1, 3] without changing its shape or the batch; not "
+       "supported"},
+      {"Mul",
+       {4, 1},
+       false,
+       "node '/Mul' (Mul): its constant of shape [4, 1] does not broadcast to "
+       "the activation [-1, 3] without changing its shape or the batch; not "
+       "supported"},
+      {"Sub",
+       {3},
+       true,
+       "node '/Sub' (Sub) has a constant tensor first and the activation "
+       "second; seqrt runs that form only with a scalar constant"},
+      {"Pow",
+       {3},
+       false,
+       "node '/Pow' (Pow) is not supported: seqrt runs x ** p with a "
+       "constant scalar exponent p"},
+  };
+  for (const Case &c : cases) {
+    int64_t count = 1;
+    for (int64_t d : c.shape) count *= d;
+    Model m(13);
+    binary_model(m, c.op, c.shape, ramp(count), c.constant_first);
+    Imported r;
+    import_model(m, r);
+    EXPECT_EQ(r.status, SEQRT_ERR_UNSUPPORTED) << c.op;
+    EXPECT_EQ(r.error, c.error);
+  }
 }
 
 // ---- Reduce* ----------------------------------------------------------------

@@ -812,6 +812,48 @@ TEST(RuntimeReduce, SizeOneDimsEachValueAlone) {
   }
 }
 
+// ---- arithmetic with constants ------------------------------------------
+
+void binary(ChainMaker &m, sq_kind kind, const Dims &weight_dims) {
+  sq_layer &l = m.custom(kind, m.shape());
+  m.weights(&l.weight, weight_dims, 1.0f, kind == SQ_MULCONST ? 1.5f : 0.0f);
+}
+
+TEST(RuntimeArith, ScalarAffineAndPowFuseAfterConv) {
+  ChainMaker m({-1, 3, 6, 6});
+  m.conv(8, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {}});
+  eltwise2(m, SQ_AFFINE, 0.5f, -0.25f);
+  m.eltwise(SQ_ABS);
+  eltwise2(m, SQ_POW, 2.0f, 3.0f);
+  check_chain(m);
+  ChainMaker n({-1, 5});
+  n.eltwise(SQ_ABS);
+  eltwise2(n, SQ_AFFINE, 1.0f, 1.0f);
+  eltwise2(n, SQ_POW, 3.0f, -1.0f); // 3 / x
+  check_chain(n);
+}
+
+TEST(RuntimeArith, UnaryMath) {
+  ChainMaker m({-1, 4, 5});
+  m.eltwise(SQ_ABS).eltwise(SQ_SQRT).eltwise(SQ_EXP).eltwise(SQ_LOG);
+  check_chain(m);
+}
+
+TEST(RuntimeArith, ConstantsBroadcastPerChannelPositionOrWhole) {
+  ChainMaker m({-1, 3, 5, 6});
+  binary(m, SQ_ADDCONST, {1, 3, 1, 1});
+  binary(m, SQ_MULCONST, {1, 3, 1, 1});
+  m.conv(8, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {}});
+  binary(m, SQ_MULCONST, {1, 1, 5, 6});
+  binary(m, SQ_ADDCONST, {1, 8, 5, 6});
+  check_chain(m);
+  ChainMaker v({-1, 7});
+  v.linear(4);
+  binary(v, SQ_ADDCONST, {1, 4});
+  binary(v, SQ_MULCONST, {1, 1});
+  check_chain(v);
+}
+
 // ---- embedding -----------------------------------------------------------
 
 struct EmbeddingChain {
@@ -1305,6 +1347,11 @@ TEST(RuntimeKindsErrors, BadParametersNameTheLayer) {
   eltwise2(e, SQ_CELU, 0.0f, 0.0f);
   expect_plan_error(e, SEQRT_ERR_INVALID_MODEL,
                     "layer 'CELU_0' (CELU): alpha must not be 0");
+  ChainMaker bc({-1, 2, 4});
+  binary(bc, SQ_ADDCONST, {1, 4});
+  expect_plan_error(bc, SEQRT_ERR_INVALID_MODEL,
+                    "layer 'Add_0' (Add): its constant does not broadcast to "
+                    "[-1, 2, 4]");
   ChainMaker r({-1, 2, 4});
   reduce(r, SQ_REDUCESUM, {2}, false);
   r.layer(0).reduced[0] = true;

@@ -61,6 +61,12 @@ inline double ref_new_eltwise(const sq_layer &l, double v, double slope) {
   case SQ_SOFTSHRINK: return v > a ? v - a : v < -a ? v + a : 0.0;
   case SQ_HARDSHRINK: return std::fabs(v) > a ? v : 0.0;
   case SQ_THRESHOLD: return v > a ? v : b;
+  case SQ_AFFINE: return a * v + b;
+  case SQ_POW: return a * std::pow(v, b);
+  case SQ_ABS: return std::fabs(v);
+  case SQ_SQRT: return std::sqrt(v);
+  case SQ_EXP: return std::exp(v);
+  case SQ_LOG: return std::log(v);
   default: return ref_eltwise_value(l, v);
   }
 }
@@ -427,6 +433,18 @@ inline void ref_reduce(const sq_layer &l, const Tensor &x, Tensor *y) {
                                                  : acc[k]);
 }
 
+// BINARY family: x + w or x * w, w broadcast over its dims of 1.
+inline void ref_binary(const sq_layer &l, const Tensor &x, Tensor *y) {
+  Dims wd(l.weight.shape.dims, l.weight.shape.dims + l.weight.shape.rank);
+  for (size_t k = 0; k < x.data.size(); k++) {
+    Dims idx = unravel((int64_t)k, x.dims);
+    for (size_t d = 0; d < idx.size(); d++)
+      if (wd[d] == 1) idx[d] = 0;
+    double w = l.weight.data[ravel(idx, wd)];
+    y->data[k] = (float)(l.kind == SQ_ADDCONST ? x.data[k] + w : x.data[k] * w);
+  }
+}
+
 // The reference of the kinds above; false for the first families' kinds.
 inline bool ref_other_kind(const sq_layer &l, const Tensor &x, Tensor *y) {
   switch (l.kind) {
@@ -451,6 +469,10 @@ inline bool ref_other_kind(const sq_layer &l, const Tensor &x, Tensor *y) {
   case SQ_CHANNELSHUFFLE: ref_shuffle(l, x, y); return true;
   case SQ_EMBEDDING: ref_embedding(l, x, y); return true;
   default: break;
+  }
+  if (sq_kind_family(l.kind) == SQ_FAMILY_BINARY) {
+    ref_binary(l, x, y);
+    return true;
   }
   if (sq_kind_family(l.kind) == SQ_FAMILY_REDUCE) {
     ref_reduce(l, x, y);

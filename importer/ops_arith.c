@@ -1,0 +1,135 @@
+/* Arithmetic with constants in a forward: x + c, x - c, c - x, x * c, x / c
+ * and c / x (Add, Sub, Mul, Div with one constant input), x ** p (Pow with
+ * a constant scalar exponent), and -x, |x|, sqrt, exp, log, 1 / x.
+ *
+ * A scalar constant makes an eltwise layer (Affine alpha*x + beta, or Pow
+ * alpha * x^beta), which fuses into a Conv or Linear before it. Any other
+ * constant that broadcasts to the activation without growing it (per
+ * channel [C, 1, 1], per position, ...) makes a binary layer holding it. */
+#include <string.h>
+
+#include "ops.h"
+
+/* The input slot holding the activation; the other is the constant. */
+static seqrt_status split_inputs(sq_ctx *ctx, const sq_node *node, int *x,
+                                 const sq_value **c) {
+  const sq_graph *g = ctx->graph;
+  bool data[2];
+  for (int s = 0; s < 2; s++) {
+    int t = sq_node_input(node, s);
+    data[s] = t >= 0 && g->tensors[t].cls == SQ_CLASS_DATA;
+  }
+  if (node->n_inputs != 2 || data[0] == data[1])
+    return sq_error(SEQRT_ERR_UNSUPPORTED,
+                    "node '%s' (%s) is not supported: seqrt runs it on the "
+                    "activation and one constant",
+                    node->name, node->op);
+  *x = data[0] ? 0 : 1;
+  return sq_float_input(ctx, node, 1 - *x, true, c);
+}
+
+static seqrt_status scalar_layer(sq_ctx *ctx, const sq_node *node, sq_kind kind,
+                                 float alpha, float beta) {
+  return sq_eltwise_layer(ctx, NULL, node, kind, alpha, beta);
+}
+
+/* `c` as a weight of rank in.rank, its dims aligned to the right: each 1
+ * or the activation's, and 1 for the batch. */
+static seqrt_status broadcast_weight(sq_ctx *ctx, const sq_node *node,
+                                     const sq_value *c, sq_weights *w) {
+  const sq_shape *in = &ctx->shape;
+  int lead = in->rank - c->rank;
+  bool fits = lead >= 0;
+  int64_t dims[SQ_MAX_RANK];
+  for (int d = 0; fits && d < in->rank; d++) {
+    dims[d] = d < lead ? 1 : c->dims[d - lead];
+    fits = dims[d] == 1 || (d > 0 && dims[d] == in->dims[d]);
+  }
+  if (!fits)
+    return sq_error(SEQRT_ERR_UNSUPPORTED,
+                    "node '%s' (%s): its constant of shape %s does not "
+                    "broadcast to the activation %s without changing its "
+                    "shape or the batch; not supported",
+                    node->name, node->op, sq_fmt_dims(c->rank, c->dims),
+                    sq_fmt_shape(in));
+  seqrt_status st = sq_weights_alloc(w, in->rank, dims);
+  if (st == SEQRT_OK) memcpy(w->data, c->f, sizeof(float) * (size_t)c->count);
+  return st;
+}
+
+/* y = x + sign * c or y = x * c (reciprocal: x / c). */
+static seqrt_status tensor_layer(sq_ctx *ctx, const sq_node *node,
+                                 const sq_value *c, sq_kind kind, float sign,
+                                 bool reciprocal) {
+  sq_layer *layer;
+  seqrt_status st = sq_layer_add(ctx, kind, node, &layer);
+  if (st == SEQRT_OK) st = broadcast_weight(ctx, node, c, &layer->weight);
+  if (st != SEQRT_OK) return st;
+  for (int64_t k = 0; k < layer->weight.count; k++) {
+    float v = layer->weight.data[k];
+    layer->weight.data[k] = reciprocal ? 1.0f / v : sign * v;
+  }
+  sq_shape out = ctx->shape;
+  return sq_layer_finish(ctx, layer, &out);
+}
+
+static seqrt_status constant_first(const sq_node *node) {
+  return sq_error(SEQRT_ERR_UNSUPPORTED,
+                  "node '%s' (%s) has a constant tensor first and the "
+                  "activation second; seqrt runs that form only with a "
+                  "scalar constant",
+                  node->name, node->op);
+}
+
+seqrt_status sq_op_arith(sq_ctx *ctx, const sq_node *node) {
+  int x = 0;
+  const sq_value *c;
+  seqrt_status st = split_inputs(ctx, node, &x, &c);
+  if (st != SEQRT_OK) return st;
+  bool add = sq_node_is(node, "Add"), sub = sq_node_is(node, "Sub");
+  bool mul = sq_node_is(node, "Mul"), first = x == 0;
+  if (c->count == 1) {
+    float v = c->f[0];
+    if (add) return scalar_layer(ctx, node, SQ_AFFINE, 1.0f, v);
+    if (sub)
+      return scalar_layer(ctx, node, SQ_AFFINE, first ? 1 : -1, first ? -v : v);
+    if (mul) return scalar_layer(ctx, node, SQ_AFFINE, v, 0.0f);
+    return first ? scalar_layer(ctx, node, SQ_AFFINE, 1.0f / v, 0.0f)
+                 : scalar_layer(ctx, node, SQ_POW, v, -1.0f);
+  }
+  if (!first && (sub || !(add || mul))) return constant_first(node);
+  if (add || sub)
+    return tensor_layer(ctx, node, c, SQ_ADDCONST, sub ? -1.0f : 1.0f, false);
+  return tensor_layer(ctx, node, c, SQ_MULCONST, 1.0f, !mul);
+}
+
+seqrt_status sq_op_pow(sq_ctx *ctx, const sq_node *node) {
+  int x = 0;
+  const sq_value *c;
+  seqrt_status st = split_inputs(ctx, node, &x, &c);
+  if (st != SEQRT_OK) return st;
+  if (x != 0 || c->count != 1)
+    return sq_error(SEQRT_ERR_UNSUPPORTED,
+                    "node '%s' (Pow) is not supported: seqrt runs x ** p "
+                    "with a constant scalar exponent p",
+                    node->name);
+  return scalar_layer(ctx, node, SQ_POW, 1.0f, c->f[0]);
+}
+
+seqrt_status sq_op_unary(sq_ctx *ctx, const sq_node *node) {
+  static const struct {
+    const char *op;
+    sq_kind kind;
+    float alpha, beta;
+  } unary[] = {
+      {"Neg", SQ_AFFINE, -1.0f, 0.0f}, {"Reciprocal", SQ_POW, 1.0f, -1.0f},
+      {"Abs", SQ_ABS, 0.0f, 0.0f},     {"Sqrt", SQ_SQRT, 0.0f, 0.0f},
+      {"Exp", SQ_EXP, 0.0f, 0.0f},     {"Log", SQ_LOG, 0.0f, 0.0f},
+  };
+  seqrt_status st = sq_require_activation(ctx, node, 0);
+  for (size_t k = 0; st == SEQRT_OK && k < sizeof unary / sizeof unary[0]; k++)
+    if (sq_node_is(node, unary[k].op))
+      return scalar_layer(ctx, node, unary[k].kind, unary[k].alpha,
+                          unary[k].beta);
+  return st == SEQRT_OK ? sq_op_unsupported(ctx->graph, node) : st;
+}
