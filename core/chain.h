@@ -85,6 +85,7 @@ typedef enum sq_family {
   X(PIXELSHUFFLE, "PixelShuffle", SQ_FAMILY_SHUFFLE)                           \
   X(PIXELUNSHUFFLE, "PixelUnshuffle", SQ_FAMILY_SHUFFLE)                       \
   X(CHANNELSHUFFLE, "ChannelShuffle", SQ_FAMILY_SHUFFLE)                       \
+  X(TRANSPOSE, "Permute", SQ_FAMILY_SHUFFLE)                                   \
   X(EMBEDDING, "Embedding", SQ_FAMILY_EMBEDDING)                               \
   X(REDUCEMEAN, "Mean", SQ_FAMILY_REDUCE)                                      \
   X(REDUCESUM, "Sum", SQ_FAMILY_REDUCE)                                        \
@@ -264,6 +265,8 @@ typedef struct sq_layer {
 
   /* PIXELSHUFFLE / PIXELUNSHUFFLE: block size; CHANNELSHUFFLE: groups. */
   int64_t block;
+  /* TRANSPOSE: out dim k is in dim perm[k] (perm[0] = 0, the batch). */
+  int perm[SQ_MAX_RANK];
 
   /* REDUCE family: the dims of `in` reduced (never dim 0, the batch).
    * `out` has them as 1 (keepdims) or without them; the data is the same

@@ -418,6 +418,7 @@ seqrt_status sq_absorb_module_pad(sq_ctx *ctx);
 seqrt_status sq_op_resize(sq_ctx *ctx, const sq_node *node);
 seqrt_status sq_op_upsample(sq_ctx *ctx, const sq_node *node);
 seqrt_status sq_op_depthtospace(sq_ctx *ctx, const sq_node *node);
+seqrt_status sq_op_transpose(sq_ctx *ctx, const sq_node *node);
 seqrt_status sq_op_spacetodepth(sq_ctx *ctx, const sq_node *node);
 SQ_PATTERN_DECL(shuffle);
 

@@ -404,3 +404,46 @@ seqrt_status sq_convert_shuffle(sq_ctx *ctx, const sq_group *group) {
                                   SQ_CHANNELSHUFFLE};
   return shuffle_layer(ctx, group, NULL, kinds[kind], block, &out);
 }
+
+/* ---- Transpose ------------------------------------------------------------
+ * x.permute(0, 2, 1) / x.transpose(1, 2): a permutation of the dims after
+ * the batch, run like the shuffles; the identity is removed. */
+
+seqrt_status sq_op_transpose(sq_ctx *ctx, const sq_node *node) {
+  const sq_shape in = ctx->shape;
+  const int64_t *attr;
+  int n;
+  seqrt_status st = sq_require_activation(ctx, node, 0);
+  if (st == SEQRT_OK) st = sq_attr_ints(node, "perm", &attr, &n);
+  if (st != SEQRT_OK) return st;
+  int64_t perm[SQ_MAX_RANK];
+  bool seen[SQ_MAX_RANK] = {false}, valid = n == 0 || n == in.rank,
+       identity = true;
+  for (int k = 0; valid && k < in.rank; k++) {
+    perm[k] = n ? attr[k] : in.rank - 1 - k; /* no perm: reverse the dims */
+    valid = perm[k] >= 0 && perm[k] < in.rank && !seen[perm[k]];
+    if (valid) seen[perm[k]] = true;
+    identity = identity && perm[k] == k;
+  }
+  if (!valid)
+    return sq_error(SEQRT_ERR_INVALID_MODEL,
+                    "node '%s' (Transpose): perm %s is not a permutation of "
+                    "the %d dims of %s",
+                    node->name, sq_fmt_dims(n, attr), in.rank,
+                    sq_fmt_shape(&in));
+  if (perm[0] != 0)
+    return sq_error(SEQRT_ERR_UNSUPPORTED,
+                    "node '%s' (Transpose) moves the batch dim (perm %s), "
+                    "which is not supported: seqrt keeps the batch first",
+                    node->name, sq_fmt_dims(in.rank, perm));
+  if (identity) return sq_node_removed(ctx, node);
+  sq_layer *layer;
+  if ((st = sq_layer_add(ctx, SQ_TRANSPOSE, node, &layer)) != SEQRT_OK)
+    return st;
+  sq_shape out = in;
+  for (int k = 0; k < in.rank; k++) {
+    layer->perm[k] = (int)perm[k];
+    out.dims[k] = in.dims[perm[k]];
+  }
+  return sq_layer_finish(ctx, layer, &out);
+}

@@ -76,6 +76,7 @@ static const sq_op op_table[] = {
     {"Resize", sq_op_resize, 10, OPEN},
     {"DepthToSpace", sq_op_depthtospace, SQ_OPSET_MIN, OPEN},
     {"SpaceToDepth", sq_op_spacetodepth, SQ_OPSET_MIN, OPEN},
+    {"Transpose", sq_op_transpose, SQ_OPSET_MIN, OPEN},
     /* ops_shape.c */
     {"Flatten", sq_op_flatten, SQ_OPSET_MIN, OPEN},
     {"Reshape", sq_op_reshape, SQ_OPSET_MIN, OPEN},

@@ -1,5 +1,6 @@
 /* SHUFFLE: PixelShuffle (DepthToSpace, CRD order), PixelUnshuffle
- * (SpaceToDepth) and ChannelShuffle are permutations of the plain data: one
+ * (SpaceToDepth), ChannelShuffle and Permute (Transpose) are permutations
+ * of the plain data: one
  * oneDNN reorder from a strided view of the input (the permuted order) to
  * the plain output seen with the same split dims. */
 #include "internal.h"
@@ -80,13 +81,36 @@ static seqrt_status channel_shuffle(const sq_layer *layer, const dnnl_dims_t in,
   return SEQRT_OK;
 }
 
+/* out[i_0, ..., i_k, ...] = in[..., i_k at dim perm[k], ...]. */
+static seqrt_status transpose(const sq_layer *layer, const dnnl_dims_t in,
+                              const dnnl_dims_t out, shuffle_view *v) {
+  int rank = layer->in.rank;
+  int64_t in_strides[SQ_MAX_RANK], strides[SQ_MAX_RANK];
+  bool seen[SQ_MAX_RANK] = {false}, ok = layer->perm[0] == 0;
+  in_strides[rank - 1] = 1;
+  for (int d = rank - 2; d >= 0; d--)
+    in_strides[d] = in_strides[d + 1] * in[d + 1];
+  for (int k = 0; ok && k < rank; k++) {
+    int p = layer->perm[k];
+    ok = p >= 0 && p < rank && !seen[p] && out[k] == in[p];
+    if (ok) seen[p] = true;
+    if (ok) strides[k] = in_strides[p];
+  }
+  if (!ok)
+    return shape_error(layer, "needs a permutation of the dims after the "
+                              "batch, and the output in its order");
+  set_view(v, rank, out, strides);
+  return SEQRT_OK;
+}
+
 seqrt_status sq_build_shuffle(sq_builder *b) {
   const sq_layer *layer = b->layer;
   int rank = layer->in.rank;
   dnnl_dims_t in, out;
   sq_dims(&layer->in, b->plan->batch, in);
   sq_dims(&layer->out, b->plan->batch, out);
-  int min_rank = layer->kind == SQ_CHANNELSHUFFLE ? 2 : 4;
+  int min_rank =
+      layer->kind == SQ_CHANNELSHUFFLE || layer->kind == SQ_TRANSPOSE ? 2 : 4;
   if (rank < min_rank || layer->out.rank != rank)
     return sq_error(SEQRT_ERR_UNSUPPORTED,
                     "layer '%s' (%s): input rank %d (needs at least %d)",
@@ -95,6 +119,7 @@ seqrt_status sq_build_shuffle(sq_builder *b) {
   seqrt_status st =
       layer->kind == SQ_PIXELSHUFFLE     ? pixel_shuffle(layer, in, out, &v)
       : layer->kind == SQ_PIXELUNSHUFFLE ? pixel_unshuffle(layer, in, out, &v)
+      : layer->kind == SQ_TRANSPOSE      ? transpose(layer, in, out, &v)
                                          : channel_shuffle(layer, in, out, &v);
   if (st == SEQRT_OK) st = sq_plain_io(b);
   if (st != SEQRT_OK) return st;

@@ -975,6 +975,59 @@ TEST(ImporterLayers, LpPoolIsOnnxLpNorm) {
   EXPECT_EQ(dims_of(r.layer(1).out), (dims{-1, 2, 1}));
 }
 
+// ---- Transpose ------------------------------------------------------------
+
+TEST(ImporterLayers, TransposeKeepsTheBatchFirst) {
+  Model m(13);
+  m.input("x", {-1, 3, 4, 5});
+  m.node("Transpose", {"x"}, {"a"}, "/a/Transpose")
+      .attr("perm", dims{0, 2, 3, 1});
+  m.node("Transpose", {"a"}, {"y"}, "/b/Transpose")
+      .attr("perm", dims{0, 1, 2, 3});
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_EQ(r.count(), 1); // the identity is removed
+  EXPECT_STREQ(r.chain->removed, "b");
+  EXPECT_EQ(r.layer(0).kind, SQ_TRANSPOSE);
+  EXPECT_EQ(std::vector<int>(r.layer(0).perm, r.layer(0).perm + 4),
+            (std::vector<int>{0, 2, 3, 1}));
+  EXPECT_EQ(dims_of(r.layer(0).out), (dims{-1, 4, 5, 3}));
+}
+
+TEST(ImporterLayers, TransposeRejections) {
+  struct Case {
+    dims perm;
+    seqrt_status status;
+    const char *error;
+  } cases[] = {
+      {{},
+       SEQRT_ERR_UNSUPPORTED,
+       "node '/t/Transpose' (Transpose) moves the batch dim (perm [2, 1, 0]), "
+       "which is not supported: seqrt keeps the batch first"},
+      {{0, 2, 2},
+       SEQRT_ERR_INVALID_MODEL,
+       "node '/t/Transpose' (Transpose): perm [0, 2, 2] is not a permutation "
+       "of the 3 dims of [-1, 3, 4]"},
+      {{0, 1},
+       SEQRT_ERR_INVALID_MODEL,
+       "node '/t/Transpose' (Transpose): perm [0, 1] is not a permutation of "
+       "the 3 dims of [-1, 3, 4]"},
+  };
+  for (const Case &c : cases) {
+    Model m(13);
+    m.input("x", {-1, 3, 4});
+    auto &node = m.node("Transpose", {"x"}, {"y"}, "/t/Transpose");
+    if (!c.perm.empty()) node.attr("perm", c.perm);
+    m.output("y");
+    Imported r;
+    import_model(m, r);
+    EXPECT_EQ(r.status, c.status);
+    EXPECT_EQ(r.error, c.error);
+  }
+}
+
 // ---- arithmetic with constants ------------------------------------------
 
 // x op c (or c op x) on a [-1, 3] or [-1, 5] activation.

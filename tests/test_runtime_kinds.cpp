@@ -854,6 +854,26 @@ TEST(RuntimeArith, ConstantsBroadcastPerChannelPositionOrWhole) {
   check_chain(v);
 }
 
+void transpose(ChainMaker &m, const std::vector<int> &perm) {
+  Dims in = m.shape(), out;
+  for (int p : perm) out.push_back(in[(size_t)p]);
+  sq_layer &l = m.custom(SQ_TRANSPOSE, out);
+  std::copy(perm.begin(), perm.end(), l.perm);
+}
+
+TEST(RuntimeShuffle, TransposeAnyRankAroundConv) {
+  ChainMaker m({-1, 5, 3});
+  transpose(m, {0, 2, 1});
+  m.conv(4, {{3}, {1}, {1}, {1}, {}}).eltwise(SQ_RELU);
+  transpose(m, {0, 2, 1});
+  m.linear(6);
+  check_chain(m);
+  ChainMaker v({-1, 2, 3, 4, 5});
+  transpose(v, {0, 3, 1, 4, 2});
+  transpose(v, {0, 1, 2, 4, 3});
+  check_chain(v);
+}
+
 // ---- embedding -----------------------------------------------------------
 
 struct EmbeddingChain {
@@ -1352,6 +1372,12 @@ TEST(RuntimeKindsErrors, BadParametersNameTheLayer) {
   expect_plan_error(bc, SEQRT_ERR_INVALID_MODEL,
                     "layer 'Add_0' (Add): its constant does not broadcast to "
                     "[-1, 2, 4]");
+  ChainMaker t({-1, 2, 4});
+  transpose(t, {0, 2, 1});
+  t.layer(0).perm[1] = 1; // {0, 1, 1}
+  expect_plan_error(t, SEQRT_ERR_INVALID_MODEL,
+                    "layer 'Permute_0' (Permute): needs a permutation of the "
+                    "dims after the batch, and the output in its order");
   ChainMaker r({-1, 2, 4});
   reduce(r, SQ_REDUCESUM, {2}, false);
   r.layer(0).reduced[0] = true;

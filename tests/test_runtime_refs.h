@@ -391,6 +391,15 @@ inline void ref_shuffle(const sq_layer &l, const Tensor &x, Tensor *y) {
   }
 }
 
+// TRANSPOSE: y[o] = x[i] with i[perm[k]] = o[k].
+inline void ref_transpose(const sq_layer &l, const Tensor &x, Tensor *y) {
+  for (size_t k = 0; k < y->data.size(); k++) {
+    Dims o = unravel((int64_t)k, y->dims), i = o;
+    for (size_t d = 0; d < o.size(); d++) i[(size_t)l.perm[d]] = o[d];
+    y->data[k] = x.data[(size_t)ravel(i, x.dims)];
+  }
+}
+
 // The indices arrive as floats in x (exact for small integers).
 inline void ref_embedding(const sq_layer &l, const Tensor &x, Tensor *y) {
   int64_t dim = y->dims.back();
@@ -467,6 +476,7 @@ inline bool ref_other_kind(const sq_layer &l, const Tensor &x, Tensor *y) {
   case SQ_PIXELSHUFFLE:
   case SQ_PIXELUNSHUFFLE:
   case SQ_CHANNELSHUFFLE: ref_shuffle(l, x, y); return true;
+  case SQ_TRANSPOSE: ref_transpose(l, x, y); return true;
   case SQ_EMBEDDING: ref_embedding(l, x, y); return true;
   default: break;
   }

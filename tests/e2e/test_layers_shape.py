@@ -2,7 +2,8 @@
 ReflectionPad, ReplicationPad 1d/2d/3d), resizing (Upsample nearest /
 linear / bilinear / trilinear with align_corners both ways, by scale factor
 and by size; UpsamplingNearest2d, UpsamplingBilinear2d), PixelShuffle,
-PixelUnshuffle, ChannelShuffle, Flatten (any start/end dim), Unflatten,
+PixelUnshuffle, ChannelShuffle, permute / transpose after the batch,
+Flatten (any start/end dim), Unflatten,
 Identity, the Dropouts (removed in eval mode), Embedding as the first layer
 (int64 indices) and nested nn.Sequential; each exported at opsets 9-17 and
 compared with PyTorch at batch 1 and 3 (see layer_suite.py).
@@ -114,6 +115,31 @@ RESIZE = [
               after_conv(L(nn.UpsamplingBilinear2d, scale_factor=2)), IMG, note="align_corners=True"),
     LayerCase("upsamplingbilinear2d_size", "UpsamplingBilinear2d", seq(L(nn.UpsamplingBilinear2d, size=(11, 13))),
               IMG),
+]
+
+class Permute(nn.Module):
+    """x.permute(*dims): one Transpose."""
+
+    def __init__(self, *dims):
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x):
+        return x.permute(*self.dims)
+
+
+PERMUTE = "x.permute(0, ...), x.transpose(i, j) (batch first)"
+PERMUTES = [
+    LayerCase("transpose_conv1d", PERMUTE,
+              seq(L(Permute, 0, 2, 1), L(nn.Conv1d, 3, 4, 3), L(nn.ReLU), L(Permute, 0, 2, 1), L(nn.Linear, 4, 2)),
+              (9, 3), note="[N, T, C] sequences around a Conv1d"),
+    LayerCase("text_cnn", PERMUTE,
+              seq(L(nn.Embedding, 20, 6), L(Permute, 0, 2, 1), L(nn.Conv1d, 6, 4, 3), L(nn.ReLU),
+                  L(nn.AdaptiveMaxPool1d, 1), L(nn.Flatten), L(nn.Linear, 4, 2)),
+              (7,), inputs=ls.indices(20), note="Embedding -> permute -> Conv1d"),
+    LayerCase("permute_nhwc", PERMUTE, seq(L(nn.Conv2d, 3, 4, 3, padding=1), L(Permute, 0, 2, 3, 1), L(nn.Linear, 4, 3)), IMG,
+              note="channels last, then a Linear over them"),
+    LayerCase("permute_5d", PERMUTE, seq(L(Permute, 0, 3, 1, 4, 2)), VOL),
 ]
 
 SHUFFLE = [
@@ -273,7 +299,7 @@ NESTED_SEQUENTIAL = [
 ]
 
 ALL_CASES = (PADDING + RESIZE + SHUFFLE + SHUFFLE_FORMS + FLATTEN + FLATTEN_OVER_BATCH + UNFLATTEN + UNFLATTEN_FORMS
-             + REMOVED + EMBEDDINGS + NESTED_SEQUENTIAL)
+             + REMOVED + EMBEDDINGS + NESTED_SEQUENTIAL + PERMUTES)
 
 LayersShape = ls.make_test_class("LayersShape", ALL_CASES, "Padding, resizing, shuffles, reshapes, embedding.")
 
