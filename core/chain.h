@@ -95,6 +95,7 @@ typedef enum sq_family {
   X(REDUCEL1, "Norm(p=1)", SQ_FAMILY_REDUCE)                                   \
   X(REDUCEL2, "Norm(p=2)", SQ_FAMILY_REDUCE)                                   \
   X(REDUCESUMSQUARE, "SumSquare", SQ_FAMILY_REDUCE)                            \
+  X(NORMALIZE, "Normalize", SQ_FAMILY_REDUCE)                                  \
   X(ADDCONST, "Add", SQ_FAMILY_BINARY)                                         \
   X(MULCONST, "Mul", SQ_FAMILY_BINARY)
 
@@ -270,7 +271,8 @@ typedef struct sq_layer {
 
   /* REDUCE family: the dims of `in` reduced (never dim 0, the batch).
    * `out` has them as 1 (keepdims) or without them; the data is the same
-   * either way. */
+   * either way. NORMALIZE (F.normalize): out = in, y = x / max(||x||_p,
+   * epsilon) with the p-norm (p = alpha, 1 or 2) over the reduced dims. */
   bool reduced[SQ_MAX_RANK];
 } sq_layer;
 

@@ -74,6 +74,9 @@ seqrt_status sq_group_convert(sq_ctx *ctx, const sq_group *group);
 
 /* ---- templates: decompositions described as node lists (pattern.c) ----- */
 
+/* The number of elements of a static array. */
+#define COUNT(a) ((int)(sizeof(a) / sizeof *(a)))
+
 typedef enum sq_ref_kind {
   SQ_REF_NONE,    /* no more inputs */
   SQ_REF_X,       /* the group's input activation */
@@ -324,6 +327,7 @@ seqrt_status sq_op_unary(sq_ctx *ctx, const sq_node *node);
 /* ops_reduce.c: every Reduce* op of the table */
 seqrt_status sq_op_reduce(sq_ctx *ctx, const sq_node *node);
 SQ_PATTERN_DECL(sum_square);
+SQ_PATTERN_DECL(normalize);
 
 /* ops_norm.c */
 seqrt_status sq_op_batchnorm(sq_ctx *ctx, const sq_node *node);

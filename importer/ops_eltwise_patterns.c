@@ -10,7 +10,6 @@
 
 #include "ops.h"
 
-#define COUNT(a) ((int)(sizeof(a) / sizeof *(a)))
 #define SQRT2 1.41421356f
 #define SQRT_2_OVER_PI 0.79788456f
 

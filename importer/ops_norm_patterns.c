@@ -10,7 +10,6 @@
 
 #include "ops.h"
 
-#define COUNT(a) ((int)(sizeof(a) / sizeof *(a)))
 
 static seqrt_status no_match(const sq_ctx *ctx, const sq_group *group) {
   const sq_node *start = &ctx->graph->nodes[group->nodes[0]];

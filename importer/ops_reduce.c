@@ -1,7 +1,9 @@
 /* Reduce*: mean, sum, max, min, product, L1 / L2 norm and sum of squares
  * over some non-batch dims (x.mean(-1), x.sum((2, 3)), x.amax(1),
  * x.norm(dim=1), ...). The mean over exactly the spatial dims, keeping
- * them, is a global average pool. */
+ * them, is a global average pool. F.normalize's decomposition is one
+ * Normalize layer. */
+#include <math.h>
 #include <string.h>
 
 #include "ops.h"
@@ -119,4 +121,79 @@ seqrt_status sq_convert_sum_square(sq_ctx *ctx, const sq_group *group) {
   const sq_node *sum = &ctx->graph->nodes[group->nodes[1]];
   sq_kind kind = group->n_nodes == 3 ? SQ_REDUCEL2 : SQ_REDUCESUMSQUARE;
   return reduce_layer(ctx, group, sum, kind);
+}
+
+/* ---- F.normalize(x, p, dim, eps) -------------------------------------------
+ * x / Expand(Clip(ReduceL2(x), min=eps), Shape(x)); ReduceL1 for p = 1. */
+
+static const sq_tnode normalize_l2[] = {
+    {"ReduceL2", {SQ_TX, SQ_TO(0)}},
+    {"Clip", {SQ_TN(0), SQ_TO(1), SQ_TO(2)}},
+    {"Expand", {SQ_TN(1), SQ_TS(3)}},
+    {"Div", {SQ_TX, SQ_TN(2)}},
+};
+static const sq_tnode normalize_l1[] = {
+    {"ReduceL1", {SQ_TX, SQ_TO(0)}},
+    {"Clip", {SQ_TN(0), SQ_TO(1), SQ_TO(2)}},
+    {"Expand", {SQ_TN(1), SQ_TS(3)}},
+    {"Div", {SQ_TX, SQ_TN(2)}},
+};
+
+/* The clip's lower bound: an input from opset 11, an attribute before;
+ * no upper bound. */
+static bool clip_min_only(sq_graph *g, const sq_match *m, float *eps) {
+  const sq_node *clip = sq_match_node(g, m, 1);
+  if (g->opset < 11) {
+    float max = 0.0f;
+    return sq_attr_float(clip, "min", 0.0f, eps) == SEQRT_OK &&
+           sq_attr_float(clip, "max", INFINITY, &max) == SEQRT_OK &&
+           max == INFINITY;
+  }
+  return m->captures[2] < 0 && sq_match_scalar(g, m, 1, eps);
+}
+
+/* Variant 0: the 2-norm, 1: the 1-norm. */
+static int match_normalize(sq_graph *g, const sq_node *start, sq_match *m) {
+  static const sq_tnode *const t[] = {normalize_l2, normalize_l1};
+  static const int n[] = {COUNT(normalize_l2), COUNT(normalize_l1)};
+  int v = sq_template_match_any(g, start, t, n, COUNT(t), m);
+  float eps;
+  int64_t keep = 1;
+  if (v < 0 || !clip_min_only(g, m, &eps) ||
+      sq_attr_int(sq_match_node(g, m, 0), "keepdims", 1, &keep) != SEQRT_OK ||
+      !keep)
+    return -1;
+  return v;
+}
+
+bool sq_match_normalize(sq_graph *g, const sq_node *node, sq_group *group) {
+  return sq_match_claim(g, node, group, match_normalize);
+}
+
+seqrt_status sq_convert_normalize(sq_ctx *ctx, const sq_group *group) {
+  sq_graph *g = ctx->graph;
+  sq_match m;
+  float eps = 0.0f;
+  int v = match_normalize(g, &g->nodes[group->nodes[0]], &m);
+  if (v < 0 || !clip_min_only(g, &m, &eps))
+    return sq_error(SEQRT_ERR_INVALID_MODEL,
+                    "node '%s': the %s decomposition no longer matches",
+                    g->nodes[group->nodes[0]].name, group->pattern);
+  const sq_node *norm = sq_match_node(g, &m, 0);
+  bool reduced[SQ_MAX_RANK] = {false}, noop = false;
+  seqrt_status st = reduced_dims(ctx, norm, reduced, &noop);
+  if (st != SEQRT_OK) return st;
+  if (reduced[0] || noop)
+    return sq_error(SEQRT_ERR_UNSUPPORTED,
+                    "node '%s' (%s) normalises over the batch dim or no dim "
+                    "of %s, which is not supported",
+                    norm->name, norm->op, sq_fmt_shape(&ctx->shape));
+  sq_layer *layer;
+  if ((st = sq_group_layer(ctx, group, SQ_NORMALIZE, &layer)) != SEQRT_OK)
+    return st;
+  memcpy(layer->reduced, reduced, sizeof layer->reduced);
+  layer->alpha = v == 0 ? 2.0f : 1.0f;
+  layer->epsilon = eps;
+  sq_shape out = ctx->shape;
+  return sq_layer_finish(ctx, layer, &out);
 }

@@ -105,6 +105,7 @@ static const sq_pattern pattern_table[] = {
     PATTERN("circular padding", circular_pad),
     PATTERN("shuffle", shuffle),
     PATTERN("GLU", glu),
+    PATTERN("F.normalize", normalize),
     PATTERN("2-norm or sum of squares", sum_square),
     PATTERN("Mish", mish),
     PATTERN("Softsign", softsign),

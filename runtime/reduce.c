@@ -3,7 +3,10 @@
  * which changes no byte: the step's output is a view of the reduction's.
  * Reduced dims that are all of size 1 leave each value on its own: then an
  * eltwise op (|x|, x^2 or a copy), as oneDNN has no reduction that reduces
- * nothing. */
+ * nothing. NORMALIZE is three ops: the norm into the spare buffer, its
+ * clip at epsilon there, and x divided by it (broadcast) into the output. */
+#include <float.h>
+
 #include "internal.h"
 
 typedef struct reduce_recipe {
@@ -34,6 +37,9 @@ static bool reduce_recipe_of(sq_kind kind, reduce_recipe *r) {
   case SQ_REDUCEL2:
     *r = (reduce_recipe){dnnl_reduction_norm_lp_sum, dnnl_eltwise_abs, 2.0f};
     return true;
+  case SQ_NORMALIZE:
+    *r = (reduce_recipe){dnnl_reduction_norm_lp_sum, dnnl_eltwise_abs, 2.0f};
+    return true;
   case SQ_REDUCESUMSQUARE:
     *r = (reduce_recipe){dnnl_reduction_norm_lp_power_p_sum,
                          dnnl_eltwise_square, 2.0f};
@@ -49,6 +55,45 @@ static seqrt_status shape_error(const sq_layer *layer) {
                   layer->name, sq_kind_name(layer->kind),
                   sq_shape_format(&layer->in, in, sizeof in),
                   sq_shape_format(&layer->out, out, sizeof out));
+}
+
+/* y = x / max(||x||_p, eps): reads x at SRC twice, so the step runs in
+ * place and the norm lives in the spare buffer. */
+static seqrt_status build_normalize(sq_builder *b, const dnnl_memory_desc_t *x,
+                                    const dnnl_memory_desc_t *norm) {
+  const sq_layer *layer = b->layer;
+  dnnl_reduction_desc_t reduce;
+  dnnl_eltwise_desc_t clip;
+  dnnl_binary_desc_t divide;
+  SQ_DNNL(layer, "reduction descriptor",
+          dnnl_reduction_desc_init(&reduce, dnnl_reduction_norm_lp_sum, x, norm,
+                                   layer->alpha, 0.0f));
+  SQ_DNNL(layer, "eltwise descriptor",
+          dnnl_eltwise_forward_desc_init(&clip, dnnl_forward_inference,
+                                         dnnl_eltwise_clip, norm,
+                                         layer->epsilon, FLT_MAX));
+  SQ_DNNL(layer, "binary descriptor",
+          dnnl_binary_desc_init(&divide, dnnl_binary_div, x, norm, x));
+  const void *descs[3] = {&reduce, &clip, &divide};
+  const char *what[3] = {"reduction", "eltwise", "binary"};
+  const sq_op_arg args[3][3] = {
+      {{DNNL_ARG_SRC, SQ_AT_SRC, *x}, {DNNL_ARG_DST, SQ_AT_OTHER, *norm}},
+      {{DNNL_ARG_SRC, SQ_AT_OTHER, *norm}, {DNNL_ARG_DST, SQ_AT_OTHER, *norm}},
+      {{DNNL_ARG_SRC_0, SQ_AT_SRC, *x},
+       {DNNL_ARG_SRC_1, SQ_AT_OTHER, *norm},
+       {DNNL_ARG_DST, SQ_AT_DST, *x}}};
+  const int n_args[3] = {2, 2, 3};
+  seqrt_status st = SEQRT_OK;
+  for (int i = 0; i < 3 && st == SEQRT_OK; i++) {
+    dnnl_primitive_desc_t pd = NULL;
+    st = sq_op_pd(b, descs[i], NULL, what[i], &pd);
+    if (st == SEQRT_OK) st = sq_op_add_prim(b, pd, n_args[i], args[i], NULL);
+    dnnl_primitive_desc_destroy(pd);
+  }
+  b->src_md = *x;
+  b->dst_md = *x;
+  b->in_place = true;
+  return st;
 }
 
 seqrt_status sq_build_reduce(sq_builder *b) {
@@ -67,7 +112,10 @@ seqrt_status sq_build_reduce(sq_builder *b) {
     dst_count *= dst_dims[k];
     reduces |= dst_dims[k] != src_dims[k];
   }
-  if (dst_count != sq_shape_count(&layer->out, b->plan->batch))
+  bool normalize = layer->kind == SQ_NORMALIZE;
+  int64_t out_count = sq_shape_count(&layer->out, b->plan->batch);
+  if (out_count !=
+      (normalize ? sq_shape_count(&layer->in, b->plan->batch) : dst_count))
     return shape_error(layer);
   dnnl_memory_desc_t src, dst;
   seqrt_status st = sq_md_plain(layer, rank, src_dims, &src);
@@ -75,6 +123,7 @@ seqrt_status sq_build_reduce(sq_builder *b) {
   if (st == SEQRT_OK)
     st = sq_md_plain(layer, layer->out.rank, out_dims, &b->dst_md);
   if (st != SEQRT_OK) return st;
+  if (normalize) return build_normalize(b, &src, &dst);
   if (!reduces) {
     dnnl_eltwise_desc_t single;
     SQ_DNNL(layer, "eltwise descriptor",

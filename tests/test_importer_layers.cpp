@@ -1243,6 +1243,36 @@ TEST(ImporterLayers, ReduceOverTheBatchRefused) {
   }
 }
 
+// F.normalize as torch exports it: x / Expand(Clip(ReduceL2(x), eps)).
+TEST(ImporterLayers, NormalizeDecompositionIsOneLayer) {
+  for (int64_t opset : {9, 13}) {
+    Model m(opset);
+    m.input("x", {-1, 3, 4});
+    m.node("ReduceL2", {"x"}, {"n"}, "/ReduceL2")
+        .attr("axes", dims{1})
+        .attr("keepdims", 1);
+    if (opset < 11) {
+      m.node("Clip", {"n"}, {"c"}, "/Clip").attr("min", 1e-12f);
+    } else {
+      m.initializer("eps", {}, {1e-12f});
+      m.node("Clip", {"n", "eps"}, {"c"}, "/Clip");
+    }
+    m.node("Shape", {"x"}, {"s"}, "/Shape");
+    m.node("Expand", {"c", "s"}, {"e"}, "/Expand");
+    m.node("Div", {"x", "e"}, {"y"}, "/Div");
+    m.output("y");
+    Imported r;
+    import_model(m, r);
+    ASSERT_TRUE(r.ok()) << opset << ": " << r.error;
+    ASSERT_EQ(r.count(), 1);
+    EXPECT_EQ(r.layer(0).kind, SQ_NORMALIZE);
+    EXPECT_EQ(reduced_of(r.layer(0)), (std::vector<bool>{0, 1, 0}));
+    EXPECT_EQ(r.layer(0).alpha, 2.0f);
+    EXPECT_FLOAT_EQ(r.layer(0).epsilon, 1e-12f);
+    EXPECT_EQ(dims_of(r.layer(0).out), (dims{-1, 3, 4}));
+  }
+}
+
 TEST(ImporterLayers, SquaresSummedAreNormOrSumSquare) {
   for (bool root : {true, false}) {
     Model m(11);

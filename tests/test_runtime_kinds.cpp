@@ -801,6 +801,31 @@ TEST(RuntimeReduce, AfterConvBeforeLinear) {
   check_chain(m);
 }
 
+void normalize(ChainMaker &m, const std::vector<int> &axes, float p,
+               float eps) {
+  sq_layer &l = m.custom(SQ_NORMALIZE, m.shape());
+  for (int a : axes) l.reduced[a] = true;
+  l.alpha = p;
+  l.epsilon = eps;
+}
+
+// First (reading the caller's input), in the middle and last; norms below
+// epsilon are clipped to it.
+TEST(RuntimeReduce, NormalizeAnywhereInTheChain) {
+  for (float p : {2.0f, 1.0f}) {
+    SCOPED_TRACE(p);
+    ChainMaker m({-1, 6});
+    normalize(m, {1}, p, 1e-12f);
+    m.linear(5);
+    normalize(m, {1}, p, 0.5f);
+    check_chain(m, 1e-4, 0.2f);
+    ChainMaker c({-1, 3, 4, 5});
+    c.conv(4, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {}});
+    normalize(c, {1, 3}, p, 1e-12f);
+    check_chain(c);
+  }
+}
+
 // Reducing only dims of size 1 leaves each value alone: an eltwise op,
 // as oneDNN refuses a reduction that reduces nothing.
 TEST(RuntimeReduce, SizeOneDimsEachValueAlone) {

@@ -442,6 +442,27 @@ inline void ref_reduce(const sq_layer &l, const Tensor &x, Tensor *y) {
                                                  : acc[k]);
 }
 
+// NORMALIZE: x / max(||x||_p, epsilon) over the reduced dims.
+inline void ref_normalize(const sq_layer &l, const Tensor &x, Tensor *y) {
+  Dims kept = x.dims;
+  for (size_t d = 0; d < kept.size(); d++)
+    if (l.reduced[d]) kept[d] = 1;
+  std::vector<double> norm((size_t)count_of(kept), 0.0);
+  std::vector<size_t> at(x.data.size());
+  for (size_t k = 0; k < x.data.size(); k++) {
+    Dims idx = unravel((int64_t)k, x.dims);
+    for (size_t d = 0; d < idx.size(); d++)
+      if (l.reduced[d]) idx[d] = 0;
+    at[k] = (size_t)ravel(idx, kept);
+    double v = std::fabs(x.data[k]);
+    norm[at[k]] += l.alpha == 1.0f ? v : v * v;
+  }
+  for (double &n : norm)
+    n = std::max(l.alpha == 1.0f ? n : std::sqrt(n), (double)l.epsilon);
+  for (size_t k = 0; k < x.data.size(); k++)
+    y->data[k] = (float)(x.data[k] / norm[at[k]]);
+}
+
 // BINARY family: x + w or x * w, w broadcast over its dims of 1.
 inline void ref_binary(const sq_layer &l, const Tensor &x, Tensor *y) {
   Dims wd(l.weight.shape.dims, l.weight.shape.dims + l.weight.shape.rank);
@@ -482,6 +503,10 @@ inline bool ref_other_kind(const sq_layer &l, const Tensor &x, Tensor *y) {
   }
   if (sq_kind_family(l.kind) == SQ_FAMILY_BINARY) {
     ref_binary(l, x, y);
+    return true;
+  }
+  if (l.kind == SQ_NORMALIZE) {
+    ref_normalize(l, x, y);
     return true;
   }
   if (sq_kind_family(l.kind) == SQ_FAMILY_REDUCE) {

@@ -1,7 +1,8 @@
 """Layer coverage, reductions in a forward: x.mean / x.sum / x.amax /
 x.amin / x.max(dim).values / x.prod over non-batch dims (with and without
 keepdim, negative dims), x.norm(p=1) and the 2-norm (exported as Mul,
-ReduceSum, Sqrt), and sums of squares ((x * x).sum, x.pow(2).sum); each
+ReduceSum, Sqrt), sums of squares ((x * x).sum, x.pow(2).sum) and
+F.normalize (p = 1 or 2, over one or more dims); each
 exported at opsets 9-17 and compared with PyTorch at batch 1 and 3 (see
 layer_suite.py). A reduction over the batch dim is refused with its reason.
 """
@@ -10,6 +11,7 @@ import os
 import unittest
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import layer_suite as ls
@@ -57,6 +59,7 @@ PROD = "x.prod(dim)"
 NORM1 = "x.norm(p=1, dim)"
 NORM2 = "x.norm(dim) (p=2)"
 SQUARES = "(x * x).sum(dim), x.pow(2).sum(dim)"
+NORMALIZE = "F.normalize(x, p, dim)"
 
 CASES = [
     LayerCase("mean_spatial", MEAN, after_conv(L(Reduce, "mean", (2, 3)), L(nn.Linear, 4, 5)), IMG,
@@ -89,7 +92,18 @@ CASES = [
     LayerCase("pow_sum", SQUARES, after_conv1d(L(Reduce, "", fn=lambda x: x.pow(2).sum(-1, keepdim=True))), SEQ),
 ]
 
-LayersReduce = ls.make_test_class("LayersReduce", CASES, "Reductions over non-batch dims.")
+NORMALIZES = [
+    LayerCase("normalize_features", NORMALIZE,
+              seq(L(nn.Linear, 16, 8), L(Reduce, "", fn=lambda x: F.normalize(x, dim=1))), (16,),
+              note="embedding models' last layer"),
+    LayerCase("normalize_p1_channels", NORMALIZE, after_conv(L(Reduce, "", fn=lambda x: F.normalize(x, p=1, dim=1))),
+              IMG),
+    LayerCase("normalize_first_eps", NORMALIZE,
+              seq(L(Reduce, "", fn=lambda x: F.normalize(x, dim=-1, eps=3.0)), L(nn.Linear, 16, 4)), SEQ,
+              note="eps above some norms: they are clipped"),
+]
+
+LayersReduce = ls.make_test_class("LayersReduce", CASES + NORMALIZES, "Reductions over non-batch dims.")
 
 
 class ReductionRefusals(unittest.TestCase):
