@@ -88,7 +88,8 @@ seqrt_status sq_op_arith(sq_ctx *ctx, const sq_node *node) {
   if (st != SEQRT_OK) return st;
   bool add = sq_node_is(node, "Add"), sub = sq_node_is(node, "Sub");
   bool mul = sq_node_is(node, "Mul"), first = x == 0;
-  if (c->count == 1) {
+  /* one value, of no higher rank than x: it does not change x's shape */
+  if (c->count == 1 && c->rank <= ctx->shape.rank) {
     float v = c->f[0];
     if (add) return scalar_layer(ctx, node, SQ_AFFINE, 1.0f, v);
     if (sub)
@@ -108,7 +109,7 @@ seqrt_status sq_op_pow(sq_ctx *ctx, const sq_node *node) {
   const sq_value *c;
   seqrt_status st = split_inputs(ctx, node, &x, &c);
   if (st != SEQRT_OK) return st;
-  if (x != 0 || c->count != 1)
+  if (x != 0 || c->count != 1 || c->rank > ctx->shape.rank)
     return sq_error(SEQRT_ERR_UNSUPPORTED,
                     "node '%s' (Pow) is not supported: seqrt runs x ** p "
                     "with a constant scalar exponent p",

@@ -1133,6 +1133,12 @@ TEST(ImporterLayers, ArithmeticRejections) {
        "node '/Mul' (Mul): its constant of shape [4, 1] does not broadcast to "
        "the activation [-1, 3] without changing its shape or the batch; not "
        "supported"},
+      {"Mul",
+       {1, 1, 1},
+       false,
+       "node '/Mul' (Mul): its constant of shape [1, 1, 1] does not "
+       "broadcast to the activation [-1, 5] without changing its shape or "
+       "the batch; not supported"},
       {"Sub",
        {3},
        true,
