@@ -25,6 +25,7 @@ import sys
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 OPSET = 14
@@ -86,6 +87,35 @@ def build_mnist_mlp():
     )
 
 
+class EmbeddingCNN(nn.Module):
+    """A hand-written forward with tensor operations between its layers:
+    input normalisation by per-channel constants, a global mean without
+    keepdim, and an L2-normalised embedding."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1))
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 16, 3, stride=2, padding=1),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),
+            nn.ReLU(),
+        )
+        self.fc = nn.Linear(32, 8)
+
+    def forward(self, x):
+        x = self.features((x - self.mean) / self.std)
+        return F.normalize(self.fc(x.mean((2, 3))), dim=1)
+
+
+def build_embedding_cnn():
+    model = EmbeddingCNN()
+    warm_up_batchnorm(model, (16, 3, 16, 16))
+    return model
+
+
 def warm_up_batchnorm(model, shape, steps=5):
     """Give BatchNorm non-trivial running statistics.
 
@@ -109,6 +139,7 @@ EXAMPLES = collections.OrderedDict(
         ("ordered_dict", (build_ordered_dict, (10,), 3)),
         ("small_convnet", (build_small_convnet, (1, 28, 28), 4)),
         ("mnist_mlp", (build_mnist_mlp, (784,), 5)),
+        ("embedding_cnn", (build_embedding_cnn, (3, 16, 16), 6)),
     ]
 )
 
