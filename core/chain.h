@@ -23,7 +23,7 @@ typedef enum sq_family {
   SQ_FAMILY_GATE,      /* GLU: split in two along an axis, a * sigmoid(b) */
   SQ_FAMILY_PAD,       /* constant / reflect / replicate / circular padding */
   SQ_FAMILY_RESIZE,    /* nearest / linear upsampling */
-  SQ_FAMILY_SHUFFLE,   /* pixel shuffle / unshuffle: a layout permutation */
+  SQ_FAMILY_SHUFFLE,   /* pixel / channel shuffle, permute, slice: a view */
   SQ_FAMILY_EMBEDDING, /* int64 indices -> rows of a table */
   SQ_FAMILY_REDUCE,    /* mean / sum / max / ... over some non-batch dims */
   SQ_FAMILY_BINARY     /* x + w, x * w with a constant w broadcast to x */
@@ -86,6 +86,7 @@ typedef enum sq_family {
   X(PIXELUNSHUFFLE, "PixelUnshuffle", SQ_FAMILY_SHUFFLE)                       \
   X(CHANNELSHUFFLE, "ChannelShuffle", SQ_FAMILY_SHUFFLE)                       \
   X(TRANSPOSE, "Permute", SQ_FAMILY_SHUFFLE)                                   \
+  X(SLICE, "Slice", SQ_FAMILY_SHUFFLE)                                         \
   X(EMBEDDING, "Embedding", SQ_FAMILY_EMBEDDING)                               \
   X(REDUCEMEAN, "Mean", SQ_FAMILY_REDUCE)                                      \
   X(REDUCESUM, "Sum", SQ_FAMILY_REDUCE)                                        \
@@ -268,6 +269,14 @@ typedef struct sq_layer {
   int64_t block;
   /* TRANSPOSE: out dim k is in dim perm[k] (perm[0] = 0, the batch). */
   int perm[SQ_MAX_RANK];
+  /* SLICE (x[:, a:b:s], x[:, i]): along each dim d > 0 of `in`, the
+   * slice_len[d] elements at slice_start[d] + j * slice_step[d] (step >= 1);
+   * dim 0, the batch, is whole. `out` holds the same elements: the lengths,
+   * with the dims in `dropped` removed (an index, x[:, i]). */
+  int64_t slice_start[SQ_MAX_RANK];
+  int64_t slice_step[SQ_MAX_RANK];
+  int64_t slice_len[SQ_MAX_RANK];
+  bool dropped[SQ_MAX_RANK];
 
   /* REDUCE family: the dims of `in` reduced (never dim 0, the batch).
    * `out` has them as 1 (keepdims) or without them; the data is the same

@@ -112,7 +112,9 @@ static seqrt_status form_groups(sq_graph *g) {
       memset(&grp, 0, sizeof grp);
       grp.nodes[0] = node->index;
       grp.n_nodes = 1;
-      grp.exit = sq_node_output(node, 0);
+      /* x.chunk(n, dim)[k] at opsets 9-10: Split, only output k used */
+      grp.exit = sq_node_output(
+          node, sq_node_is(node, "Split") ? sq_node_used_output(g, node) : 0);
     }
     claim(g, &grp);
   }
@@ -239,8 +241,10 @@ static seqrt_status check_extra_outputs(const sq_graph *g,
           user_node < 0 ? "the graph output" : g->nodes[user_node].name;
       return sq_error(SEQRT_ERR_UNSUPPORTED,
                       "node '%s' (%s): output %d '%s' is used (by %s); seqrt "
-                      "uses only the first output of %s",
-                      node->name, node->op, o, tensor->name, user, node->op);
+                      "uses only %s output of %s",
+                      node->name, node->op, o, tensor->name, user,
+                      sq_node_is(node, "Split") ? "one" : "the first",
+                      node->op);
     }
   }
   return SEQRT_OK;

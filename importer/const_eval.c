@@ -381,13 +381,6 @@ static seqrt_status eval_concat(sq_graph *g, const sq_node *n,
   return SEQRT_OK;
 }
 
-/* Slice bounds per axis; given[d] is false for axes the node leaves
- * whole. */
-typedef struct slice_axes {
-  int64_t start[SQ_MAX_RANK], end[SQ_MAX_RANK], step[SQ_MAX_RANK];
-  bool given[SQ_MAX_RANK];
-} slice_axes;
-
 typedef struct slice_lists {
   int count;
   const int64_t *starts, *ends, *axes, *steps; /* axes/steps may be NULL */
@@ -434,34 +427,6 @@ static seqrt_status slice_lists_read(sq_graph *g, const sq_node *n,
   return SEQRT_OK;
 }
 
-static seqrt_status slice_params(sq_graph *g, const sq_node *n,
-                                 const sq_value *const *in, int rank,
-                                 slice_axes *s) {
-  slice_lists l;
-  seqrt_status st = slice_lists_read(g, n, in, &l);
-  if (st != SEQRT_OK) return st;
-  if (l.count > rank)
-    return sq_error(SEQRT_ERR_INVALID_MODEL,
-                    "node '%s' (Slice) slices %d axes of a rank-%d tensor",
-                    n->name, l.count, rank);
-  memset(s, 0, sizeof *s);
-  for (int k = 0; k < l.count; k++) {
-    int axis = k;
-    if (l.axes && (st = sq_normalize_axis(n, "axes", l.axes[k], rank, &axis)))
-      return st;
-    int64_t step = l.steps ? l.steps[k] : 1;
-    if (step == 0 || s->given[axis])
-      return sq_error(SEQRT_ERR_INVALID_MODEL,
-                      "node '%s' (Slice): a step is 0 or an axis repeats",
-                      n->name);
-    s->given[axis] = true;
-    s->start[axis] = l.starts[k];
-    s->end[axis] = l.ends[k];
-    s->step[axis] = step;
-  }
-  return SEQRT_OK;
-}
-
 /* ONNX clamping rules for one axis of size `dim`; returns the length. */
 static int64_t slice_axis(int64_t dim, int64_t *start, int64_t step,
                           int64_t end) {
@@ -479,25 +444,49 @@ static int64_t slice_axis(int64_t dim, int64_t *start, int64_t step,
   return s > e ? (s - e - 1) / (-step) + 1 : 0;
 }
 
+seqrt_status sq_slice_resolve(sq_graph *g, const sq_node *n,
+                              const sq_value *const *in, int rank,
+                              const int64_t *dims, sq_slice *s) {
+  slice_lists l;
+  seqrt_status st = slice_lists_read(g, n, in, &l);
+  if (st != SEQRT_OK) return st;
+  if (l.count > rank)
+    return sq_error(SEQRT_ERR_INVALID_MODEL,
+                    "node '%s' (Slice) slices %d axes of a rank-%d tensor",
+                    n->name, l.count, rank);
+  memset(s, 0, sizeof *s);
+  for (int d = 0; d < rank; d++) s->step[d] = 1, s->len[d] = dims[d];
+  for (int k = 0; k < l.count; k++) {
+    int axis = k;
+    if (l.axes && (st = sq_normalize_axis(n, "axes", l.axes[k], rank, &axis)))
+      return st;
+    int64_t step = l.steps ? l.steps[k] : 1;
+    if (step == 0 || s->given[axis])
+      return sq_error(SEQRT_ERR_INVALID_MODEL,
+                      "node '%s' (Slice): a step is 0 or an axis repeats",
+                      n->name);
+    s->given[axis] = true;
+    s->start[axis] = l.starts[k];
+    s->end[axis] = l.ends[k];
+    s->step[axis] = step;
+    if (dims[axis] >= 0)
+      s->len[axis] = slice_axis(dims[axis], &s->start[axis], step, l.ends[k]);
+  }
+  return SEQRT_OK;
+}
+
 static seqrt_status eval_slice(sq_graph *g, const sq_node *n,
                                const sq_value *const *in, sq_value **out) {
   seqrt_status st = need_input(n, in, 0);
   if (st != SEQRT_OK) return st;
   const sq_value *v = in[0];
-  slice_axes s;
-  int64_t dims[SQ_MAX_RANK];
-  if ((st = slice_params(g, n, in, v->rank, &s)) != SEQRT_OK) return st;
-  for (int d = 0; d < v->rank; d++) {
-    if (!s.given[d]) {
-      s.start[d] = 0, s.step[d] = 1, dims[d] = v->dims[d];
-      continue;
-    }
-    dims[d] = slice_axis(v->dims[d], &s.start[d], s.step[d], s.end[d]);
-  }
-  if ((st = eval_like(g, n, v, v->rank, dims, out)) != SEQRT_OK) return st;
+  sq_slice s;
+  if ((st = sq_slice_resolve(g, n, in, v->rank, v->dims, &s)) != SEQRT_OK)
+    return st;
+  if ((st = eval_like(g, n, v, v->rank, s.len, out)) != SEQRT_OK) return st;
   int64_t idx[SQ_MAX_RANK];
   for (int64_t k = 0; k < (*out)->count; k++) {
-    unravel(k, v->rank, dims, idx);
+    unravel(k, v->rank, s.len, idx);
     for (int d = 0; d < v->rank; d++) idx[d] = s.start[d] + idx[d] * s.step[d];
     take(*out, k, v, ravel(v->rank, v->dims, idx));
   }

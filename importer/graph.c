@@ -153,6 +153,25 @@ bool sq_node_is(const sq_node *node, const char *op) {
   return strcmp(node->op, op) == 0;
 }
 
+/* Read by a data node or the graph output (Shape reads are metadata). */
+static bool tensor_used(const sq_graph *g, int t) {
+  if (t < 0) return false;
+  if (g->tensors[t].is_output) return true;
+  for (int c = 0; c < g->tensors[t].n_consumers; c++)
+    if (g->nodes[g->tensors[t].consumers[c]].cls == SQ_CLASS_DATA) return true;
+  return false;
+}
+
+int sq_node_used_output(const sq_graph *g, const sq_node *node) {
+  int used = -1;
+  for (int o = 0; o < node->n_outputs; o++) {
+    if (!tensor_used(g, node->outputs[o])) continue;
+    if (used >= 0) return 0;
+    used = o;
+  }
+  return used < 0 ? 0 : used;
+}
+
 bool sq_graph_is_const(const sq_graph *g, int t) {
   return t >= 0 && g->tensors[t].cls == SQ_CLASS_CONST;
 }

@@ -118,6 +118,9 @@ void sq_quote_list(char *buf, size_t size, const char *const *names, int n);
 int sq_node_input(const sq_node *node, int slot);
 int sq_node_output(const sq_node *node, int slot);
 bool sq_node_is(const sq_node *node, const char *op);
+/* The slot of `node`'s one used output (read by a data node or the graph
+ * output); 0 when none or several are used. */
+int sq_node_used_output(const sq_graph *graph, const sq_node *node);
 
 /* For pattern matchers: a constant tensor (initializer or computed from
  * constants only), and the only consumer of tensor t (NULL if t has
@@ -138,6 +141,22 @@ float *sq_graph_take_floats(sq_graph *graph, const sq_node *node, int slot,
                             bool *borrowed);
 /* `node` is imported: drop cached values it was the last user of. */
 void sq_graph_release(sq_graph *graph, const sq_node *node);
+
+/* A Slice node's bounds (const_eval.c), per dim of its data input: the
+ * first index taken, the step, the end as given and the length. Dims the
+ * node leaves whole have given false, start 0, step 1 and their size. */
+typedef struct sq_slice {
+  int64_t start[SQ_MAX_RANK], end[SQ_MAX_RANK], step[SQ_MAX_RANK];
+  int64_t len[SQ_MAX_RANK];
+  bool given[SQ_MAX_RANK];
+} sq_slice;
+/* Resolve `n`'s bounds (attributes before opset 10; from 10 the values of
+ * inputs 1..4 in in[1..4], NULL where absent) for data of `rank` with
+ * `dims`, clamped by the ONNX rules; a negative dim (a symbolic batch) is
+ * left unclamped with the raw start. */
+seqrt_status sq_slice_resolve(sq_graph *graph, const sq_node *n,
+                              const sq_value *const *in, int rank,
+                              const int64_t *dims, sq_slice *s);
 
 /* The chain check (chain_check.c): patterns claim groups, then joins,
  * branches and unsupported ops are reported; on success graph->order

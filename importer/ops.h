@@ -426,6 +426,12 @@ seqrt_status sq_op_transpose(sq_ctx *ctx, const sq_node *node);
 seqrt_status sq_op_spacetodepth(sq_ctx *ctx, const sq_node *node);
 SQ_PATTERN_DECL(shuffle);
 
+/* ops_slice.c: Slice, Split (one output used), and Gather of constant
+ * indices from the activation */
+seqrt_status sq_op_slice(sq_ctx *ctx, const sq_node *node);
+seqrt_status sq_op_split(sq_ctx *ctx, const sq_node *node);
+seqrt_status sq_op_index(sq_ctx *ctx, const sq_node *node);
+
 /* ops_removed.c */
 seqrt_status sq_op_dropout(sq_ctx *ctx, const sq_node *node);
 seqrt_status sq_op_identity(sq_ctx *ctx, const sq_node *node);

@@ -183,9 +183,13 @@ seqrt_status sq_convert_matmul_add(sq_ctx *ctx, const sq_group *group) {
 /* ---- Gather: Embedding --------------------------------------------------- */
 
 /* Gather(table, indices) with a constant [num_embeddings, dim] table and
- * the model's int64 input as the indices: out = in + [dim]. */
+ * the model's int64 input as the indices: out = in + [dim]. Gather from the
+ * activation (x[:, i]) is a slice (ops_slice.c). */
 seqrt_status sq_op_gather(sq_ctx *ctx, const sq_node *node) {
   const sq_graph *g = ctx->graph;
+  int data = sq_node_input(node, 0);
+  if (data >= 0 && g->tensors[data].cls == SQ_CLASS_DATA)
+    return sq_op_index(ctx, node); /* x[:, i] */
   int64_t axis;
   seqrt_status st = sq_attr_int(node, "axis", 0, &axis);
   if (st != SEQRT_OK) return st;

@@ -200,8 +200,8 @@ seqrt_status sq_axes(sq_ctx *ctx, const sq_node *node, int64_t input_from,
 
 static seqrt_status batch_axis(const sq_node *node) {
   return sq_error(SEQRT_ERR_UNSUPPORTED,
-                  "node '%s' (%s) changes the batch dim (axis 0); seqrt keeps "
-                  "the batch first",
+                  "node '%s' (%s) changes the batch dim (axis 0), which is not "
+                  "supported: seqrt keeps the batch first",
                   node->name, node->op);
 }
 

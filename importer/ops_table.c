@@ -77,6 +77,9 @@ static const sq_op op_table[] = {
     {"DepthToSpace", sq_op_depthtospace, SQ_OPSET_MIN, OPEN},
     {"SpaceToDepth", sq_op_spacetodepth, SQ_OPSET_MIN, OPEN},
     {"Transpose", sq_op_transpose, SQ_OPSET_MIN, OPEN},
+    /* ops_slice.c (Gather on the activation: ops_linear.c sends it there) */
+    {"Slice", sq_op_slice, SQ_OPSET_MIN, OPEN},
+    {"Split", sq_op_split, SQ_OPSET_MIN, OPEN},
     /* ops_shape.c */
     {"Flatten", sq_op_flatten, SQ_OPSET_MIN, OPEN},
     {"Reshape", sq_op_reshape, SQ_OPSET_MIN, OPEN},

@@ -1,14 +1,15 @@
 /* SHUFFLE: PixelShuffle (DepthToSpace, CRD order), PixelUnshuffle
  * (SpaceToDepth), ChannelShuffle and Permute (Transpose) are permutations
- * of the plain data: one
- * oneDNN reorder from a strided view of the input (the permuted order) to
- * the plain output seen with the same split dims. */
+ * of the plain data, Slice a part of it: one oneDNN reorder from a strided
+ * view of the input (the permuted order, or the slice's elements from its
+ * offset) to the plain output seen with the same split dims. */
 #include "internal.h"
 
 typedef struct shuffle_view {
   int ndims;
   dnnl_dims_t dims;    /* the output's dims, split */
   dnnl_dims_t strides; /* where each reads in the plain input */
+  int64_t offset;      /* of the first element read, in elements */
 } shuffle_view;
 
 static seqrt_status shape_error(const sq_layer *layer, const char *need) {
@@ -19,10 +20,17 @@ static seqrt_status shape_error(const sq_layer *layer, const char *need) {
 static void set_view(shuffle_view *v, int ndims, const int64_t *dims,
                      const int64_t *strides) {
   v->ndims = ndims;
+  v->offset = 0;
   for (int i = 0; i < ndims; i++) {
     v->dims[i] = dims[i];
     v->strides[i] = strides[i];
   }
+}
+
+/* Plain strides of dims[0..rank). */
+static void plain_strides(const dnnl_dims_t dims, int rank, int64_t *strides) {
+  strides[rank - 1] = 1;
+  for (int d = rank - 2; d >= 0; d--) strides[d] = strides[d + 1] * dims[d + 1];
 }
 
 /* Leading dims folded into one batch, then [C, H, W]. */
@@ -87,9 +95,7 @@ static seqrt_status transpose(const sq_layer *layer, const dnnl_dims_t in,
   int rank = layer->in.rank;
   int64_t in_strides[SQ_MAX_RANK], strides[SQ_MAX_RANK];
   bool seen[SQ_MAX_RANK] = {false}, ok = layer->perm[0] == 0;
-  in_strides[rank - 1] = 1;
-  for (int d = rank - 2; d >= 0; d--)
-    in_strides[d] = in_strides[d + 1] * in[d + 1];
+  plain_strides(in, rank, in_strides);
   for (int k = 0; ok && k < rank; k++) {
     int p = layer->perm[k];
     ok = p >= 0 && p < rank && !seen[p] && out[k] == in[p];
@@ -103,15 +109,43 @@ static seqrt_status transpose(const sq_layer *layer, const dnnl_dims_t in,
   return SEQRT_OK;
 }
 
+/* out[..., j_d, ...] = in[..., slice_start[d] + j_d * slice_step[d], ...]. */
+static seqrt_status slice(const sq_layer *layer, const dnnl_dims_t in,
+                          const dnnl_dims_t out, shuffle_view *v) {
+  int rank = layer->in.rank, k = 0;
+  int64_t in_strides[SQ_MAX_RANK], dims[SQ_MAX_RANK], strides[SQ_MAX_RANK];
+  int64_t offset = 0;
+  bool ok = true;
+  plain_strides(in, rank, in_strides);
+  for (int d = 0; ok && d < rank; d++) {
+    int64_t start = layer->slice_start[d], step = layer->slice_step[d];
+    int64_t len = d ? layer->slice_len[d] : in[0];
+    ok = start >= 0 && step >= 1 && len >= 1 && start < in[d] &&
+         (in[d] - 1 - start) / step >= len - 1 && (d > 0 || start == 0) &&
+         (!layer->dropped[d] || (d > 0 && len == 1));
+    if (ok && !layer->dropped[d]) ok = k < layer->out.rank && out[k++] == len;
+    dims[d] = len;
+    strides[d] = in_strides[d] * step;
+    offset += start * in_strides[d];
+  }
+  if (!ok || k != layer->out.rank)
+    return shape_error(layer, "needs slices within the input after the "
+                              "batch, and the output of their lengths");
+  set_view(v, rank, dims, strides);
+  v->offset = offset;
+  return SEQRT_OK;
+}
+
 seqrt_status sq_build_shuffle(sq_builder *b) {
   const sq_layer *layer = b->layer;
   int rank = layer->in.rank;
   dnnl_dims_t in, out;
   sq_dims(&layer->in, b->plan->batch, in);
   sq_dims(&layer->out, b->plan->batch, out);
-  int min_rank =
-      layer->kind == SQ_CHANNELSHUFFLE || layer->kind == SQ_TRANSPOSE ? 2 : 4;
-  if (rank < min_rank || layer->out.rank != rank)
+  bool any_rank = layer->kind == SQ_CHANNELSHUFFLE ||
+                  layer->kind == SQ_TRANSPOSE || layer->kind == SQ_SLICE;
+  int min_rank = any_rank ? 2 : 4;
+  if (rank < min_rank || (layer->out.rank != rank && layer->kind != SQ_SLICE))
     return sq_error(SEQRT_ERR_UNSUPPORTED,
                     "layer '%s' (%s): input rank %d (needs at least %d)",
                     layer->name, sq_kind_name(layer->kind), rank, min_rank);
@@ -120,6 +154,7 @@ seqrt_status sq_build_shuffle(sq_builder *b) {
       layer->kind == SQ_PIXELSHUFFLE     ? pixel_shuffle(layer, in, out, &v)
       : layer->kind == SQ_PIXELUNSHUFFLE ? pixel_unshuffle(layer, in, out, &v)
       : layer->kind == SQ_TRANSPOSE      ? transpose(layer, in, out, &v)
+      : layer->kind == SQ_SLICE          ? slice(layer, in, out, &v)
                                          : channel_shuffle(layer, in, out, &v);
   if (st == SEQRT_OK) st = sq_plain_io(b);
   if (st != SEQRT_OK) return st;
@@ -127,6 +162,7 @@ seqrt_status sq_build_shuffle(sq_builder *b) {
   SQ_DNNL(layer, "permuted view",
           dnnl_memory_desc_init_by_strides(&from, v.ndims, v.dims, dnnl_f32,
                                            v.strides));
+  from.offset0 = v.offset;
   st = sq_md_plain(layer, v.ndims, v.dims, &to);
   if (st != SEQRT_OK) return st;
   SQ_DNNL(layer, "reorder",

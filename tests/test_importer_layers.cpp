@@ -936,11 +936,13 @@ TEST(ImporterLayers, EmbeddingTakesInt64Indices) {
   }
 }
 
+// A constant table looked up with something else than the model input.
 TEST(ImporterLayers, GatherOtherThanEmbeddingRejected) {
   Model m(13);
   m.input("x", {-1, 5});
-  m.initializer_i64("idx", {2}, {0, 3});
-  m.node("Gather", {"x", "idx"}, {"y"}, "/0/Gather").attr("axis", 1);
+  m.initializer("table", {4, 2}, floats(8, 1.0f));
+  m.node("Relu", {"x"}, {"r"}, "/r/Relu");
+  m.node("Gather", {"table", "r"}, {"y"}, "/0/Gather");
   m.output("y");
   Imported r;
   import_model(m, r);
@@ -1024,6 +1026,208 @@ TEST(ImporterLayers, TransposeRejections) {
     Imported r;
     import_model(m, r);
     EXPECT_EQ(r.status, c.status);
+    EXPECT_EQ(r.error, c.error);
+  }
+}
+
+// ---- Slice, Split, Gather on the activation ------------------------------
+
+std::vector<int64_t> vec(const int64_t *v, int n) {
+  return std::vector<int64_t>(v, v + n);
+}
+
+// torch's x[:, :, 1:-1] then x[..., ::2]: two Slices, run as one layer.
+TEST(ImporterLayers, SlicesAfterTheBatchAreOneLayer) {
+  Model m(13);
+  m.input("x", {-1, 3, 8, 10});
+  m.initializer_i64("s0", {1}, {1});
+  m.initializer_i64("e0", {1}, {-1});
+  m.initializer_i64("a0", {1}, {2});
+  m.initializer_i64("s1", {2}, {0, 1});
+  m.initializer_i64("e1", {2}, {INT64_MAX, INT64_MAX});
+  m.initializer_i64("a1", {2}, {0, -1});
+  m.initializer_i64("st1", {2}, {1, 2});
+  m.node("Slice", {"x", "s0", "e0", "a0"}, {"a"}, "/Slice");
+  m.node("Slice", {"a", "s1", "e1", "a1", "st1"}, {"y"}, "/Slice_1");
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_EQ(r.count(), 1);
+  const sq_layer &l = r.layer(0);
+  EXPECT_EQ(l.kind, SQ_SLICE);
+  EXPECT_STREQ(l.nodes, "/Slice,/Slice_1");
+  EXPECT_EQ(vec(l.slice_start, 4), (dims{0, 0, 1, 1}));
+  EXPECT_EQ(vec(l.slice_step, 4), (dims{1, 1, 1, 2}));
+  EXPECT_EQ(vec(l.slice_len, 4), (dims{-1, 3, 6, 5}));
+  EXPECT_EQ(dims_of(l.in), (dims{-1, 3, 8, 10}));
+  EXPECT_EQ(dims_of(l.out), (dims{-1, 3, 6, 5}));
+}
+
+// Opset 9: starts/ends/axes are attributes; the whole range is removed.
+TEST(ImporterLayers, SliceAttributesAndIdentity) {
+  Model m(9);
+  m.input("x", {-1, 6});
+  m.node("Slice", {"x"}, {"a"}, "/Slice")
+      .attr("starts", dims{2})
+      .attr("ends", dims{5})
+      .attr("axes", dims{1});
+  m.node("Slice", {"a"}, {"y"}, "/Slice_1")
+      .attr("starts", dims{0, 0})
+      .attr("ends", dims{INT64_MAX, 100});
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_EQ(r.count(), 1);
+  EXPECT_STREQ(r.chain->removed, "/Slice_1");
+  EXPECT_EQ(vec(r.layer(0).slice_start, 2), (dims{0, 2}));
+  EXPECT_EQ(dims_of(r.layer(0).out), (dims{-1, 3}));
+}
+
+// x[:, i] drops the dim; x[:, [1, 3, 5]] keeps it, a slice of step 2.
+TEST(ImporterLayers, GatherOfConstantIndicesIsASlice) {
+  struct Case {
+    dims index_dims, indices;
+    int64_t axis, start, step, len;
+    dims out;
+  } cases[] = {
+      {{}, {-1}, 2, 4, 1, 1, {-1, 3}},
+      {{}, {0}, 1, 0, 1, 1, {-1, 5}},
+      {{3}, {0, 2, 4}, -1, 0, 2, 3, {-1, 3, 3}},
+      {{1}, {2}, 2, 2, 1, 1, {-1, 3, 1}},
+  };
+  for (const Case &c : cases) {
+    Model m(13);
+    m.input("x", {-1, 3, 5});
+    m.initializer_i64("i", c.index_dims, c.indices);
+    m.node("Gather", {"x", "i"}, {"y"}, "/Gather").attr("axis", c.axis);
+    m.output("y");
+    Imported r;
+    import_model(m, r);
+    ASSERT_TRUE(r.ok()) << r.error;
+    ASSERT_EQ(r.count(), 1);
+    const sq_layer &l = r.layer(0);
+    int axis = c.axis < 0 ? 3 + (int)c.axis : (int)c.axis;
+    EXPECT_EQ(l.kind, SQ_SLICE);
+    EXPECT_EQ(l.slice_start[axis], c.start);
+    EXPECT_EQ(l.slice_step[axis], c.step);
+    EXPECT_EQ(l.slice_len[axis], c.len);
+    EXPECT_EQ(l.dropped[axis], c.index_dims.empty());
+    EXPECT_EQ(dims_of(l.out), c.out);
+  }
+}
+
+// x.chunk(3, 1)[2], x.split([2, 4], 1)[1], and opset 18's num_outputs
+// that does not divide the dim (the last part smaller): the used output.
+TEST(ImporterLayers, SplitWithOneOutputUsedIsASlice) {
+  struct Case {
+    int64_t opset, size;
+    dims split;
+    int outputs, used;
+    int64_t start, len;
+  } cases[] = {
+      {9, 6, {}, 3, 2, 4, 2},      {11, 6, {2, 4}, 2, 1, 2, 4},
+      {13, 6, {2, 4}, 2, 1, 2, 4}, {13, 6, {}, 2, 0, 0, 3},
+      {18, 7, {}, 4, 3, 6, 1},
+  };
+  for (const Case &c : cases) {
+    Model m(c.opset);
+    m.input("x", {-1, c.size});
+    std::vector<std::string> in = {"x"}, out;
+    if (c.opset >= 13 && !c.split.empty()) {
+      m.initializer_i64("split", {(int64_t)c.split.size()}, c.split);
+      in.push_back("split");
+    }
+    for (int k = 0; k < c.outputs; k++)
+      out.push_back(k == c.used ? "y" : "unused" + std::to_string(k));
+    auto &node = m.node("Split", in, out, "/Split").attr("axis", 1);
+    if (c.opset < 13 && !c.split.empty()) node.attr("split", c.split);
+    if (c.opset == 18) node.attr("num_outputs", c.outputs);
+    m.output("y");
+    Imported r;
+    import_model(m, r);
+    ASSERT_TRUE(r.ok()) << "opset " << c.opset << ": " << r.error;
+    ASSERT_EQ(r.count(), 1);
+    EXPECT_EQ(r.layer(0).kind, SQ_SLICE);
+    EXPECT_EQ(r.layer(0).slice_start[1], c.start);
+    EXPECT_EQ(dims_of(r.layer(0).out), (dims{-1, c.len}));
+  }
+}
+
+TEST(ImporterLayers, SliceRejections) {
+  struct Case {
+    const char *op;
+    dims starts, ends, axes, steps;
+    seqrt_status status;
+    const char *error;
+  } cases[] = {
+      {"Slice",
+       {1},
+       {INT64_MAX},
+       {0},
+       {1},
+       SEQRT_ERR_UNSUPPORTED,
+       "node '/s' (Slice) takes part of the batch dim of [-1, 3, 4], which "
+       "is not supported: seqrt keeps every sample of the batch"},
+      {"Slice",
+       {-1},
+       {INT64_MIN},
+       {2},
+       {-1},
+       SEQRT_ERR_UNSUPPORTED,
+       "node '/s' (Slice) reverses dim 2 of [-1, 3, 4] (step -1, x.flip), "
+       "which is not supported"},
+      {"Slice",
+       {3},
+       {1},
+       {1},
+       {1},
+       SEQRT_ERR_INVALID_MODEL,
+       "node '/s' (Slice) takes nothing of dim 1 of [-1, 3, 4] (start 3, "
+       "end 1)"},
+      {"Gather",
+       {2, 0},
+       {},
+       {},
+       {},
+       SEQRT_ERR_UNSUPPORTED,
+       "node '/s' (Gather) takes indices [2, 0] of dim 1; seqrt takes only "
+       "evenly spaced increasing indices (a slice)"},
+      {"Gather",
+       {3},
+       {},
+       {},
+       {},
+       SEQRT_ERR_INVALID_MODEL,
+       "node '/s' (Gather): index 3 is outside dim 1 of [-1, 3, 4]"},
+      {"Gather",
+       {0},
+       {},
+       {0},
+       {},
+       SEQRT_ERR_UNSUPPORTED,
+       "node '/s' (Gather) takes part of the batch dim of [-1, 3, 4], which "
+       "is not supported: seqrt keeps every sample of the batch"},
+  };
+  for (const Case &c : cases) {
+    Model m(13);
+    m.input("x", {-1, 3, 4});
+    if (std::string(c.op) == "Slice") {
+      m.initializer_i64("s", {1}, c.starts);
+      m.initializer_i64("e", {1}, c.ends);
+      m.initializer_i64("a", {1}, c.axes);
+      m.initializer_i64("st", {1}, c.steps);
+      m.node("Slice", {"x", "s", "e", "a", "st"}, {"y"}, "/s");
+    } else {
+      m.initializer_i64("i", {(int64_t)c.starts.size()}, c.starts);
+      m.node("Gather", {"x", "i"}, {"y"}, "/s")
+          .attr("axis", c.axes.empty() ? 1 : (int)c.axes[0]);
+    }
+    m.output("y");
+    Imported r;
+    import_model(m, r);
+    EXPECT_EQ(r.status, c.status) << c.error;
     EXPECT_EQ(r.error, c.error);
   }
 }

@@ -899,6 +899,37 @@ TEST(RuntimeShuffle, TransposeAnyRankAroundConv) {
   check_chain(v);
 }
 
+// Take len[d] elements from start[d] by step[d] along each dim after the
+// batch; dims in `drop` (length 1) leave the output.
+void slice(ChainMaker &m, const Dims &start, const Dims &step, const Dims &len,
+           const std::vector<int> &drop = {}) {
+  Dims out = {m.shape()[0]};
+  for (size_t d = 1; d < len.size(); d++)
+    if (std::find(drop.begin(), drop.end(), (int)d) == drop.end())
+      out.push_back(len[d]);
+  sq_layer &l = m.custom(SQ_SLICE, out);
+  for (size_t d = 0; d < len.size(); d++) {
+    l.slice_start[d] = start[d];
+    l.slice_step[d] = step[d];
+    l.slice_len[d] = len[d];
+  }
+  for (int d : drop) l.dropped[d] = true;
+}
+
+TEST(RuntimeShuffle, SliceAfterBlockedConvAndIndexing) {
+  ChainMaker m({-1, 3, 9, 8});
+  m.conv(16, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {}}).eltwise(SQ_RELU);
+  slice(m, {0, 2, 1, 0}, {1, 3, 2, 1}, {-1, 5, 4, 8}); // x[:, 2::3, 1::2]
+  m.conv(4, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {}});
+  slice(m, {0, 1, 0, 7}, {1, 1, 1, 1}, {-1, 1, 4, 1}, {1, 3}); // x[:, 1, :, 7]
+  m.linear(3);
+  check_chain(m);
+  ChainMaker v({-1, 10});
+  v.linear(12);
+  slice(v, {0, 11}, {1, 1}, {-1, 1}, {}); // the last feature, kept
+  check_chain(v);
+}
+
 // ---- embedding -----------------------------------------------------------
 
 struct EmbeddingChain {
@@ -1403,6 +1434,11 @@ TEST(RuntimeKindsErrors, BadParametersNameTheLayer) {
   expect_plan_error(t, SEQRT_ERR_INVALID_MODEL,
                     "layer 'Permute_0' (Permute): needs a permutation of the "
                     "dims after the batch, and the output in its order");
+  ChainMaker sl({-1, 2, 6});
+  slice(sl, {0, 0, 4}, {1, 1, 2}, {-1, 2, 2}); // indices 4 and 6 of 6
+  expect_plan_error(sl, SEQRT_ERR_INVALID_MODEL,
+                    "layer 'Slice_0' (Slice): needs slices within the input "
+                    "after the batch, and the output of their lengths");
   ChainMaker r({-1, 2, 4});
   reduce(r, SQ_REDUCESUM, {2}, false);
   r.layer(0).reduced[0] = true;

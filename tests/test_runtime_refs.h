@@ -400,6 +400,19 @@ inline void ref_transpose(const sq_layer &l, const Tensor &x, Tensor *y) {
   }
 }
 
+// SLICE: y[o] = x[i], i[d] = slice_start[d] + j_d * slice_step[d] where
+// j runs over the slice lengths (a dropped dim has length 1).
+inline void ref_slice(const sq_layer &l, const Tensor &x, Tensor *y) {
+  Dims lens = x.dims;
+  for (size_t d = 1; d < lens.size(); d++) lens[d] = l.slice_len[d];
+  for (size_t k = 0; k < y->data.size(); k++) {
+    Dims i = unravel((int64_t)k, lens);
+    for (size_t d = 0; d < i.size(); d++)
+      i[d] = l.slice_start[d] + i[d] * l.slice_step[d];
+    y->data[k] = x.data[(size_t)ravel(i, x.dims)];
+  }
+}
+
 // The indices arrive as floats in x (exact for small integers).
 inline void ref_embedding(const sq_layer &l, const Tensor &x, Tensor *y) {
   int64_t dim = y->dims.back();
@@ -498,6 +511,7 @@ inline bool ref_other_kind(const sq_layer &l, const Tensor &x, Tensor *y) {
   case SQ_PIXELUNSHUFFLE:
   case SQ_CHANNELSHUFFLE: ref_shuffle(l, x, y); return true;
   case SQ_TRANSPOSE: ref_transpose(l, x, y); return true;
+  case SQ_SLICE: ref_slice(l, x, y); return true;
   case SQ_EMBEDDING: ref_embedding(l, x, y); return true;
   default: break;
   }

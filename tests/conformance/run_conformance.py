@@ -65,7 +65,7 @@ UNSUPPORTED = re.compile(
     r"unsupported|not supported|supported for opsets|seqrt handles opsets|"
     r"no opset of the default ONNX domain|has element type \S+; seqrt runs|"
     r"seqrt handles ranks|symbolic dim|no tensor shape|"
-    r"uses only the first output|does not depend on the values of the graph input",
+    r"uses only (the first|one) output|does not depend on the values of the graph input",
     re.IGNORECASE)
 
 # ---- the graph, as the onnx package sees it ----------------------------------

@@ -3,7 +3,8 @@ ReflectionPad, ReplicationPad 1d/2d/3d), resizing (Upsample nearest /
 linear / bilinear / trilinear with align_corners both ways, by scale factor
 and by size; UpsamplingNearest2d, UpsamplingBilinear2d), PixelShuffle,
 PixelUnshuffle, ChannelShuffle, permute / transpose after the batch,
-Flatten (any start/end dim), Unflatten,
+slicing and indexing after the batch (x[:, :k], x[..., ::2], x.chunk,
+x[:, i], x[:, [i, j]]), Flatten (any start/end dim), Unflatten,
 Identity, the Dropouts (removed in eval mode), Embedding as the first layer
 (int64 indices) and nested nn.Sequential; each exported at opsets 9-17 and
 compared with PyTorch at batch 1 and 3 (see layer_suite.py).
@@ -43,12 +44,12 @@ class View(nn.Module):
         return x.reshape(*self.shape)
 
 
-def after_conv1d(layer, channels=4):
-    return seq(L(nn.Conv1d, 3, channels, 3, padding=1), layer)
+def after_conv1d(*layers, channels=4):
+    return seq(L(nn.Conv1d, 3, channels, 3, padding=1), *layers)
 
 
-def after_conv(layer, channels=4):
-    return seq(L(nn.Conv2d, 3, channels, 3, padding=1), layer)
+def after_conv(*layers, channels=4):
+    return seq(L(nn.Conv2d, 3, channels, 3, padding=1), *layers)
 
 
 PADDING = [
@@ -140,6 +141,37 @@ PERMUTES = [
     LayerCase("permute_nhwc", PERMUTE, seq(L(nn.Conv2d, 3, 4, 3, padding=1), L(Permute, 0, 2, 3, 1), L(nn.Linear, 4, 3)), IMG,
               note="channels last, then a Linear over them"),
     LayerCase("permute_5d", PERMUTE, seq(L(Permute, 0, 3, 1, 4, 2)), VOL),
+]
+
+class Index(nn.Module):
+    """fn(x): tensor indexing in a forward (Slice, Gather)."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+SLICE = "x[:, a:b], x[..., a:b:step], x.chunk(n, dim)[k], x.split(s, dim)[k]"
+INDEX = "x[:, i], x[:, [i, j, ...]] (constant indices)"
+SLICES = [
+    LayerCase("slice_channels", SLICE, after_conv(L(Index, lambda x: x[:, :2]), L(nn.Conv2d, 2, 3, 3)), IMG),
+    LayerCase("slice_crop", SLICE, after_conv(L(Index, lambda x: x[:, :, 1:-1, 2:])), IMG,
+              note="one Slice per dim, run as one layer"),
+    LayerCase("slice_step", SLICE, after_conv1d(L(Index, lambda x: x[..., 1::2])), SEQ),
+    LayerCase("slice_features", SLICE, seq(L(nn.Linear, 8, 16), L(Index, lambda x: x[:, 4:12]), L(nn.Linear, 8, 3)),
+              VEC),
+    LayerCase("chunk_second", SLICE, after_conv(L(Index, lambda x: x.chunk(2, dim=1)[1]), L(nn.ReLU)), IMG,
+              note="Split at opsets 9-10, Slice from 11"),
+    LayerCase("split_sizes", SLICE, seq(L(nn.Linear, 8, 10), L(Index, lambda x: x.split([3, 5, 2], dim=1)[1])), VEC),
+    LayerCase("slice_5d", SLICE, seq(L(nn.Conv3d, 2, 4, 3, padding=1), L(Index, lambda x: x[:, 1:3, :, 2:5])), VOL),
+    LayerCase("index_first_channel", INDEX, after_conv1d(L(Index, lambda x: x[:, 0]), L(nn.Linear, 16, 3)), SEQ),
+    LayerCase("index_last_step", INDEX, after_conv1d(L(Index, lambda x: x[:, :, -1]), L(nn.Linear, 4, 2)), SEQ,
+              note="the last time step of a sequence"),
+    LayerCase("index_list", INDEX, after_conv(L(Index, lambda x: x[:, [1, 3]])), IMG),
+    LayerCase("index_then_slice", INDEX, after_conv(L(Index, lambda x: x[:, 2, 1:5])), IMG),
 ]
 
 SHUFFLE = [
@@ -299,7 +331,7 @@ NESTED_SEQUENTIAL = [
 ]
 
 ALL_CASES = (PADDING + RESIZE + SHUFFLE + SHUFFLE_FORMS + FLATTEN + FLATTEN_OVER_BATCH + UNFLATTEN + UNFLATTEN_FORMS
-             + REMOVED + EMBEDDINGS + NESTED_SEQUENTIAL + PERMUTES)
+             + REMOVED + EMBEDDINGS + NESTED_SEQUENTIAL + PERMUTES + SLICES)
 
 LayersShape = ls.make_test_class("LayersShape", ALL_CASES, "Padding, resizing, shuffles, reshapes, embedding.")
 
@@ -337,6 +369,33 @@ class FlattenOverTheBatch(unittest.TestCase):
                 inspect = e2e.seqrt("inspect", path)
                 shapes = [row.shape for row in ls.inspect_rows(inspect.stdout)]
                 self.assertEqual(shapes[-2:], ["[5]", "[5]"], inspect.stdout)
+
+
+class SliceRefusals(unittest.TestCase):
+    """Slicing seqrt does not run is refused with the reason."""
+
+    def setUp(self):
+        e2e.require_seqrt(self)
+        self.work = e2e.scratch_dir("SliceRefusals", self.id().split(".")[-1])
+
+    def refusal(self, fn, name, sample=(4, 6)):
+        model = nn.Sequential(nn.Linear(sample[-1], sample[-1]), Index(fn)).eval()
+        path = e2e.export_onnx(model, torch.zeros((2,) + sample), os.path.join(self.work, name + ".onnx"), opset=13)
+        proc = e2e.seqrt("inspect", path)
+        self.assertEqual(proc.returncode, 2, e2e.describe(proc))
+        return proc.stderr
+
+    def test_reversing_a_dim_is_refused(self):
+        self.assertIn("reverses dim 2 of [-1, 4, 6] (step -1, x.flip), which is not supported",
+                      self.refusal(lambda x: x.flip(-1), "flip"))
+
+    def test_taking_part_of_the_batch_is_refused(self):
+        self.assertIn("takes part of the batch dim of [-1, 4, 6], which is not supported",
+                      self.refusal(lambda x: x[1:], "batch"))
+
+    def test_indices_out_of_order_are_refused(self):
+        self.assertIn("takes indices [2, 0] of dim 1; seqrt takes only evenly spaced increasing indices",
+                      self.refusal(lambda x: x[:, [2, 0]], "order"))
 
 
 if __name__ == "__main__":
