@@ -319,8 +319,10 @@ seqrt_status sq_op_lppool(sq_ctx *ctx, const sq_node *node);
 seqrt_status sq_op_global_lppool(sq_ctx *ctx, const sq_node *node);
 SQ_PATTERN_DECL(lppool);
 
-/* ops_arith.c: Add/Sub/Mul/Div with a constant; Pow; unary math */
+/* ops_arith.c: Add/Sub/Mul/Div with a constant (or x twice); Pow; Max/Min
+ * with a scalar; unary math */
 seqrt_status sq_op_arith(sq_ctx *ctx, const sq_node *node);
+seqrt_status sq_op_minmax(sq_ctx *ctx, const sq_node *node);
 seqrt_status sq_op_pow(sq_ctx *ctx, const sq_node *node);
 seqrt_status sq_op_unary(sq_ctx *ctx, const sq_node *node);
 

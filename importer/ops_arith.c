@@ -1,14 +1,23 @@
 /* Arithmetic with constants in a forward: x + c, x - c, c - x, x * c, x / c
- * and c / x (Add, Sub, Mul, Div with one constant input), x ** p (Pow with
- * a constant scalar exponent), and -x, |x|, sqrt, exp, log, 1 / x.
+ * and c / x (Add, Sub, Mul, Div with one constant input), x + x and x * x,
+ * x ** p (Pow with a constant scalar exponent), torch.maximum / minimum
+ * with a scalar (Max, Min), and -x, |x|, sqrt, exp, log, 1 / x.
  *
  * A scalar constant makes an eltwise layer (Affine alpha*x + beta, or Pow
  * alpha * x^beta), which fuses into a Conv or Linear before it. Any other
  * constant that broadcasts to the activation without growing it (per
  * channel [C, 1, 1], per position, ...) makes a binary layer holding it. */
+#include <float.h>
 #include <string.h>
 
 #include "ops.h"
+
+/* Both inputs of `node` are the activation: x + x, x * x (torch.square). */
+static bool reads_x_twice(const sq_graph *g, const sq_node *node) {
+  int t = sq_node_input(node, 0);
+  return node->n_inputs == 2 && t >= 0 && t == sq_node_input(node, 1) &&
+         g->tensors[t].cls == SQ_CLASS_DATA;
+}
 
 /* The input slot holding the activation; the other is the constant. */
 static seqrt_status split_inputs(sq_ctx *ctx, const sq_node *node, int *x,
@@ -84,10 +93,14 @@ static seqrt_status constant_first(const sq_node *node) {
 seqrt_status sq_op_arith(sq_ctx *ctx, const sq_node *node) {
   int x = 0;
   const sq_value *c;
+  bool add = sq_node_is(node, "Add"), sub = sq_node_is(node, "Sub");
+  bool mul = sq_node_is(node, "Mul");
+  if (reads_x_twice(ctx->graph, node) && (add || mul))
+    return add ? scalar_layer(ctx, node, SQ_AFFINE, 2.0f, 0.0f)
+               : scalar_layer(ctx, node, SQ_POW, 1.0f, 2.0f);
   seqrt_status st = split_inputs(ctx, node, &x, &c);
   if (st != SEQRT_OK) return st;
-  bool add = sq_node_is(node, "Add"), sub = sq_node_is(node, "Sub");
-  bool mul = sq_node_is(node, "Mul"), first = x == 0;
+  bool first = x == 0;
   /* one value, of no higher rank than x: it does not change x's shape */
   if (c->count == 1 && c->rank <= ctx->shape.rank) {
     float v = c->f[0];
@@ -115,6 +128,27 @@ seqrt_status sq_op_pow(sq_ctx *ctx, const sq_node *node) {
                     "with a constant scalar exponent p",
                     node->name);
   return scalar_layer(ctx, node, SQ_POW, 1.0f, c->f[0]);
+}
+
+/* max(x, c) and min(x, c) with a scalar c: a clip on one side (ReLU for
+ * max(x, 0)); max(x) alone is x. */
+seqrt_status sq_op_minmax(sq_ctx *ctx, const sq_node *node) {
+  int x = 0;
+  const sq_value *c;
+  if (node->n_inputs == 1 && sq_require_activation(ctx, node, 0) == SEQRT_OK)
+    return sq_node_removed(ctx, node);
+  seqrt_status st = split_inputs(ctx, node, &x, &c);
+  if (st != SEQRT_OK) return st;
+  if (c->count != 1 || c->rank > ctx->shape.rank)
+    return sq_error(SEQRT_ERR_UNSUPPORTED,
+                    "node '%s' (%s) with a constant of shape %s is not "
+                    "supported: seqrt runs it with a scalar",
+                    node->name, node->op, sq_fmt_dims(c->rank, c->dims));
+  float v = c->f[0];
+  if (sq_node_is(node, "Min"))
+    return scalar_layer(ctx, node, SQ_HARDTANH, -FLT_MAX, v);
+  return v == 0.0f ? scalar_layer(ctx, node, SQ_RELU, 0.0f, 0.0f)
+                   : scalar_layer(ctx, node, SQ_HARDTANH, v, FLT_MAX);
 }
 
 seqrt_status sq_op_unary(sq_ctx *ctx, const sq_node *node) {

@@ -28,6 +28,8 @@ static const sq_op op_table[] = {
     {"Mul", sq_op_arith, SQ_OPSET_MIN, OPEN},
     {"Div", sq_op_arith, SQ_OPSET_MIN, OPEN},
     {"Pow", sq_op_pow, SQ_OPSET_MIN, OPEN},
+    {"Max", sq_op_minmax, SQ_OPSET_MIN, OPEN},
+    {"Min", sq_op_minmax, SQ_OPSET_MIN, OPEN},
     {"Neg", sq_op_unary, SQ_OPSET_MIN, OPEN},
     {"Reciprocal", sq_op_unary, SQ_OPSET_MIN, OPEN},
     {"Abs", sq_op_unary, SQ_OPSET_MIN, OPEN},

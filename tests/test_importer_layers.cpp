@@ -1274,6 +1274,68 @@ TEST(ImporterLayers, ScalarArithmeticIsAffineOrPow) {
   }
 }
 
+// x + x is 2x, x * x is x^2; Sub and Div of x by itself stay refused.
+TEST(ImporterLayers, ActivationReadTwice) {
+  struct Case {
+    const char *op;
+    sq_kind kind;
+    float alpha, beta;
+  } cases[] = {
+      {"Add", SQ_AFFINE, 2.0f, 0.0f},
+      {"Mul", SQ_POW, 1.0f, 2.0f},
+      {"Sub", SQ_KIND_COUNT, 0.0f, 0.0f},
+  };
+  for (const Case &c : cases) {
+    Model m(13);
+    m.input("x", {-1, 5});
+    m.node(c.op, {"x", "x"}, {"y"}, "/op");
+    m.output("y");
+    Imported r;
+    import_model(m, r);
+    if (c.kind == SQ_KIND_COUNT) {
+      EXPECT_EQ(r.status, SEQRT_ERR_UNSUPPORTED);
+      EXPECT_EQ(r.error, "node '/op' (Sub) is not supported: seqrt runs it "
+                         "on the activation and one constant");
+      continue;
+    }
+    ASSERT_TRUE(r.ok()) << c.op << ": " << r.error;
+    EXPECT_EQ(r.layer(0).kind, c.kind) << c.op;
+    EXPECT_EQ(r.layer(0).alpha, c.alpha) << c.op;
+    EXPECT_EQ(r.layer(0).beta, c.beta) << c.op;
+  }
+}
+
+// torch.maximum(x, c) / torch.minimum(x, c): a one-sided clip.
+TEST(ImporterLayers, MaxMinWithAScalarClip) {
+  struct Case {
+    const char *op;
+    floats c;
+    sq_kind kind;
+    float alpha, beta;
+  } cases[] = {
+      {"Max", {0.0f}, SQ_RELU, 0.0f, 0.0f},
+      {"Max", {0.5f}, SQ_HARDTANH, 0.5f, FLT_MAX},
+      {"Min", {-1.0f}, SQ_HARDTANH, -FLT_MAX, -1.0f},
+      {"Max", {1.0f, 2.0f, 3.0f}, SQ_KIND_COUNT, 0.0f, 0.0f},
+  };
+  for (const Case &c : cases) {
+    Model m(13);
+    binary_model(m, c.op, c.c.size() == 1 ? dims{} : dims{3}, c.c, true);
+    Imported r;
+    import_model(m, r);
+    if (c.kind == SQ_KIND_COUNT) {
+      EXPECT_EQ(r.status, SEQRT_ERR_UNSUPPORTED);
+      EXPECT_EQ(r.error, "node '/Max' (Max) with a constant of shape [3] is "
+                         "not supported: seqrt runs it with a scalar");
+      continue;
+    }
+    ASSERT_TRUE(r.ok()) << c.op << ": " << r.error;
+    EXPECT_EQ(r.layer(0).kind, c.kind) << c.op;
+    EXPECT_EQ(r.layer(0).alpha, c.alpha) << c.op;
+    EXPECT_EQ(r.layer(0).beta, c.beta) << c.op;
+  }
+}
+
 TEST(ImporterLayers, UnaryMathIsEltwise) {
   Model m(13);
   m.input("x", {-1, 5});

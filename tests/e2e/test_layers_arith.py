@@ -1,6 +1,7 @@
 """Layer coverage, arithmetic in a forward: x + c, x - c, c - x, x * c,
 x / c, c / x with a scalar c; per-channel, per-position and whole-tensor
-constants ((x - mean) / std, x * mask); x ** p; -x, x.abs(), x.sqrt(),
+constants ((x - mean) / std, x * mask); x * x, x + x; torch.maximum /
+minimum with a scalar; x ** p; -x, x.abs(), x.sqrt(),
 x.exp(), x.log(), x.reciprocal(); each exported at opsets 9-17 and
 compared with PyTorch at batch 1 and 3 (see layer_suite.py). What seqrt
 refuses (a constant that would grow the activation) is refused with the
@@ -54,6 +55,8 @@ MUL = "x * c, x / c, c / x (scalar c)"
 TENSOR = "x + t, x - t, x * t, x / t (constant tensor t)"
 POW = "x ** p"
 UNARY = "-x, x.abs(), x.sqrt(), x.exp(), x.log(), x.reciprocal()"
+TWICE = "x * x, torch.square(x), x + x"
+MINMAX = "torch.maximum(x, c), torch.minimum(x, c) (scalar c)"
 
 CASES = [
     LayerCase("add_scalar", ADD, after_conv(L(Fn, lambda x: x + 0.5)), IMG),
@@ -76,6 +79,14 @@ CASES = [
     LayerCase("neg_abs", UNARY, after_conv(L(Fn, lambda x: -x), L(Fn, lambda x: x.abs())), IMG),
     LayerCase("sqrt_log", UNARY, seq(L(Fn, lambda x: x.sqrt().log())), VEC, inputs=positive()),
     LayerCase("exp_reciprocal", UNARY, seq(L(nn.Tanh), L(Fn, lambda x: x.exp().reciprocal())), VEC),
+    LayerCase("x_times_x", TWICE, after_conv(L(Fn, lambda x: x * x)), IMG, note="Mul(x, x)"),
+    LayerCase("torch_square", TWICE, seq(L(nn.Linear, 8, 6), L(Fn, lambda x: torch.square(x))), VEC),
+    LayerCase("x_plus_x", TWICE, seq(L(nn.Linear, 8, 6), L(Fn, lambda x: x + x)), VEC),
+    LayerCase("maximum_zero", MINMAX, after_conv(L(Fn, lambda x: torch.maximum(x, torch.tensor(0.0)))), IMG,
+              note="a ReLU"),
+    LayerCase("maximum_scalar", MINMAX, seq(L(Fn, lambda x: torch.maximum(x, torch.tensor(0.25)))), VEC),
+    LayerCase("minimum_scalar", MINMAX, seq(L(nn.Linear, 8, 6), L(Fn, lambda x: torch.minimum(x, torch.tensor(-0.1)))),
+              VEC),
 ]
 
 LayersArith = ls.make_test_class("LayersArith", CASES, "Arithmetic with constants.")
