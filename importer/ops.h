@@ -337,6 +337,13 @@ seqrt_status sq_op_instancenorm(sq_ctx *ctx, const sq_node *node);
 seqrt_status sq_op_layernorm(sq_ctx *ctx, const sq_node *node);
 seqrt_status sq_op_groupnorm(sq_ctx *ctx, const sq_node *node);
 seqrt_status sq_op_lrn(sq_ctx *ctx, const sq_node *node);
+/* y = x * scale[c] + shift[c] over the `channels` of dim 1 (scale NULL: 1,
+ * shift NULL: 0) folded into the weights of the Conv, or the Linear with a
+ * 2-D output, that produced the activation; *folded false (and nothing
+ * changed) when there is none. */
+seqrt_status sq_fold_channel_affine(sq_ctx *ctx, const sq_node *node,
+                                    int64_t channels, const float *scale,
+                                    const float *shift, bool *folded);
 /* Layers shared with the patterns; gamma/beta may be NULL. */
 seqrt_status sq_layernorm_layer(sq_ctx *ctx, const sq_group *group,
                                 const sq_node *node, int axis, float eps,

@@ -66,18 +66,38 @@ static seqrt_status broadcast_weight(sq_ctx *ctx, const sq_node *node,
   return st;
 }
 
-/* y = x + sign * c or y = x * c (reciprocal: x / c). */
+/* The weight holds one value per channel (dim 1) and is 1 elsewhere. */
+static bool per_channel(const sq_weights *w, const sq_shape *in) {
+  bool ok = in->rank >= 2 && w->shape.dims[1] == in->dims[1];
+  for (int d = 0; ok && d < w->shape.rank; d++)
+    ok = d == 1 || w->shape.dims[d] == 1;
+  return ok;
+}
+
+/* y = x + sign * c or y = x * c (reciprocal: x / c): per channel folded
+ * into the Conv or Linear before it, as BatchNorm; otherwise a binary
+ * layer. */
 static seqrt_status tensor_layer(sq_ctx *ctx, const sq_node *node,
                                  const sq_value *c, sq_kind kind, float sign,
                                  bool reciprocal) {
-  sq_layer *layer;
-  seqrt_status st = sq_layer_add(ctx, kind, node, &layer);
-  if (st == SEQRT_OK) st = broadcast_weight(ctx, node, c, &layer->weight);
+  sq_weights w = {0};
+  seqrt_status st = broadcast_weight(ctx, node, c, &w);
   if (st != SEQRT_OK) return st;
-  for (int64_t k = 0; k < layer->weight.count; k++) {
-    float v = layer->weight.data[k];
-    layer->weight.data[k] = reciprocal ? 1.0f / v : sign * v;
+  for (int64_t k = 0; k < w.count; k++)
+    w.data[k] = reciprocal ? 1.0f / w.data[k] : sign * w.data[k];
+  bool folded = false;
+  if (per_channel(&w, &ctx->shape)) {
+    bool mul = kind == SQ_MULCONST;
+    st = sq_fold_channel_affine(ctx, node, w.count, mul ? w.data : NULL,
+                                mul ? NULL : w.data, &folded);
   }
+  sq_layer *layer;
+  if (st == SEQRT_OK && !folded) st = sq_layer_add(ctx, kind, node, &layer);
+  if (st != SEQRT_OK || folded) {
+    sq_weights_release(&w);
+    return st;
+  }
+  layer->weight = w;
   sq_shape out = ctx->shape;
   return sq_layer_finish(ctx, layer, &out);
 }

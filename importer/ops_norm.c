@@ -80,13 +80,13 @@ static sq_layer *fold_target(sq_ctx *ctx, int64_t channels) {
   return prev;
 }
 
-/* w[o, ...] *= scale[o]; b[o] = b[o] * scale[o] + shift[o]. Borrowed
- * weights are written in place too: those bytes are this layer's alone
- * and never reach the file (core/chain.h). */
+/* w[o, ...] *= scale[o]; b[o] = b[o] * scale[o] + shift[o] (scale NULL: 1,
+ * shift NULL: 0). Borrowed weights are written in place too: those bytes
+ * are this layer's alone and never reach the file (core/chain.h). */
 static seqrt_status fold(sq_layer *layer, int64_t channels, const float *scale,
                          const float *shift) {
   int64_t per_channel = layer->weight.count / channels;
-  for (int64_t o = 0; o < channels; o++)
+  for (int64_t o = 0; scale && o < channels; o++)
     for (int64_t k = 0; k < per_channel; k++)
       layer->weight.data[o * per_channel + k] *= scale[o];
   if (!layer->bias.data) {
@@ -95,8 +95,31 @@ static seqrt_status fold(sq_layer *layer, int64_t channels, const float *scale,
     memset(layer->bias.data, 0, (size_t)channels * sizeof(float));
   }
   for (int64_t o = 0; o < channels; o++)
-    layer->bias.data[o] = layer->bias.data[o] * scale[o] + shift[o];
+    layer->bias.data[o] = layer->bias.data[o] * (scale ? scale[o] : 1.0f) +
+                          (shift ? shift[o] : 0.0f);
   return SEQRT_OK;
+}
+
+/* `item` is one of the comma-separated list's items. */
+static bool list_has(const char *list, const char *item) {
+  size_t n = strlen(item);
+  for (const char *p = list; p && *p;
+       p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+    if (strncmp(p, item, n) == 0 && (p[n] == ',' || p[n] == '\0')) return true;
+  return false;
+}
+
+seqrt_status sq_fold_channel_affine(sq_ctx *ctx, const sq_node *node,
+                                    int64_t channels, const float *scale,
+                                    const float *shift, bool *folded) {
+  sq_layer *target = fold_target(ctx, channels);
+  seqrt_status st = target ? fold(target, channels, scale, shift) : SEQRT_OK;
+  if (target && st == SEQRT_OK) st = sq_layer_add_node(target, node);
+  /* x * scale + shift of one module: listed once */
+  if (target && st == SEQRT_OK && !list_has(target->folded, node->module))
+    st = sq_list_append(&target->folded, node->module);
+  *folded = target && st == SEQRT_OK;
+  return st;
 }
 
 static seqrt_status bn_layer(sq_ctx *ctx, const sq_node *node, int64_t channels,
@@ -123,15 +146,12 @@ seqrt_status sq_op_batchnorm(sq_ctx *ctx, const sq_node *node) {
                     node->name, sq_fmt_shape(&ctx->shape));
   int64_t channels = ctx->shape.dims[1];
   float *scale = NULL, *shift = NULL;
+  bool folded = false;
   st = bn_coefficients(ctx, node, channels, &scale, &shift);
-  sq_layer *target = st == SEQRT_OK ? fold_target(ctx, channels) : NULL;
-  if (st == SEQRT_OK && target) {
-    st = fold(target, channels, scale, shift);
-    if (st == SEQRT_OK) st = sq_layer_add_node(target, node);
-    if (st == SEQRT_OK) st = sq_list_append(&target->folded, node->module);
-  } else if (st == SEQRT_OK) {
+  if (st == SEQRT_OK)
+    st = sq_fold_channel_affine(ctx, node, channels, scale, shift, &folded);
+  if (st == SEQRT_OK && !folded)
     st = bn_layer(ctx, node, channels, scale, shift);
-  }
   free(scale);
   free(shift);
   return st;

@@ -1380,6 +1380,38 @@ TEST(ImporterLayers, TensorConstantsBroadcastPerChannel) {
       (floats{0.5f, 0.25f, 2.0f}));
 }
 
+// Conv, then x * scale + shift per channel (FrozenBatchNorm's forward):
+// folded into the Conv's weights and bias, as BatchNorm. A per-position
+// constant after it stays a binary layer.
+TEST(ImporterLayers, PerChannelConstantsFoldIntoTheConvBefore) {
+  Model m(13);
+  m.input("x", {-1, 1, 3, 3});
+  m.initializer("w", {2, 1, 1, 1}, {1.0f, 2.0f});
+  m.initializer("b", {2}, {0.5f, -1.0f});
+  m.initializer("scale", {2, 1, 1}, {3.0f, 0.5f});
+  m.initializer("shift", {1, 2, 1, 1}, {1.0f, 4.0f});
+  m.initializer("mask", {3, 3}, floats(9, 2.0f));
+  m.node("Conv", {"x", "w", "b"}, {"c"}, "/conv/Conv");
+  m.node("Mul", {"c", "scale"}, {"s"}, "/frozen/Mul");
+  m.node("Sub", {"s", "shift"}, {"t"}, "/frozen/Sub");
+  m.node("Mul", {"t", "mask"}, {"y"}, "/mask/Mul");
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_EQ(r.count(), 2);
+  const sq_layer &conv = r.layer(0);
+  EXPECT_EQ(conv.kind, SQ_CONV);
+  EXPECT_STREQ(conv.nodes, "/conv/Conv,/frozen/Mul,/frozen/Sub");
+  EXPECT_STREQ(conv.folded, "frozen");
+  EXPECT_EQ(std::vector<float>(conv.weight.data, conv.weight.data + 2),
+            (floats{3.0f, 1.0f}));
+  // b * scale - shift
+  EXPECT_EQ(std::vector<float>(conv.bias.data, conv.bias.data + 2),
+            (floats{0.5f, -4.5f}));
+  EXPECT_EQ(r.layer(1).kind, SQ_MULCONST);
+}
+
 TEST(ImporterLayers, ArithmeticRejections) {
   struct Case {
     const char *op;
