@@ -314,10 +314,10 @@ static int cmd_inspect(int argc, char **argv) {
     seqrt_layer_info info;
     seqrt_model_layer(model, i, &info);
     format_shape(info.output.dims, info.output.rank, shape, sizeof shape);
-    printf("%3d  %-*s  %-12s  %-20s  %10lld  %s%s%s\n", i, name_width,
+    printf("%3d  %-*s  %-12s  %-20s  %10lld  %s%s%s%s\n", i, name_width,
            info.name, info.kind, shape, (long long)info.parameters, info.nodes,
-           *info.folded ? "  (folded: " : "", *info.folded ? info.folded : "");
-    if (*info.folded) printf(")");
+           *info.folded ? "  (folded: " : "", info.folded,
+           *info.folded ? ")" : "");
     total += info.parameters;
   }
   printf("Total params: %lld\n", (long long)total);

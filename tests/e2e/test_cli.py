@@ -11,6 +11,7 @@ import unittest
 
 import numpy as np
 import torch
+from torch import nn
 
 import e2e_common as e2e
 import export_examples
@@ -248,6 +249,26 @@ class CliTest(unittest.TestCase):
         self.assertRegex(proc.stdout, r"(?i)total[^\n]*\b%d\b" % (total - 16))
         self.assertRegex(proc.stdout, r"14,\s*14\]")
         self.assertRegex(proc.stdout, r"1568\]")
+
+    def test_inspect_lists_folded_modules_on_the_layer_row(self):
+        class Frozen(nn.Module):  # FrozenBatchNorm's forward: folded into the Conv
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("scale", torch.rand(1, 4, 1, 1) + 0.5)
+                self.register_buffer("shift", torch.rand(1, 4, 1, 1))
+
+            def forward(self, x):
+                return x * self.scale + self.shift
+
+        model = nn.Sequential(nn.Conv2d(3, 4, 3), Frozen(), nn.ReLU()).eval()
+        path = e2e.export_onnx(model, torch.zeros(2, 3, 8, 8), os.path.join(self.work, "frozen.onnx"))
+        proc = e2e.seqrt("inspect", path)
+        self.assert_exit(proc, 0)
+        lines = proc.stdout.splitlines()
+        conv = [line for line in lines if " Conv " in line]
+        self.assertEqual(len(conv), 1, proc.stdout)
+        self.assertTrue(conv[0].endswith("  (folded: 1)"), proc.stdout)
+        self.assertEqual([line for line in lines if " Mul " in line or line.startswith(")")], [], proc.stdout)
 
     # ---- usage -----------------------------------------------------------
 
