@@ -116,6 +116,29 @@ def build_embedding_cnn():
     return model
 
 
+class SequenceCNN(nn.Module):
+    """A hand-written forward over [N, C, T] sequences that slices and
+    indexes: a crop of the edges, a per-channel scale and shift (folded into
+    the Conv), half the channels, every other step, then the last one."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv1d(4, 16, 5, padding=2)
+        self.register_buffer("scale", torch.rand(1, 16, 1) + 0.5)
+        self.register_buffer("shift", torch.randn(1, 16, 1) * 0.1)
+        self.conv2 = nn.Conv1d(8, 12, 3)
+        self.fc = nn.Linear(12, 3)
+
+    def forward(self, x):
+        x = torch.relu(self.conv1(x[:, :, 2:-2]) * self.scale + self.shift)
+        x = torch.maximum(self.conv2(x.chunk(2, dim=1)[1]), torch.tensor(0.1))
+        return self.fc(x[:, :, ::2][:, :, -1])
+
+
+def build_sequence_cnn():
+    return SequenceCNN()
+
+
 def warm_up_batchnorm(model, shape, steps=5):
     """Give BatchNorm non-trivial running statistics.
 
@@ -140,6 +163,7 @@ EXAMPLES = collections.OrderedDict(
         ("small_convnet", (build_small_convnet, (1, 28, 28), 4)),
         ("mnist_mlp", (build_mnist_mlp, (784,), 5)),
         ("embedding_cnn", (build_embedding_cnn, (3, 16, 16), 6)),
+        ("sequence_cnn", (build_sequence_cnn, (4, 32), 7)),
     ]
 )
 
