@@ -169,9 +169,30 @@ static int in_list(const char *list, const char *name) {
   return 0;
 }
 
+/* Whether layer `layer` holds a folded item that no module row names: an
+ * operation of a forward (x * scale + shift after a Conv) whose PyTorch
+ * output has no file, so no module's output is the layer's. */
+static int folds_forward_ops(const seqrt_model *model, const report *r,
+                             int layer) {
+  seqrt_layer_info info;
+  if (seqrt_model_layer(model, layer, &info) != SEQRT_OK) return 0;
+  char *items = strdup(info.folded);
+  int found = 0;
+  for (char *save = NULL, *item = items ? strtok_r(items, ",", &save) : NULL;
+       item && !found; item = strtok_r(NULL, ",", &save)) {
+    found = 1;
+    for (int i = 0; i < r->n_rows && found; i++)
+      found = strcmp(r->rows[i].module, item) != 0;
+  }
+  free(items);
+  return found;
+}
+
 /* Maps each module to a seqrt layer. A layer's output is compared with the
  * last module mapped to it, so a Conv whose BatchNorm was folded into it is
- * reported as folded and the comparison happens at the BatchNorm. */
+ * reported as folded and the comparison happens at the BatchNorm; a layer
+ * with a forward's operations folded in is compared with no module (its
+ * module reported as folded: the next layer's comparison covers it). */
 static int map_rows(const seqrt_model *model, report *r) {
   int n_layers = seqrt_model_layer_count(model);
   r->row_of_layer = malloc((n_layers ? (size_t)n_layers : 1) * sizeof(int));
@@ -202,6 +223,11 @@ static int map_rows(const seqrt_model *model, report *r) {
     if (previous >= 0) r->rows[previous].status = ROW_FOLDED;
     r->row_of_layer[m->layer] = i;
     m->status = ROW_NOT_REACHED;
+  }
+  for (int l = 0; l < n_layers; l++) {
+    if (r->row_of_layer[l] < 0 || !folds_forward_ops(model, r, l)) continue;
+    r->rows[r->row_of_layer[l]].status = ROW_FOLDED;
+    r->row_of_layer[l] = -1;
   }
   return 0;
 }

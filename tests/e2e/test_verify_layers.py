@@ -11,6 +11,7 @@ import unittest
 
 import numpy as np
 import onnx
+import torch
 from onnx import numpy_helper
 from torch import nn
 
@@ -178,6 +179,77 @@ def padding_mode_convs():
     return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, padding_mode="reflect"), nn.ReLU(),
                          nn.Conv2d(4, 4, (3, 5), padding=(1, 2), padding_mode="replicate"), nn.Tanh(),
                          nn.Flatten(), nn.Linear(4 * 6 * 7, 5))
+
+
+class Frozen(nn.Module):
+    """FrozenBatchNorm's forward: x * scale + shift per channel."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.register_buffer("scale", torch.rand(1, channels, 1, 1) + 0.5)
+        self.register_buffer("shift", torch.randn(1, channels, 1, 1) * 0.2)
+
+    def forward(self, x):
+        return x * self.scale + self.shift
+
+
+def frozen_module():
+    return nn.Sequential(collections.OrderedDict([("conv", nn.Conv2d(2, 4, 3)), ("frozen", Frozen(4)),
+                                                  ("act", nn.ReLU()), ("flat", nn.Flatten()),
+                                                  ("fc", nn.Linear(4 * 4 * 4, 3))]))
+
+
+class ScaledForward(nn.Module):
+    """The same scale and shift written in the forward: no module has the
+    scaled output, yet seqrt folds it into conv1."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(2, 4, 3)
+        self.register_buffer("scale", torch.rand(1, 4, 1, 1) + 0.5)
+        self.register_buffer("shift", torch.randn(1, 4, 1, 1) * 0.2)
+        self.conv2 = nn.Conv2d(4, 3, 3)
+
+    def forward(self, x):
+        return self.conv2(torch.relu(self.conv1(x) * self.scale + self.shift))
+
+
+class VerifyFoldedConstants(unittest.TestCase):
+    """A per-channel scale and shift folded into the Conv before it: as a
+    module it is compared like a folded BatchNorm; as forward code, the
+    Conv's own module has no output seqrt computes, so it is reported as
+    folded and the next layer's comparison covers it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = e2e.scratch_dir("VerifyFoldedConstants")
+        cls.module_dir = os.path.join(cls.work, "module")
+        export_for_seqrt(frozen_module, (3, 2, 6, 6), cls.module_dir, opset=13, seed=13)
+        cls.forward_dir = os.path.join(cls.work, "forward")
+        export_for_seqrt(ScaledForward, (3, 2, 7, 7), cls.forward_dir, opset=13, seed=17)
+
+    def setUp(self):
+        e2e.require_seqrt(self)
+
+    def statuses(self, folder, flags):
+        proc = e2e.seqrt("verify", folder, "--json", *flags)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        report = json.loads(proc.stdout)
+        self.assertTrue(report["passed"], report)
+        return {layer["name"]: (layer["kind"], layer["status"]) for layer in report["layers"]}
+
+    def test_a_scale_module_is_compared_at_its_output(self):
+        for flags in ((), ("--isolated",)):
+            by_name = self.statuses(self.module_dir, flags)
+            self.assertEqual(by_name["conv"], ("Conv", "folded"), by_name)
+            self.assertEqual(by_name["frozen"], ("Conv", "ok"), by_name)
+            self.assertEqual(by_name["fc"][1], "ok", by_name)
+
+    def test_scale_in_the_forward_leaves_the_conv_uncompared(self):
+        for flags in ((), ("--isolated",)):
+            by_name = self.statuses(self.forward_dir, flags)
+            self.assertEqual(by_name["conv1"], ("Conv", "folded"), by_name)
+            self.assertEqual(by_name["conv2"], ("Conv", "ok"), by_name)
 
 
 class VerifyPaddingModeConvs(unittest.TestCase):
