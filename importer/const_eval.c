@@ -441,7 +441,8 @@ static int64_t slice_axis(int64_t dim, int64_t *start, int64_t step,
   s = s < 0 ? -1 : (s > dim - 1 ? dim - 1 : s);
   e = e < -1 ? -1 : (e > dim - 1 ? dim - 1 : e);
   *start = s;
-  return s > e ? (s - e - 1) / (-step) + 1 : 0;
+  uint64_t by = (uint64_t)0 - (uint64_t)step; /* -step, INT64_MIN too */
+  return s > e ? (int64_t)((uint64_t)(s - e - 1) / by) + 1 : 0;
 }
 
 seqrt_status sq_slice_resolve(sq_graph *g, const sq_node *n,

@@ -177,23 +177,28 @@ static seqrt_status split_part(sq_ctx *ctx, const sq_node *node, int64_t size,
     st = sq_attr_int(node, "num_outputs", parts, &parts);
   if (st != SEQRT_OK) return st;
   if (!list) {
-    int64_t chunk = parts > 0 ? (size + parts - 1) / parts : 0;
     bool even = parts > 0 && size % parts == 0;
-    if (parts < node->n_outputs || (!even && ctx->graph->opset < 18))
+    int64_t chunk = parts > 0 ? size / parts + !even : 0;
+    *offset = part * chunk;
+    *len = size - *offset < chunk ? size - *offset : chunk;
+    /* every part, the last one included, holds something */
+    bool filled = parts > 0 && parts <= size && parts - 1 <= (size - 1) / chunk;
+    if (parts < node->n_outputs || !filled || *len < 1 ||
+        (!even && ctx->graph->opset < 18))
       return sq_error(SEQRT_ERR_INVALID_MODEL,
                       "node '%s' (Split): %lld outputs do not split a dim of "
                       "%lld into equal parts",
                       node->name, (long long)parts, (long long)size);
-    *offset = part * chunk;
-    *len = size - *offset < chunk ? size - *offset : chunk;
     return SEQRT_OK;
   }
   int64_t sum = 0;
-  for (int k = 0; k < n_list; k++) {
+  bool valid = n_list == node->n_outputs;
+  for (int k = 0; valid && k < n_list; k++) {
     if (k == part) *offset = sum;
-    sum += list[k] >= 0 ? list[k] : size + 1; /* a negative size: invalid */
+    valid = list[k] >= 0 && list[k] <= size - sum;
+    sum += valid ? list[k] : 0;
   }
-  if (n_list != node->n_outputs || sum != size || list[part] < 1)
+  if (!valid || sum != size || list[part] < 1)
     return sq_error(SEQRT_ERR_INVALID_MODEL,
                     "node '%s' (Split): parts %s do not split a dim of %lld "
                     "into %d outputs",

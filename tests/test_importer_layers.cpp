@@ -1155,6 +1155,40 @@ TEST(ImporterLayers, SplitWithOneOutputUsedIsASlice) {
   }
 }
 
+TEST(ImporterLayers, SplitRejections) {
+  struct Case {
+    int64_t opset;
+    dims split;
+    int outputs;
+  } cases[] = {
+      {13, {INT64_MAX, INT64_MAX}, 2}, // the sum would overflow
+      {13, {7, -1}, 2},
+      {13, {2, 2}, 2}, // 4 of 6
+      {13, {6}, 2},    // fewer sizes than outputs
+      {13, {}, 4},     // 6 in 4 equal parts
+      {18, {}, 5},     // 6 in ceil parts of 2: the fourth would be empty
+  };
+  for (const Case &c : cases) {
+    Model m(c.opset);
+    m.input("x", {-1, 6});
+    std::vector<std::string> in = {"x"}, out;
+    if (!c.split.empty()) {
+      m.initializer_i64("split", {(int64_t)c.split.size()}, c.split);
+      in.push_back("split");
+    }
+    for (int k = 0; k < c.outputs; k++)
+      out.push_back(k == 1 ? "y" : "unused" + std::to_string(k));
+    auto &node = m.node("Split", in, out, "/Split").attr("axis", 1);
+    if (c.opset == 18) node.attr("num_outputs", c.outputs);
+    m.output("y");
+    Imported r;
+    import_model(m, r);
+    EXPECT_EQ(r.status, SEQRT_ERR_INVALID_MODEL) << r.error;
+    EXPECT_NE(r.error.find("node '/Split' (Split): "), std::string::npos)
+        << r.error;
+  }
+}
+
 TEST(ImporterLayers, SliceRejections) {
   struct Case {
     const char *op;
@@ -1178,6 +1212,14 @@ TEST(ImporterLayers, SliceRejections) {
        SEQRT_ERR_UNSUPPORTED,
        "node '/s' (Slice) reverses dim 2 of [-1, 3, 4] (step -1, x.flip), "
        "which is not supported"},
+      {"Slice",
+       {-1},
+       {0},
+       {2},
+       {INT64_MIN},
+       SEQRT_ERR_UNSUPPORTED,
+       "node '/s' (Slice) reverses dim 2 of [-1, 3, 4] (step "
+       "-9223372036854775808, x.flip), which is not supported"},
       {"Slice",
        {3},
        {1},
