@@ -1,9 +1,8 @@
 /* BINARY family: y = x + w or y = x * w, w a constant the layer holds in
  * x's rank with dims of 1 where it broadcasts. One oneDNN binary primitive
- * on x's layout (oneDNN broadcasts w over the dims where it has 1), or on
- * the plain layout where oneDNN has only its reference kernel for x's. */
-#include <string.h>
-
+ * on x's layout (oneDNN broadcasts w over the dims where it has 1; the plan
+ * moves it to the plain layout where oneDNN has only its reference kernel
+ * for x's). */
 #include "internal.h"
 
 seqrt_status sq_build_binary(sq_builder *b) {
@@ -31,21 +30,6 @@ seqrt_status sq_build_binary(sq_builder *b) {
   SQ_DNNL(layer, "binary descriptor",
           dnnl_binary_desc_init(&desc, alg, &b->in_md, &constant, &b->in_md));
   st = sq_builder_create_pd(b, &desc, "binary");
-  /* x * w[c] on nChw16c: 9.4 ms in ref:any against 30 us plain (64 x 56 x
-   * 56, oneDNN 2.6) */
-  if (st == SEQRT_OK && strncmp(sq_pd_impl(b->pd), "ref", 3) == 0 &&
-      !sq_md_is_plain(&b->in_md)) {
-    dnnl_dims_t in;
-    dnnl_memory_desc_t plain;
-    sq_dims(&layer->in, b->plan->batch, in);
-    dnnl_primitive_desc_destroy(b->pd);
-    b->pd = NULL;
-    st = sq_md_plain(layer, rank, in, &plain);
-    if (st != SEQRT_OK) return st;
-    SQ_DNNL(layer, "binary descriptor",
-            dnnl_binary_desc_init(&desc, alg, &plain, &constant, &plain));
-    st = sq_builder_create_pd(b, &desc, "binary");
-  }
   return st == SEQRT_OK
              ? sq_builder_add_const(b, DNNL_ARG_SRC_1, &constant, w->data)
              : st;

@@ -37,29 +37,6 @@ void set_window(sq_layer &l, const Window &w) {
   }
 }
 
-void conv_transpose(ChainMaker &m, int64_t out_ch, Window w, Dims out_pad,
-                    int64_t groups = 1, bool bias = true) {
-  Dims in = m.shape(), out = in;
-  size_t sp = in.size() - 2;
-  w = completed(w, sp);
-  if (out_pad.empty()) out_pad.assign(sp, 0);
-  out[1] = out_ch;
-  int64_t fan = in[1] / groups;
-  Dims wdims = {in[1], out_ch / groups};
-  for (size_t i = 0; i < sp; i++) {
-    out[2 + i] = (in[2 + i] - 1) * w.stride[i] - w.pad_begin[i] - w.pad_end[i] +
-                 (w.kernel[i] - 1) * w.dilation[i] + 1 + out_pad[i];
-    wdims.push_back(w.kernel[i]);
-    fan *= w.kernel[i];
-  }
-  sq_layer &l = m.custom(SQ_CONVTRANSPOSE, out);
-  set_window(l, w);
-  l.groups = groups;
-  for (size_t i = 0; i < sp; i++) l.output_padding[i] = out_pad[i];
-  m.weights(&l.weight, wdims, 1.0f / std::sqrt((float)fan));
-  if (bias) m.weights(&l.bias, {out_ch}, 0.5f);
-}
-
 void lppool(ChainMaker &m, float p, Window w, bool abs_values = false) {
   m.pool(SQ_LPPOOL, w);
   sq_layer &l = m.layer(m.size() - 1);
@@ -245,27 +222,27 @@ std::string plan_text(const sq_chain *chain, int64_t batch, bool observable) {
 
 TEST(RuntimeConvTranspose, OneDOutputPaddingAndNoBias) {
   ChainMaker m({-1, 3, 9});
-  conv_transpose(m, 8, {{3}, {2}, {1}, {1}, {}}, {1});
-  conv_transpose(m, 4, {{4}, {3}, {2}, {0}, {2}}, {1}, 1, false);
+  m.conv_transpose(8, {{3}, {2}, {1}, {1}, {}}, {1});
+  m.conv_transpose(4, {{4}, {3}, {2}, {0}, {2}}, {1}, 1, false);
   check_chain(m);
 }
 
 TEST(RuntimeConvTranspose, TwoDGroupsDilationAfterConv) {
   ChainMaker m({-1, 3, 7, 6});
   m.conv(16, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {}}).eltwise(SQ_RELU);
-  conv_transpose(m, 8, {{3, 2}, {2, 2}, {2, 1}, {1, 0}, {0, 1}}, {1, 1}, 4);
-  conv_transpose(m, 6, {{2, 2}, {2, 2}}, {}, 2);
+  m.conv_transpose(8, {{3, 2}, {2, 2}, {2, 1}, {1, 0}, {0, 1}}, {1, 1}, 4);
+  m.conv_transpose(6, {{2, 2}, {2, 2}}, {}, 2);
   m.conv(4, {{1, 1}});
   check_chain(m);
 }
 
 TEST(RuntimeConvTranspose, ThreeDAndFusedRecipes) {
   ChainMaker m({-1, 4, 3, 4, 3});
-  conv_transpose(m, 6, {{2, 3, 2}, {2, 1, 2}, {1, 1, 1}, {0, 1, 1}, {}},
-                 {1, 0, 0});
+  m.conv_transpose(6, {{2, 3, 2}, {2, 1, 2}, {1, 1, 1}, {0, 1, 1}, {}},
+                   {1, 0, 0});
   eltwise2(m, SQ_SELU, 1.6732632f, 1.0507009f);
   m.eltwise(SQ_GELU);
-  conv_transpose(m, 3, {{3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {}}, {});
+  m.conv_transpose(3, {{3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {}}, {});
   eltwise2(m, SQ_HARDSIGMOID, 1.0f / 6.0f, 0.5f);
   check_chain(m);
 }
@@ -1382,7 +1359,7 @@ TEST(RuntimeKindsErrors, BadParametersNameTheLayer) {
   expect_plan_error(p, SEQRT_ERR_INVALID_MODEL,
                     "layer 'Pad_0' (Pad): output dim 2 is 8, the pads give 7");
   ChainMaker c({-1, 2, 5});
-  conv_transpose(c, 4, {{3}, {2}, {1}, {1}, {}}, {1});
+  c.conv_transpose(4, {{3}, {2}, {1}, {1}, {}}, {1});
   c.layer(0).output_padding[0] = 0; // out no longer matches
   expect_plan_error(c, SEQRT_ERR_INVALID_MODEL,
                     "layer 'ConvTranspose_0' (ConvTranspose): output size 10 "
@@ -1394,13 +1371,13 @@ TEST(RuntimeKindsErrors, BadParametersNameTheLayer) {
                     "layer 'Conv_0' (Conv): 4 groups do not divide 4 input "
                     "and 6 output channels");
   ChainMaker tg({-1, 4, 5});
-  conv_transpose(tg, 6, {{3}, {2}, {1}, {1}, {}}, {1}, 2);
+  tg.conv_transpose(6, {{3}, {2}, {1}, {1}, {}}, {1}, 2);
   tg.layer(0).groups = 3;
   expect_plan_error(tg, SEQRT_ERR_INVALID_MODEL,
                     "layer 'ConvTranspose_0' (ConvTranspose): 3 groups do not "
                     "divide 4 input and 6 output channels");
   ChainMaker tw({-1, 4, 5});
-  conv_transpose(tw, 6, {{3}, {2}, {1}, {1}, {}}, {1}, 2);
+  tw.conv_transpose(6, {{3}, {2}, {1}, {1}, {}}, {1}, 2);
   tw.layer(0).groups = 1; // the weights hold 4 x 3 x 3, not 4 x 6 x 3
   expect_plan_error(
       tw, SEQRT_ERR_INVALID_MODEL,

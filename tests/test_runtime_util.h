@@ -112,6 +112,32 @@ public:
     return *this;
   }
 
+  // ConvTranspose with `out_pad` (empty: none) as its output_padding.
+  ChainMaker &conv_transpose(int64_t out_ch, Window w, Dims out_pad,
+                             int64_t groups = 1, bool bias = true) {
+    int spatial = (int)shape_.size() - 2;
+    complete(&w, spatial);
+    if (out_pad.empty()) out_pad.assign((size_t)spatial, 0);
+    Dims out_shape = shape_;
+    out_shape[1] = out_ch;
+    int64_t fan_in = shape_[1] / groups;
+    Dims wdims = {shape_[1], out_ch / groups};
+    for (int i = 0; i < spatial; i++) {
+      out_shape[2 + i] = (shape_[2 + i] - 1) * w.stride[i] - w.pad_begin[i] -
+                         w.pad_end[i] + (w.kernel[i] - 1) * w.dilation[i] + 1 +
+                         out_pad[i];
+      wdims.push_back(w.kernel[i]);
+      fan_in *= w.kernel[i];
+    }
+    sq_layer &l = add(SQ_CONVTRANSPOSE, out_shape);
+    set_window(&l, w, spatial);
+    l.groups = groups;
+    for (int i = 0; i < spatial; i++) l.output_padding[i] = out_pad[i];
+    set_weights(&l.weight, wdims, 1.0f / std::sqrt((float)fan_in));
+    if (bias) set_weights(&l.bias, {out_ch}, 0.5f);
+    return *this;
+  }
+
   ChainMaker &pool(sq_kind kind, Window w, bool include_pad = false) {
     int spatial = (int)shape_.size() - 2;
     complete(&w, spatial);
