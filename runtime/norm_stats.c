@@ -1,15 +1,17 @@
 /* Normalisations with statistics computed at run time. oneDNN 2.6 has no
  * instance or group normalisation, so:
- * - InstanceNorm: batch normalisation of the plain data seen as
- *   [1, N*C, spatial, 1] (statistics per (n, c)), its scale and shift being
- *   gamma and beta repeated N times;
- * - GroupNorm: the same on [1, N*G, C/G*spatial, 1], then the per-channel
- *   gamma and beta as a batch normalisation with mean 0, variance 1 on
- *   [N, C, spatial, 1], in place;
+ * - InstanceNorm on a layout oneDNN's jitted batch normalisation takes
+ *   (as a convolution leaves it): batch normalisation of that tensor for
+ *   one sample, and for several of [1, N*C, spatial...] when the channels
+ *   are in blocks of 16 (the samples follow as more channels);
+ * - otherwise (and GroupNorm): layer normalisation of the plain data seen
+ *   as [N*G, C/G*spatial], then gamma and beta per channel as two binary
+ *   ops. oneDNN's plain batch normalisation (ncsp) took 0.87 ms for 32 x
+ *   128 x 128, 4.9 ms with a fused ReLU, against 0.1 ms for these;
  * - LayerNorm: oneDNN layer normalisation of [prod(dims[:axis]),
  *   prod(dims[axis:])] with the weights as its scale and shift.
  * A following ReLU fused by the plan (step hi > lo) runs inside the last
- * batch normalisation. */
+ * op. */
 #include <math.h>
 #include <string.h>
 
@@ -29,39 +31,30 @@ static seqrt_status check_same_shape(const sq_layer *layer) {
   return SEQRT_OK;
 }
 
-/* A plain [d0, d1, d2, 1] view. */
-static seqrt_status view4(const sq_layer *layer, int64_t d0, int64_t d1,
-                          int64_t d2, dnnl_memory_desc_t *md) {
-  dnnl_dims_t dims = {d0, d1, d2, 1};
-  return sq_md_plain(layer, 4, dims, md);
-}
-
-/* `count` copies of `value`, or of `values` repeated, owned by `op`. */
+/* `count` copies of `values` repeated, owned by `op`. */
 static seqrt_status owned_array(sq_builder *b, sq_op *op, int64_t count,
                                 const float *values, int64_t period,
-                                float value, float **out) {
+                                float **out) {
   float *data = sq_op_owned_floats(op, count);
   if (!data)
     return sq_error(SEQRT_ERR_NOMEM, "layer '%s' (%s): out of memory",
                     b->layer->name, sq_kind_name(b->layer->kind));
-  for (int64_t i = 0; i < count; i++)
-    data[i] = values ? values[i % period] : value;
+  for (int64_t i = 0; i < count; i++) data[i] = values[i % period];
   *out = data;
   return SEQRT_OK;
 }
 
-/* Bind `count` values as argument `arg`: `values` (NULL: `fill` everywhere)
- * read in place when `period` == count, otherwise repeated into an array
- * the op owns. */
+/* Bind `count` values as argument `arg` of op: `values` read in place when
+ * `period` == count, otherwise repeated into an array the op owns. */
 static seqrt_status bind_array(sq_builder *b, sq_op *op,
                                const_dnnl_primitive_desc_t pd, int arg,
                                int64_t count, const float *values,
-                               int64_t period, float fill) {
+                               int64_t period) {
   const float *data = values;
   seqrt_status st = SEQRT_OK;
-  if (!values || period != count) {
+  if (period != count) {
     float *made = NULL;
-    st = owned_array(b, op, count, values, period, fill, &made);
+    st = owned_array(b, op, count, values, period, &made);
     data = made;
   }
   dnnl_dims_t dims = {count};
@@ -71,37 +64,153 @@ static seqrt_status bind_array(sq_builder *b, sq_op *op,
   return st;
 }
 
-/* Batch normalisation on `md` (channels: `count`) from `from` to DST.
- * `scale`/`shift` (NULL: none) have `period` values repeated over the
- * channels; with `global`, statistics are mean 0 and variance 1 instead of
- * computed. */
-static seqrt_status add_bnorm(sq_builder *b, const dnnl_memory_desc_t *md,
-                              sq_place from, bool global, float epsilon,
-                              int64_t count, const float *scale,
-                              const float *shift, int64_t period, bool relu) {
-  unsigned flags = global ? dnnl_use_global_stats : 0;
-  if (scale) flags |= dnnl_use_scale;
-  if (shift) flags |= dnnl_use_shift;
-  if (relu) flags |= dnnl_fuse_norm_relu;
+/* The blocked-by-16-channels layout of a rank-3 to 5 tensor. */
+static dnnl_format_tag_t channel_blocks_tag(int rank) {
+  return rank == 3   ? dnnl_aBc16b
+         : rank == 4 ? dnnl_aBcd16b
+         : rank == 5 ? dnnl_aBcde16b
+                     : dnnl_format_tag_undef;
+}
+
+/* The [1, N*C, spatial...] batch-normalisation view of an InstanceNorm's
+ * input as it arrives, when there is one. */
+static bool batch_norm_view(sq_builder *b, int64_t n, int64_t c,
+                            dnnl_memory_desc_t *view) {
+  if (sq_md_is_plain(&b->in_md)) return false;
+  *view = b->in_md;
+  if (n == 1) return true;
+  dnnl_format_tag_t tag = channel_blocks_tag(b->in_md.ndims);
+  dnnl_memory_desc_t blocked;
+  dnnl_dims_t dims;
+  memcpy(dims, b->in_md.dims, sizeof dims);
+  if (tag == dnnl_format_tag_undef || c % 16 ||
+      dnnl_memory_desc_init_by_tag(&blocked, b->in_md.ndims, dims, dnnl_f32,
+                                   tag) != dnnl_success ||
+      !dnnl_memory_desc_equal(&blocked, &b->in_md))
+    return false;
+  dims[0] = 1;
+  dims[1] = n * c;
+  return dnnl_memory_desc_init_by_tag(view, b->in_md.ndims, dims, dnnl_f32,
+                                      tag) == dnnl_success;
+}
+
+/* InstanceNorm as one jitted batch normalisation on the layout it arrives
+ * in (*built false, nothing added, where oneDNN has no jitted one). */
+static seqrt_status instance_norm_in_place(sq_builder *b, int64_t n, int64_t c,
+                                           bool relu, bool *built) {
+  const sq_layer *layer = b->layer;
+  const float *gamma = layer->weight.data, *beta = layer->bias.data;
+  dnnl_memory_desc_t view;
+  *built = false;
+  if (!batch_norm_view(b, n, c, &view)) return SEQRT_OK;
+  unsigned flags = (gamma ? dnnl_use_scale : 0u) |
+                   (beta ? dnnl_use_shift : 0u) |
+                   (relu ? dnnl_fuse_norm_relu : 0u);
   dnnl_batch_normalization_desc_t desc;
-  SQ_DNNL(b->layer, "batch normalization descriptor",
+  SQ_DNNL(layer, "batch normalization descriptor",
           dnnl_batch_normalization_forward_desc_init(
-              &desc, dnnl_forward_inference, md, epsilon, flags));
+              &desc, dnnl_forward_inference, &view, layer->epsilon, flags));
+  dnnl_primitive_desc_t pd = NULL;
+  seqrt_status st = sq_op_pd(b, &desc, NULL, "batch normalization", &pd);
+  if (st != SEQRT_OK || strncmp(sq_pd_impl(pd), "bnorm_jit", 9) != 0) {
+    dnnl_primitive_desc_destroy(pd);
+    return st;
+  }
+  sq_op *op = NULL;
+  sq_op_arg args[2] = {{DNNL_ARG_SRC, SQ_AT_SRC, view},
+                       {DNNL_ARG_DST, SQ_AT_DST, view}};
+  b->src_md = b->dst_md = b->in_md;
+  st = sq_op_add_prim(b, pd, 2, args, &op);
+  if (st == SEQRT_OK && gamma)
+    st = bind_array(b, op, pd, DNNL_ARG_SCALE, n * c, gamma, c);
+  if (st == SEQRT_OK && beta)
+    st = bind_array(b, op, pd, DNNL_ARG_SHIFT, n * c, beta, c);
+  dnnl_primitive_desc_destroy(pd);
+  *built = st == SEQRT_OK;
+  return st;
+}
+
+/* One op on the plain [N, C, spatial] output, in place: times gamma
+ * (`alg` mul) or plus beta (add) per channel, with the ReLU after it when
+ * `relu`. */
+static seqrt_status add_channel_binary(sq_builder *b,
+                                       const dnnl_memory_desc_t *data,
+                                       dnnl_alg_kind_t alg, const float *values,
+                                       bool relu) {
+  const sq_layer *layer = b->layer;
+  dnnl_dims_t cdims = {1, data->dims[1], 1};
+  dnnl_memory_desc_t channel;
+  seqrt_status st = sq_md_plain(layer, 3, cdims, &channel);
+  if (st != SEQRT_OK) return st;
+  dnnl_post_ops_t post_ops = NULL;
+  SQ_DNNL(layer, "post-ops creation", dnnl_post_ops_create(&post_ops));
+  dnnl_status_t dst = relu ? dnnl_post_ops_append_eltwise(
+                                 post_ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f)
+                           : dnnl_success;
+  dnnl_binary_desc_t desc;
+  if (dst == dnnl_success)
+    dst = dnnl_binary_desc_init(&desc, alg, data, &channel, data);
+  if (dst != dnnl_success) {
+    dnnl_post_ops_destroy(post_ops);
+    return sq_dnnl_error(layer, "binary descriptor", dst);
+  }
   dnnl_primitive_desc_t pd = NULL;
   sq_op *op = NULL;
-  sq_op_arg args[2] = {{DNNL_ARG_SRC, from, *md},
-                       {DNNL_ARG_DST, SQ_AT_DST, *md}};
-  seqrt_status st = sq_op_pd(b, &desc, NULL, "batch normalization", &pd);
+  sq_op_arg args[2] = {{DNNL_ARG_SRC_0, SQ_AT_DST, *data},
+                       {DNNL_ARG_DST, SQ_AT_DST, *data}};
+  st = sq_op_pd(b, &desc, post_ops, "binary", &pd);
+  dnnl_post_ops_destroy(post_ops);
   if (st == SEQRT_OK) st = sq_op_add_prim(b, pd, 2, args, &op);
-  if (st == SEQRT_OK && global)
-    st = bind_array(b, op, pd, DNNL_ARG_MEAN, count, NULL, 1, 0.0f);
-  if (st == SEQRT_OK && global)
-    st = bind_array(b, op, pd, DNNL_ARG_VARIANCE, count, NULL, 1, 1.0f);
-  if (st == SEQRT_OK && scale)
-    st = bind_array(b, op, pd, DNNL_ARG_SCALE, count, scale, period, 0.0f);
-  if (st == SEQRT_OK && shift)
-    st = bind_array(b, op, pd, DNNL_ARG_SHIFT, count, shift, period, 0.0f);
+  if (st == SEQRT_OK)
+    st = sq_op_add_const(b, op, pd, DNNL_ARG_SRC_1, &channel, values);
   dnnl_primitive_desc_destroy(pd);
+  return st;
+}
+
+/* A ReLU in place on the plain output. */
+static seqrt_status add_relu(sq_builder *b, const dnnl_memory_desc_t *data) {
+  dnnl_eltwise_desc_t desc;
+  SQ_DNNL(b->layer, "eltwise descriptor",
+          dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_inference,
+                                         dnnl_eltwise_relu, data, 0.0f, 0.0f));
+  dnnl_primitive_desc_t pd = NULL;
+  sq_op_arg args[2] = {{DNNL_ARG_SRC, SQ_AT_DST, *data},
+                       {DNNL_ARG_DST, SQ_AT_DST, *data}};
+  seqrt_status st = sq_op_pd(b, &desc, NULL, "eltwise", &pd);
+  if (st == SEQRT_OK) st = sq_op_add_prim(b, pd, 2, args, NULL);
+  dnnl_primitive_desc_destroy(pd);
+  return st;
+}
+
+/* Statistics per row of the plain [N*G, C/G*spatial] view (layer
+ * normalisation without scale or shift), then gamma, beta and the ReLU. */
+static seqrt_status group_norm_rows(sq_builder *b, int64_t n, int64_t groups,
+                                    int64_t c, int64_t spatial, bool relu) {
+  const sq_layer *layer = b->layer;
+  const float *gamma = layer->weight.data, *beta = layer->bias.data;
+  dnnl_dims_t rows_dims = {n * groups, c / groups * spatial};
+  dnnl_dims_t channel_dims = {n, c, spatial};
+  dnnl_memory_desc_t rows, channels;
+  seqrt_status st = sq_plain_io(b);
+  if (st == SEQRT_OK) st = sq_md_plain(layer, 2, rows_dims, &rows);
+  if (st == SEQRT_OK) st = sq_md_plain(layer, 3, channel_dims, &channels);
+  if (st != SEQRT_OK) return st;
+  dnnl_layer_normalization_desc_t desc;
+  SQ_DNNL(layer, "layer normalization descriptor",
+          dnnl_layer_normalization_forward_desc_init(
+              &desc, dnnl_forward_inference, &rows, NULL, layer->epsilon, 0));
+  dnnl_primitive_desc_t pd = NULL;
+  sq_op_arg args[2] = {{DNNL_ARG_SRC, SQ_AT_SRC, rows},
+                       {DNNL_ARG_DST, SQ_AT_DST, rows}};
+  st = sq_op_pd(b, &desc, NULL, "layer normalization", &pd);
+  if (st == SEQRT_OK) st = sq_op_add_prim(b, pd, 2, args, NULL);
+  dnnl_primitive_desc_destroy(pd);
+  if (st == SEQRT_OK && gamma)
+    st =
+        add_channel_binary(b, &channels, dnnl_binary_mul, gamma, relu && !beta);
+  if (st == SEQRT_OK && beta)
+    st = add_channel_binary(b, &channels, dnnl_binary_add, beta, relu);
+  if (st == SEQRT_OK && relu && !gamma && !beta) st = add_relu(b, &channels);
   return st;
 }
 
@@ -122,24 +231,13 @@ seqrt_status sq_build_group_norm(sq_builder *b) {
   st = sq_check_weights(layer, &layer->weight, "weight", c, false);
   if (st == SEQRT_OK)
     st = sq_check_weights(layer, &layer->bias, "bias", c, false);
-  if (st == SEQRT_OK) st = sq_plain_io(b);
   if (st != SEQRT_OK) return st;
   bool relu = b->step->hi > b->step->lo;
-  const float *gamma = layer->weight.data, *beta = layer->bias.data;
-  /* One channel per group: gamma and beta are the statistics op's own
-   * scale and shift, repeated for every sample. */
-  bool separate_affine = (gamma || beta) && groups != c;
-  dnnl_memory_desc_t stats_view, channel_view;
-  st = view4(layer, 1, n * groups, c / groups * spatial, &stats_view);
-  if (st == SEQRT_OK) st = view4(layer, n, c, spatial, &channel_view);
-  if (st == SEQRT_OK)
-    st = add_bnorm(b, &stats_view, SQ_AT_SRC, false, layer->epsilon, n * groups,
-                   separate_affine ? NULL : gamma,
-                   separate_affine ? NULL : beta, c, relu && !separate_affine);
-  if (st == SEQRT_OK && separate_affine)
-    st = add_bnorm(b, &channel_view, SQ_AT_DST, true, 0.0f, c, gamma, beta, c,
-                   relu);
+  bool built = false;
   b->in_place = true;
+  if (groups == c) st = instance_norm_in_place(b, n, c, relu, &built);
+  if (st == SEQRT_OK && !built)
+    st = group_norm_rows(b, n, groups, c, spatial, relu);
   return st;
 }
 

@@ -205,6 +205,52 @@ TEST(RuntimePerf, ConvTransposeLeavesItsEltwiseToAStepOfItsOwn) {
   }
 }
 
+// oneDNN 2.6's batch normalisation on plain data (ncsp) took 0.87 ms for an
+// InstanceNorm of 32 x 128 x 128 (4.9 ms with a fused ReLU) against about
+// 0.1 ms jitted: no normalisation step runs it, and an InstanceNorm at
+// batch 1 after a convolution runs on the convolution's layout.
+TEST(RuntimePerf, InstanceAndGroupNormStayOffThePlainBatchNorm) {
+  auto group_norm = [](ChainMaker &m, sq_kind kind, int64_t groups) {
+    int64_t c = m.shape()[1];
+    sq_layer &l = m.custom(kind, m.shape());
+    l.groups = groups;
+    l.epsilon = 1e-5f;
+    m.weights(&l.weight, {c}, 0.5f, 1.0f);
+    m.weights(&l.bias, {c}, 0.5f);
+  };
+  ChainMaker m({-1, 8, 20, 20});
+  group_norm(m, SQ_INSTANCENORM, 0); // plain input
+  m.eltwise(SQ_RELU);
+  m.conv(32, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}});
+  group_norm(m, SQ_INSTANCENORM, 0);
+  m.eltwise(SQ_RELU);
+  m.conv(32, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}});
+  group_norm(m, SQ_GROUPNORM, 4);
+  m.eltwise(SQ_RELU);
+  std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
+  for (int64_t batch : {1, 3}) {
+    auto plan = plan_with(chain.get(), batch, one_thread_with(nullptr));
+    ASSERT_TRUE(plan);
+    for (int i = 0; i < plan->n_steps; i++) {
+      std::string impl = step_impl(plan.get(), i);
+      EXPECT_EQ(impl.find("ncsp"), std::string::npos)
+          << printed_plan(plan.get());
+      EXPECT_EQ(impl.find("ref"), std::string::npos)
+          << printed_plan(plan.get());
+    }
+    if (batch == 1) {
+      const sq_step &conv = plan->steps[plan->layer_step[2]];
+      ASSERT_FALSE(sq_md_is_plain(&conv.dst_md))
+          << "the convolution's output is plain: the test checks less\n"
+          << printed_plan(plan.get());
+      EXPECT_EQ(
+          step_impl(plan.get(), plan->layer_step[3]).rfind("bnorm_jit", 0), 0u)
+          << printed_plan(plan.get());
+    }
+    expect_runs_like_reference(chain.get(), plan.get(), batch, 1);
+  }
+}
+
 TEST(RuntimePerf, PlansShareReorderedWeights) {
   std::unique_ptr<sq_chain, ChainDeleter> chain(mixed_net());
   auto cache = new_cache(false);
