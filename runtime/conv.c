@@ -427,6 +427,7 @@ static seqrt_status build_deconv(sq_builder *b) {
   sq_dims(&layer->out, b->plan->batch, out);
   seqrt_status st = check_deconv(layer, in, out, &kernel_size);
   if (st != SEQRT_OK) return st;
+  if (sq_deconv_kernel_fits(b)) return sq_build_deconv_kernel(b, in, out);
   bdims[0] = out[1];
   sq_window_arrays(layer, strides, dilates, pad_l, pad_r);
   /* Output padding extends the far end: dst = (src - 1) * s + span - pl -

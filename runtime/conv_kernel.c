@@ -148,7 +148,8 @@ static const conv_rows_fn conv_rows[SQ_CONV_KERNEL_MAX_OUT + 1] = {
     NULL,        conv_rows_1, conv_rows_2, conv_rows_3, conv_rows_4,
     conv_rows_5, conv_rows_6, conv_rows_7, conv_rows_8};
 
-static seqrt_status conv_kernel(const sq_op *op, const void *src, void *dst) {
+static seqrt_status conv_kernel(const sq_op *op, const void *src, void *dst,
+                                void *scratch) {
   const conv_kernel_params *p = op->params;
   conv_rows_fn rows = conv_rows[p->out_c];
   int64_t in_size = p->in_c * p->in_h * p->in_w;

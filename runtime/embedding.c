@@ -14,7 +14,7 @@ typedef struct embedding_params {
 } embedding_params;
 
 static seqrt_status embedding_kernel(const sq_op *op, const void *src,
-                                     void *dst) {
+                                     void *dst, void *scratch) {
   const embedding_params *p = op->params;
   const int64_t *index = src;
   float *y = dst;

@@ -100,6 +100,11 @@ bool sq_conv_kernel_pools(const sq_plan *plan, int conv, int n_fused);
 bool sq_conv_kernel_fits(const sq_builder *b);
 seqrt_status sq_build_conv_kernel(sq_builder *b, const dnnl_dims_t in,
                                   const dnnl_dims_t out);
+/* deconv_kernel.c: a ConvTranspose with few output channels (plain
+ * layouts), as an sgemm and a gather. */
+bool sq_deconv_kernel_fits(const sq_builder *b);
+seqrt_status sq_build_deconv_kernel(sq_builder *b, const dnnl_dims_t in,
+                                    const dnnl_dims_t out);
 /* conv.c: a convolution that gets Winograd by default where it runs on
  * one thread (its shape and weights). */
 bool sq_conv_winograd_candidate(const sq_layer *layer);
@@ -159,9 +164,10 @@ typedef enum sq_place {
 
 typedef struct sq_op sq_op;
 /* A C kernel: reads `src`, writes `dst` (plain layouts; may be the same
- * buffer). Runs on the step's OpenMP thread count. */
+ * buffer), with the run's `scratch` (the op's scratch_bytes of it) for
+ * itself. Runs on the step's OpenMP thread count. */
 typedef seqrt_status (*sq_kernel_fn)(const sq_op *op, const void *src,
-                                     void *dst);
+                                     void *dst, void *scratch);
 
 #define SQ_MAX_OPS 4
 #define SQ_MAX_OP_ARGS 3
@@ -181,7 +187,8 @@ struct sq_op {
   sq_place from, to;
   int n_args;
   sq_op_arg args[SQ_MAX_OP_ARGS];
-  dnnl_memory_desc_t scratch_md;
+  dnnl_memory_desc_t scratch_md; /* a primitive's */
+  size_t scratch_bytes;          /* a kernel's */
   int n_consts;
   dnnl_exec_arg_t consts[SQ_MAX_CONSTS];
   void *owned[SQ_MAX_CONSTS]; /* constants the op made */
@@ -219,6 +226,10 @@ float *sq_op_owned_floats(sq_op *op, int64_t count);
 /* Takes ownership of params (freed even on failure). */
 seqrt_status sq_op_add_kernel(sq_builder *b, sq_kernel_fn fn, void *params,
                               sq_place from, sq_place to);
+/* The same, for a kernel that needs scratch_bytes of the run's scratch. */
+seqrt_status sq_op_add_kernel_scratch(sq_builder *b, sq_kernel_fn fn,
+                                      void *params, sq_place from, sq_place to,
+                                      size_t scratch_bytes);
 void sq_ops_free(sq_ops *ops);
 /* "jit:uni+kernel"-style list of the ops' implementations. */
 const char *sq_ops_describe(const sq_ops *ops, char *buf, size_t size);

@@ -61,8 +61,8 @@ static void threshold(const float *x, float *y, int64_t n, float th,
   for (int64_t i = 0; i < n; i++) y[i] = x[i] > th ? x[i] : value;
 }
 
-static seqrt_status eltwise_kernel(const sq_op *op, const void *src,
-                                   void *dst) {
+static seqrt_status eltwise_kernel(const sq_op *op, const void *src, void *dst,
+                                   void *scratch) {
   const eltwise_params *p = op->params;
   const float *x = src;
   float *y = dst;

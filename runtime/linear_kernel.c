@@ -82,7 +82,8 @@ linear_block(const linear_kernel_params *p, const float *x, float *y,
   for (; r < p->n; r++) dot_rows(p, x, y, r, 1);
 }
 
-static seqrt_status linear_kernel(const sq_op *op, const void *src, void *dst) {
+static seqrt_status linear_kernel(const sq_op *op, const void *src, void *dst,
+                                  void *scratch) {
   const linear_kernel_params *p = op->params;
   int64_t blocks = (p->n + BLOCK - 1) / BLOCK;
   if (!p->parallel) {

@@ -34,7 +34,8 @@ static void lrn_plane(const lrn_params *p, const float *x, float *y) {
   }
 }
 
-static seqrt_status lrn_kernel(const sq_op *op, const void *src, void *dst) {
+static seqrt_status lrn_kernel(const sq_op *op, const void *src, void *dst,
+                               void *scratch) {
   const lrn_params *p = op->params;
   const float *x = src;
   float *y = dst;

@@ -10,6 +10,7 @@
 #include "internal.h"
 
 struct sq_ops_exec {
+  void *kernel_scratch; /* the run's scratch buffer */
   dnnl_memory_t args[SQ_MAX_OPS][SQ_MAX_OP_ARGS];
   void *bound[SQ_MAX_OPS][SQ_MAX_OP_ARGS]; /* current data handle */
   dnnl_memory_t scratch[SQ_MAX_OPS];
@@ -192,8 +193,9 @@ seqrt_status sq_op_add_const(sq_builder *b, sq_op *op,
   return SEQRT_OK;
 }
 
-seqrt_status sq_op_add_kernel(sq_builder *b, sq_kernel_fn fn, void *params,
-                              sq_place from, sq_place to) {
+seqrt_status sq_op_add_kernel_scratch(sq_builder *b, sq_kernel_fn fn,
+                                      void *params, sq_place from, sq_place to,
+                                      size_t scratch_bytes) {
   sq_op *op = NULL;
   seqrt_status st = op_append(b, &op);
   if (st != SEQRT_OK) {
@@ -204,7 +206,14 @@ seqrt_status sq_op_add_kernel(sq_builder *b, sq_kernel_fn fn, void *params,
   op->params = params;
   op->from = from;
   op->to = to;
+  op->scratch_bytes = scratch_bytes;
+  grow_to(&b->plan->scratchpad_bytes, scratch_bytes);
   return SEQRT_OK;
+}
+
+seqrt_status sq_op_add_kernel(sq_builder *b, sq_kernel_fn fn, void *params,
+                              sq_place from, sq_place to) {
+  return sq_op_add_kernel_scratch(b, fn, params, from, to, 0);
 }
 
 const char *sq_ops_describe(const sq_ops *ops, char *buf, size_t size) {
@@ -226,6 +235,7 @@ seqrt_status sq_ops_bind(const sq_plan *plan, const sq_ops *ops, void *scratch,
   sq_ops_exec *e = calloc(1, sizeof *e);
   *out = e;
   if (!e) return sq_error(SEQRT_ERR_NOMEM, "out of memory for a run context");
+  e->kernel_scratch = scratch;
   for (int i = 0; i < ops->n; i++) {
     const sq_op *op = &ops->op[i];
     dnnl_status_t st = dnnl_success;
@@ -291,7 +301,7 @@ seqrt_status sq_ops_run(const sq_ops *ops, sq_ops_exec *e, dnnl_stream_t stream,
     }
     /* A kernel reads what the primitives before it wrote. */
     SQ_DNNL(op->layer, "stream wait", dnnl_stream_wait(stream));
-    st = op->kernel(op, where[op->from], where[op->to]);
+    st = op->kernel(op, where[op->from], where[op->to], e->kernel_scratch);
   }
   return st;
 }

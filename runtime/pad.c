@@ -40,7 +40,8 @@ static int64_t pad_source(sq_pad_mode mode, int64_t o, int64_t before,
   }
 }
 
-static seqrt_status pad_kernel(const sq_op *op, const void *src, void *dst) {
+static seqrt_status pad_kernel(const sq_op *op, const void *src, void *dst,
+                               void *scratch) {
   const pad_params *p = op->params;
   const float *x = src;
   float *y = dst;

@@ -129,7 +129,8 @@ static void resize_row(const resize_params *p, const float *x, int64_t od,
     }
 }
 
-static seqrt_status resize_kernel(const sq_op *op, const void *src, void *dst) {
+static seqrt_status resize_kernel(const sq_op *op, const void *src, void *dst,
+                                  void *scratch) {
   const resize_params *p = op->params;
   const float *x = src;
   float *y = dst;

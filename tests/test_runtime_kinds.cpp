@@ -236,6 +236,15 @@ TEST(RuntimeConvTranspose, TwoDGroupsDilationAfterConv) {
   check_chain(m);
 }
 
+// Fewer than 16 output channels and one group: seqrt's kernel (sgemm and
+// gather), with every window parameter.
+TEST(RuntimeConvTranspose, TwoDFewOutputChannels) {
+  ChainMaker m({-1, 5, 6, 7});
+  m.conv_transpose(3, {{3, 4}, {2, 3}, {2, 1}, {1, 2}, {0, 1}}, {1, 2});
+  m.conv_transpose(1, {{4, 4}, {2, 2}, {}, {1, 1}, {}}, {}, 1, false);
+  check_chain(m);
+}
+
 TEST(RuntimeConvTranspose, ThreeDAndFusedRecipes) {
   ChainMaker m({-1, 4, 3, 4, 3});
   m.conv_transpose(6, {{2, 3, 2}, {2, 1, 2}, {1, 1, 1}, {0, 1, 1}, {}},
