@@ -64,14 +64,18 @@ static seqrt_status bn_coefficients(sq_ctx *ctx, const sq_node *node,
   return SEQRT_OK;
 }
 
-/* The previous layer, if BN can fold into it: a Conv, or a Linear whose
- * output is 2-D (its features are then the BN channels), producing the
- * activation the BN reads. */
+/* The previous layer, if BN can fold into it: a Conv or ConvTranspose, or
+ * a Linear whose output is 2-D (its features are then the BN channels),
+ * producing the activation the BN reads. */
 static sq_layer *fold_target(sq_ctx *ctx, int64_t channels) {
   if (ctx->chain->n_layers == 0) return NULL;
   sq_layer *prev = &ctx->chain->layers[ctx->chain->n_layers - 1];
-  bool kind_ok =
-      prev->kind == SQ_CONV || (prev->kind == SQ_LINEAR && prev->out.rank == 2);
+  bool kind_ok = prev->kind == SQ_CONV || prev->kind == SQ_CONVTRANSPOSE ||
+                 (prev->kind == SQ_LINEAR && prev->out.rank == 2);
+  if (prev->kind == SQ_CONVTRANSPOSE) /* checked by its importer; kept sure */
+    kind_ok = prev->groups >= 1 && prev->weight.shape.dims[0] > 0 &&
+              prev->weight.shape.dims[0] % prev->groups == 0 &&
+              channels % prev->groups == 0;
   if (!kind_ok || prev->out.rank != ctx->shape.rank ||
       memcmp(prev->out.dims, ctx->shape.dims,
              (size_t)prev->out.rank * sizeof(int64_t)) != 0 ||
@@ -80,15 +84,30 @@ static sq_layer *fold_target(sq_ctx *ctx, int64_t channels) {
   return prev;
 }
 
-/* w[o, ...] *= scale[o]; b[o] = b[o] * scale[o] + shift[o] (scale NULL: 1,
- * shift NULL: 0). Borrowed weights are written in place too: those bytes
- * are this layer's alone and never reach the file (core/chain.h). */
+/* The weights of output channel o: w[o, ...], or of a ConvTranspose's
+ * [I, O/g, k...] the rows (i, o % (O/g)) of o's group, times scale[o]. */
+static void scale_weights(sq_layer *layer, int64_t channels,
+                          const float *scale) {
+  bool transposed = layer->kind == SQ_CONVTRANSPOSE;
+  int64_t rows = transposed ? layer->weight.shape.dims[0] : 1;
+  int64_t per_row = transposed ? channels / layer->groups : channels;
+  int64_t rows_per_group = transposed ? rows / layer->groups : 1;
+  int64_t taps = layer->weight.count / (rows * per_row);
+  for (int64_t i = 0; i < rows; i++)
+    for (int64_t j = 0; j < per_row; j++) {
+      float s = scale[i / rows_per_group * per_row + j];
+      float *w = layer->weight.data + (i * per_row + j) * taps;
+      for (int64_t k = 0; k < taps; k++) w[k] *= s;
+    }
+}
+
+/* Weights of output channel o times scale[o]; b[o] = b[o] * scale[o] +
+ * shift[o] (scale NULL: 1, shift NULL: 0). Borrowed weights are written in
+ * place too: those bytes are this layer's alone and never reach the file
+ * (core/chain.h). */
 static seqrt_status fold(sq_layer *layer, int64_t channels, const float *scale,
                          const float *shift) {
-  int64_t per_channel = layer->weight.count / channels;
-  for (int64_t o = 0; scale && o < channels; o++)
-    for (int64_t k = 0; k < per_channel; k++)
-      layer->weight.data[o * per_channel + k] *= scale[o];
+  if (scale) scale_weights(layer, channels, scale);
   if (!layer->bias.data) {
     seqrt_status st = sq_weights_alloc(&layer->bias, 1, &channels);
     if (st != SEQRT_OK) return st;

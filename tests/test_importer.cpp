@@ -377,6 +377,43 @@ TEST(ImporterNorm, BatchNormFoldedIntoConv) {
   EXPECT_FLOATS_NEAR(fb, values_of(l.bias), 1e-6);
 }
 
+// ConvTranspose weights are [I, O/g, k...]: output channel o's are the
+// rows (i, o % (O/g)) of o's group's inputs.
+TEST(ImporterNorm, BatchNormFoldedIntoGroupedConvTranspose) {
+  Model m(14);
+  m.input("x", {-1, 4, 3, 3});
+  std::vector<float> w = ramp(4 * 2 * 2 * 2), b = ramp(4, 0.4f, -0.3f);
+  m.initializer("0.weight", {4, 2, 2, 2}, w);
+  m.initializer("0.bias", {4}, b);
+  BnParams bn = bn4();
+  bn.add(m, "1");
+  m.node("ConvTranspose", {"x", "0.weight", "0.bias"}, {"c"},
+         "/0/ConvTranspose")
+      .attr("group", int64_t{2})
+      .attr("strides", std::vector<int64_t>{2, 2});
+  m.node("BatchNormalization", bn.inputs("c", "1"), {"y"},
+         "/1/BatchNormalization")
+      .attr("epsilon", bn.eps);
+  m.output("y");
+  Imported r;
+  import_model(m, r);
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_EQ(r.count(), 1);
+  const sq_layer &l = r.layer(0);
+  EXPECT_EQ(l.kind, SQ_CONVTRANSPOSE);
+  EXPECT_STREQ(l.folded, "1");
+  std::vector<float> fw(w.size()), fb(4);
+  for (size_t i = 0; i < 4; i++)
+    for (size_t j = 0; j < 2; j++)
+      for (size_t k = 0; k < 4; k++) {
+        size_t o = i / 2 * 2 + j, at = (i * 2 + j) * 4 + k;
+        fw[at] = w[at] * bn.scale(o);
+      }
+  for (size_t o = 0; o < 4; o++) fb[o] = b[o] * bn.scale(o) + bn.shift(o);
+  EXPECT_FLOATS_NEAR(fw, values_of(l.weight), 1e-6);
+  EXPECT_FLOATS_NEAR(fb, values_of(l.bias), 1e-6);
+}
+
 TEST(ImporterNorm, BatchNormFoldIntoConvWithoutBiasCreatesBias) {
   Model m(9);
   m.input("x", {-1, 2, 4, 4});

@@ -1,5 +1,6 @@
 """Layer coverage, normalisation: BatchNorm1d/2d/3d (folded into the
-preceding Conv by the exporter, and standalone), InstanceNorm1d/2d/3d,
+preceding Conv by the exporter or into a ConvTranspose by seqrt, and
+standalone), InstanceNorm1d/2d/3d,
 GroupNorm, LayerNorm (over one or several trailing dims, with and without
 affine), LocalResponseNorm; each exported at opsets 9-17 and compared with
 PyTorch at batch 1 and 3 (see layer_suite.py). Norm parameters and running
@@ -21,6 +22,7 @@ IMG = (3, 8, 8)
 VOL = (2, 5, 6, 7)
 
 FOLDED = "BatchNorm1d/2d/3d (folded into Conv)"
+FOLDED_T = "BatchNorm1d/2d (folded into ConvTranspose)"
 STANDALONE = "BatchNorm1d/2d/3d (standalone)"
 BATCHNORM = [
     LayerCase("batchnorm1d_after_conv1d", FOLDED, seq(L(nn.Conv1d, 3, 4, 3), L(nn.BatchNorm1d, 4)), SEQ),
@@ -28,6 +30,11 @@ BATCHNORM = [
     LayerCase("batchnorm2d_after_conv2d_nobias_relu", FOLDED,
               seq(L(nn.Conv2d, 3, 4, 3, bias=False), L(nn.BatchNorm2d, 4), L(nn.ReLU)), IMG),
     LayerCase("batchnorm3d_after_conv3d", FOLDED, seq(L(nn.Conv3d, 2, 3, 3), L(nn.BatchNorm3d, 3)), VOL),
+    LayerCase("batchnorm1d_after_convtranspose1d", FOLDED_T,
+              seq(L(nn.ConvTranspose1d, 3, 4, 3, stride=2), L(nn.BatchNorm1d, 4)), SEQ),
+    LayerCase("batchnorm2d_after_convtranspose2d_groups_relu", FOLDED_T,
+              seq(L(nn.ConvTranspose2d, 4, 6, 3, stride=2, groups=2, bias=False), L(nn.BatchNorm2d, 6), L(nn.ReLU)),
+              (4, 5, 5)),
     LayerCase("batchnorm1d_alone", STANDALONE, seq(L(nn.BatchNorm1d, 8)), VEC),
     LayerCase("batchnorm1d_alone_3d", STANDALONE, seq(L(nn.BatchNorm1d, 3)), SEQ),
     LayerCase("batchnorm1d_after_linear", STANDALONE, seq(L(nn.Linear, 8, 16), L(nn.BatchNorm1d, 16)), VEC),
