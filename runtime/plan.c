@@ -309,14 +309,20 @@ static seqrt_status check_chain(const sq_chain *chain, int64_t batch) {
  * A bigger plan runs every step on all its threads but the tiniest ones:
  * a step on one thread between parallel ones lets the other thread stop
  * spinning and fall asleep, and waking it (a futex and, in a VM, a halted
- * vCPU) cost more than the serial step saved. Measured with
- * GOMP_SPINCOUNT=1000 (what seqrt bench uses), 2 threads, p50: LeNet-5 at
- * batch 64 548 us with this rule, 790 us with a 20 us per-step threshold
- * and 820 us with the former 200 us one (1 thread: 870 us); the audio CNN
- * at batch 1 73 us, 94 us with every step parallel (1 thread: 74 us).
+ * vCPU) costs more than the serial step saved. With GOMP_SPINCOUNT=1000
+ * (what seqrt bench uses) the spin lasts 10-20 us on an Intel Xeon KVM
+ * guest and waking costs ~50 us (an OpenMP region after a serial busy
+ * wait: 1 us after 10 us, 34-50 us after 20 us or more), so a serial step
+ * must be a few microseconds at most. 2 threads, p50, with a 10 us step
+ * threshold -> this 2 us one (1 thread): audio CNN at batch 1 179 -> 89 us
+ * (114), VAE decoder 131 -> 78 us (97), LeNet-5 at batch 64 302 -> 251 us
+ * (438); MNIST MLP at batch 1 14.1 -> 11.6 us; no suite plan slower.
+ * On an AMD EPYC guest the 10 us threshold had measured LeNet-5 at batch
+ * 64 548 us (790 us with 20 us, 820 us with 200 us; 1 thread 870 us) and
+ * the audio CNN 73 us (94 us with every step parallel; 1 thread 74 us).
  * SEQRT_PARALLEL_MIN_US overrides the plan threshold (for experiments). */
 #define SQ_PARALLEL_MIN_US 15.0
-#define SQ_PARALLEL_STEP_MIN_US 10.0
+#define SQ_PARALLEL_STEP_MIN_US 2.0
 #define SQ_EST_FLOP_PER_US 1.0e5  /* about 100 GFLOP/s on one core */
 #define SQ_EST_DRAM_PER_US 2.0e4  /* about 20 GB/s from memory */
 #define SQ_EST_CACHE_PER_US 1.0e5 /* data that stays in cache between runs */
