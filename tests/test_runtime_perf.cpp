@@ -682,33 +682,38 @@ TEST(RuntimePerf, LinearKernelGivesTheSameBitsWhereverTheWeightsLie) {
 
 TEST(RuntimePerf, WinogradOptionLiftsTheMemoryLimits) {
   // By default Winograd stays off where it costs memory: a 1.2 MB kernel
-  // (4.7 MB as Winograd weights) and a scratchpad over 8 MiB (its size is
-  // oneDNN's choice for the CPU: 11 MB for 64->128 at 8x8 at batch 32 on an
-  // AMD EPYC, under 8 MiB on an Intel Xeon; 16x16 at batch 32 is over on
-  // both); sq_plan_options.winograd lifts both limits. Maps that fill the
-  // kernel's output tiles badly stay direct either way: 6x6 in the 4x4
-  // tiles of batch 8's kernel (13x13 still pays), 3x3 in the 2x2 ones of
-  // batch 1's.
+  // (4.7 MB as Winograd weights) and a scratchpad over 8 MiB, plus 2 MiB
+  // for each thread beyond the first (its size is oneDNN's choice for the
+  // CPU: 11 MB for 64->128 at 8x8 at batch 32 on an AMD EPYC, under 8 MiB
+  // on an Intel Xeon; 16x16 at batch 32 is over on both);
+  // sq_plan_options.winograd lifts both limits. Maps that fill the kernel's
+  // output tiles badly stay direct either way: 6x6 in the 4x4 tiles of
+  // batch 8's kernel (13x13 still pays), 3x3 in the 2x2 ones of batch 1's.
   struct Case {
     int64_t in, out, side, batch;
+    int threads;
     bool by_default, with_option;
-    bool up_to_scratch; /* by_default only with at most 8 MiB of scratchpad */
-  } cases[] = {{128, 256, 14, 1, false, true, false},
-               {64, 128, 8, 32, true, true, true},
-               {128, 128, 32, 32, false, true, true},
-               {64, 128, 8, 1, true, true, false},
-               {64, 64, 6, 1, true, true, false},
-               {64, 64, 13, 8, true, true, false},
-               {64, 64, 6, 8, false, false, false},
-               {64, 64, 3, 1, false, false, false}};
-  const size_t max_default_scratch = (size_t)8 << 20;
+    bool up_to_scratch; /* by_default only within the scratchpad limit */
+  } cases[] = {{128, 256, 14, 1, 1, false, true, false},
+               {64, 128, 8, 32, 1, true, true, true},
+               {64, 128, 8, 32, 2, true, true, true},
+               {64, 64, 16, 32, 2, true, true, true},
+               {128, 128, 32, 32, 1, false, true, true},
+               {64, 128, 8, 1, 1, true, true, false},
+               {64, 64, 6, 1, 1, true, true, false},
+               {64, 64, 13, 8, 1, true, true, false},
+               {64, 64, 6, 8, 1, false, false, false},
+               {64, 64, 3, 1, 1, false, false, false}};
   for (const Case &c : cases) {
+    const size_t max_default_scratch =
+        ((size_t)8 << 20) + (size_t)(c.threads - 1) * ((size_t)2 << 20);
     ChainMaker m({-1, c.in, c.side, c.side});
     m.conv(c.out, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}).eltwise(SQ_RELU);
     std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
     size_t wino_scratch = 0;
     for (bool option : {true, false}) {
       sq_plan_options options = one_thread_with(nullptr);
+      options.threads = c.threads;
       options.winograd = option;
       auto plan = plan_with(chain.get(), c.batch, options);
       ASSERT_TRUE(plan);
@@ -722,7 +727,8 @@ TEST(RuntimePerf, WinogradOptionLiftsTheMemoryLimits) {
       std::string printed = printed_plan(plan.get());
       EXPECT_EQ(printed.find("wino") != std::string::npos, expected)
           << c.in << "->" << c.out << " at " << c.side << ", batch " << c.batch
-          << ", Winograd scratchpad " << wino_scratch << " bytes\n"
+          << ", " << c.threads << " threads, Winograd scratchpad "
+          << wino_scratch << " bytes\n"
           << printed;
       if (c.batch == 1)
         expect_runs_like_reference(chain.get(), plan.get(), 1, 1);
