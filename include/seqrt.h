@@ -147,7 +147,8 @@ SEQRT_API seqrt_status seqrt_options_set_memory_limit(seqrt_options *options,
  * Winograd convolution, whatever its kernel size and scratchpad, where it
  * is faster (on several threads only with enough work per run; not on maps
  * that fill its output tiles badly). By default seqrt uses it only where it
- * costs little memory: kernels under 1 MiB and a scratchpad of at most 8 MiB.
+ * costs little memory: kernels under 1 MiB and a scratchpad of at most 8 MiB
+ * (plus 2 MiB for each thread beyond the first, for its own tile buffers).
  * Its weights take 1.8-4x the plain bytes and are held next to them, and
  * its scratchpad holds a transformed copy of the feature maps: VGG-11 at
  * batch 1 runs ~1.7x faster with 150 MB more peak memory (README,

@@ -225,7 +225,7 @@ static seqrt_status build_prepadded(sq_builder *b, const dnnl_dims_t in,
  * Intel Xeon (8.1 -> 9.2 MB for 64->64 at 16x16). The limit is on the
  * transformed maps, which do not grow with the threads: with it, CIFAR VGG
  * at batch 32 on 2 threads there took Winograd for 4 of its 6 convolutions,
- * 7.6 -> 6.5 ms, peak RSS 25.5 -> 33.5 MB. */
+ * 7.6 -> 6.5 ms, peak RSS 24.9 -> 32.8 MiB (its benchmark limit: 36.1). */
 #define SQ_WINOGRAD_SCRATCH_PER_THREAD ((size_t)2 << 20)
 /* On several threads its few tiles split badly below this: CIFAR VGG at
  * batch 1 (2-19 MFLOP per convolution) 341 -> 407 us on 2 threads. */
