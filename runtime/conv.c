@@ -216,7 +216,8 @@ static seqrt_status build_prepadded(sq_builder *b, const dnnl_dims_t in,
  * of weights). Its scratchpad holds the transformed maps: 0.1-0.7 MB for
  * the 2x3 kernel, 6.7-13 MB per CIFAR VGG convolution at batch 2-32 and
  * 22-51 MB for VGG-11's at batch 1 (its 64->128 at 112x112 alone: peak RSS
- * +29 MB); bigger ones than SQ_WINOGRAD_MAX_SCRATCH keep the direct
+ * +29 MB); bigger ones than SQ_WINOGRAD_MAX_SCRATCH (plus
+ * SQ_WINOGRAD_SCRATCH_PER_THREAD per extra thread) keep the direct
  * convolution. seqrt_options_set_winograd lifts both limits. */
 #define SQ_WINOGRAD_MAX_BYTES ((int64_t)1 << 20)
 #define SQ_WINOGRAD_MAX_SCRATCH ((size_t)8 << 20)

@@ -685,7 +685,8 @@ TEST(RuntimePerf, WinogradOptionLiftsTheMemoryLimits) {
   // (4.7 MB as Winograd weights) and a scratchpad over 8 MiB, plus 2 MiB
   // for each thread beyond the first (its size is oneDNN's choice for the
   // CPU: 11 MB for 64->128 at 8x8 at batch 32 on an AMD EPYC, under 8 MiB
-  // on an Intel Xeon; 16x16 at batch 32 is over on both);
+  // on an Intel Xeon, where 64->64 at 16x16 on 2 threads has 9.2 MB and
+  // 128->128 at 32x32 on 1 thread is over);
   // sq_plan_options.winograd lifts both limits. Maps that fill the kernel's
   // output tiles badly stay direct either way: 6x6 in the 4x4 tiles of
   // batch 8's kernel (13x13 still pays), 3x3 in the 2x2 ones of batch 1's.
