@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,9 +46,6 @@ typedef struct plan_cache {
 struct seqrt_model {
   sq_chain *chain;
   plan_cache *plans;
-  /* The model file's bytes when weights are borrowed from them
-   * (core/chain.h); NULL otherwise. */
-  uint8_t *file_bytes;
 };
 
 typedef struct exec_entry {
@@ -142,9 +140,8 @@ static seqrt_status model_from_chain(sq_chain *chain, bool winograd,
   return SEQRT_OK;
 }
 
-/* `writable`: the same bytes as `data`, which the chain may then keep
- * using (sq_import_in_place); NULL to copy what the chain needs. */
-static seqrt_status load(const void *data, void *writable, size_t size,
+/* `releasable`: `data` is not needed once imported (sq_import_releasing). */
+static seqrt_status load(const void *data, bool releasable, size_t size,
                          const char *model_dir, const seqrt_options *options,
                          seqrt_model **out) {
   sq_import_options import = {model_dir, 0, NULL, 0};
@@ -152,9 +149,9 @@ static seqrt_status load(const void *data, void *writable, size_t size,
     import = (sq_import_options){model_dir, options->memory_limit,
                                  options->external, options->n_external};
   sq_chain *chain = NULL;
-  seqrt_status status =
-      writable ? sq_import_in_place(writable, size, &import, &chain)
-               : sq_import(data, size, &import, &chain);
+  seqrt_status status = releasable
+                            ? sq_import_releasing(data, size, &import, &chain)
+                            : sq_import(data, size, &import, &chain);
   if (status != SEQRT_OK) return status;
   return model_from_chain(chain, options && options->winograd, out);
 }
@@ -167,7 +164,7 @@ seqrt_status seqrt_model_load_buffer(const void *data, size_t size,
   if (!data && size)
     return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "load: data is NULL");
   sq_error_clear();
-  return load(data, NULL, size, NULL, options, out);
+  return load(data, false, size, NULL, options, out);
 }
 
 static char *folder_of(const char *path) {
@@ -175,13 +172,6 @@ static char *folder_of(const char *path) {
   if (!slash) return strdup(".");
   if (slash == path) return strdup("/");
   return strndup(path, (size_t)(slash - path));
-}
-
-static bool borrows_weights(const sq_chain *chain) {
-  for (int k = 0; k < chain->n_layers; k++)
-    if (chain->layers[k].weight.borrowed || chain->layers[k].bias.borrowed)
-      return true;
-  return false;
 }
 
 static seqrt_status read_all(int fd, const char *path, uint8_t *data,
@@ -197,10 +187,14 @@ static seqrt_status read_all(int fd, const char *path, uint8_t *data,
   return SEQRT_OK;
 }
 
-/* The whole file in memory of the model's own (NULL when empty). */
-static seqrt_status read_file(const char *path, uint8_t **data, size_t *size) {
+/* The file's bytes (NULL when empty): a private read-only mapping
+ * (*mapped), or where the file cannot be mapped, a copy read into memory
+ * (free with free). */
+static seqrt_status map_file(const char *path, void **data, size_t *size,
+                             bool *mapped) {
   *data = NULL;
   *size = 0;
+  *mapped = false;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return sq_error(SEQRT_ERR_IO, "cannot open '%s': %s", path,
@@ -213,11 +207,14 @@ static seqrt_status read_file(const char *path, uint8_t **data, size_t *size) {
     status = sq_error(SEQRT_ERR_IO, "'%s' is too large", path);
   if (status == SEQRT_OK && st.st_size > 0) {
     *size = (size_t)st.st_size;
-    *data = sq_aligned_alloc(*size); /* on huge pages: see there */
-    status =
-        *data ? read_all(fd, path, *data, *size)
-              : sq_error(SEQRT_ERR_NOMEM,
-                         "out of memory reading '%s' (%zu bytes)", path, *size);
+    void *map = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
+    *mapped = map != MAP_FAILED;
+    *data = *mapped ? map : malloc(*size);
+    if (!*mapped)
+      status = *data ? read_all(fd, path, *data, *size)
+                     : sq_error(SEQRT_ERR_NOMEM,
+                                "out of memory reading '%s' (%zu bytes)", path,
+                                *size);
   }
   close(fd);
   if (status != SEQRT_OK) {
@@ -227,14 +224,14 @@ static seqrt_status read_file(const char *path, uint8_t **data, size_t *size) {
   return status;
 }
 
-/* The file is read into a buffer of the model's own, and FLOAT weights are
- * used where they lie in it (sq_import_in_place): one copy of the bytes
- * from the page cache, onto huge pages. On the 150 MB wide MLP this took
- * ~60 ms of CPU where a private writable mapping took ~190 ms with
- * MAP_POPULATE and ~2.4 s without (moving misaligned weights to 4-byte
- * boundaries copies every page there, one page fault at a time), and the
- * buffer cannot change or vanish under the model as a mapped file could.
- * It lives as long as the model if any weight is borrowed from it. */
+/* The weights are copied from the file's mapping straight into memory of
+ * the model's own, and each payload's pages are unmapped as it is copied
+ * (sq_import_releasing): no copy of the whole file is made, and the
+ * weights are in memory once. On the 150 MB wide MLP this loads in 37-46 ms
+ * where reading the file into a buffer first took 54-488 ms, and then the
+ * misaligned weights were copied again at the first run (29-262 ms): the
+ * buffer's freshly faulted pages were the cost (`seqrt bench`, Intel Xeon
+ * VM). */
 seqrt_status seqrt_model_load_file(const char *path,
                                    const seqrt_options *options,
                                    seqrt_model **out) {
@@ -242,16 +239,17 @@ seqrt_status seqrt_model_load_file(const char *path,
   *out = NULL;
   if (!path) return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "load: path is NULL");
   sq_error_clear();
-  uint8_t *data;
+  void *data;
   size_t size;
-  seqrt_status status = read_file(path, &data, &size);
+  bool mapped;
+  seqrt_status status = map_file(path, &data, &size, &mapped);
   if (status != SEQRT_OK) return status;
   char *dir = folder_of(path);
-  status = dir ? load(data, data, size, dir, options, out)
+  status = dir ? load(data, true, size, dir, options, out)
                : sq_error(SEQRT_ERR_NOMEM, "out of memory loading '%s'", path);
   free(dir);
-  if (status == SEQRT_OK && borrows_weights((*out)->chain))
-    (*out)->file_bytes = data;
+  if (mapped)
+    munmap(data, size);
   else
     free(data);
   if (status != SEQRT_OK) sq_error_prefix("%s", path);
@@ -267,7 +265,6 @@ void seqrt_model_free(seqrt_model *model) {
   pthread_mutex_destroy(&model->plans->lock);
   free(model->plans);
   sq_chain_free(model->chain);
-  free(model->file_bytes);
   free(model);
 }
 

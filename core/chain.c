@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 static const struct {
   const char *name;
@@ -30,7 +31,7 @@ static void layer_free(sq_layer *layer) {
 }
 
 void sq_weights_release(sq_weights *weights) {
-  if (!weights->borrowed) free(weights->data);
+  free(weights->data);
   memset(weights, 0, sizeof *weights);
 }
 
@@ -95,6 +96,17 @@ void *sq_aligned_alloc(size_t bytes) {
   size_t whole = bytes / SQ_HUGE_PAGE * SQ_HUGE_PAGE;
   madvise(data, whole, MADV_HUGEPAGE);
   return data;
+}
+
+const void *sq_release_pages(const void *from, const void *to) {
+  long size = sysconf(_SC_PAGESIZE);
+  if (size <= 0) return from;
+  uintptr_t page = (uintptr_t)size;
+  uintptr_t lo = ((uintptr_t)from + page - 1) / page * page;
+  uintptr_t hi = (uintptr_t)to / page * page;
+  if (hi <= lo) return from;
+  madvise((void *)lo, hi - lo, MADV_DONTNEED);
+  return (const void *)hi;
 }
 
 int64_t sq_layer_parameters(const sq_layer *layer) {

@@ -147,15 +147,11 @@ typedef enum sq_resize_nearest {
   SQ_NEAREST_CEIL
 } sq_resize_nearest;
 
-/* A dense float array of its layer: owned (64-byte aligned), or borrowed
- * (4-byte aligned) from the model file's bytes, which the seqrt_model
- * keeps in memory of its own: then not freed with the chain, but still
- * the layer's alone and writable. */
+/* A dense float array of its layer, 64-byte aligned (sq_aligned_alloc). */
 typedef struct sq_weights {
   float *data; /* NULL when absent (e.g. a conv without bias) */
   int64_t count;
   sq_shape shape;
-  bool borrowed;
 } sq_weights;
 
 typedef struct sq_layer {
@@ -302,7 +298,7 @@ typedef struct sq_chain {
 
 void sq_chain_free(sq_chain *chain);
 
-/* Free the data unless borrowed; leaves the weights empty. */
+/* Free the data; leaves the weights empty. */
 void sq_weights_release(sq_weights *weights);
 
 /* A dim's size at a batch size (batch > 0): -K is batch * K. */
@@ -342,5 +338,11 @@ void sq_layer_padded_input(const sq_layer *layer, sq_shape *out);
  * from 2 MiB up, 2 MiB aligned and advised to use transparent huge pages.
  * NULL on failure or overflow. */
 void *sq_aligned_alloc(size_t bytes);
+
+/* Give the whole pages inside [from, to) back to the system (madvise
+ * MADV_DONTNEED): an anonymous page then reads as zeros, a page of a file
+ * mapping as the file again. Returns the first byte not given back, where
+ * a release of the bytes that follow should start. */
+const void *sq_release_pages(const void *from, const void *to);
 
 #endif

@@ -802,8 +802,7 @@ static eval_fn find_eval(const sq_node *n) {
 
 /* ---- the engine ---------------------------------------------------------- */
 
-/* Decode once: the payload is used up (its bytes now live in the value or
- * are the value, borrowed). */
+/* Decode once: the payload is used up (its bytes now live in the value). */
 static seqrt_status decode_initializer(sq_graph *g, sq_tensor *t) {
   return sq_initializer_decode(t->initializer, g->import, g->payloads,
                                (size_t)t->init_index, &t->value);
@@ -942,9 +941,7 @@ seqrt_status sq_graph_value(sq_graph *g, int t, const sq_value **out) {
   return SEQRT_OK;
 }
 
-float *sq_graph_take_floats(sq_graph *g, const sq_node *node, int slot,
-                            bool *borrowed) {
-  *borrowed = false;
+float *sq_graph_take_floats(sq_graph *g, const sq_node *node, int slot) {
   int t = sq_node_input(node, slot);
   if (t < 0) return NULL;
   for (int s = 0; s < node->n_inputs; s++)
@@ -953,9 +950,7 @@ float *sq_graph_take_floats(sq_graph *g, const sq_node *node, int slot,
   if (tensor->uses_left != 1 || !tensor->value || !tensor->value->f)
     return NULL;
   float *data = tensor->value->f;
-  *borrowed = tensor->value->borrowed;
   tensor->value->f = NULL;
-  tensor->value->borrowed = false;
   return data;
 }
 

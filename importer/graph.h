@@ -135,10 +135,8 @@ const sq_node *sq_graph_sole_consumer(const sq_graph *graph, int t);
 seqrt_status sq_graph_value(sq_graph *graph, int tensor, const sq_value **out);
 /* The float buffer of `node`'s constant input `slot` (after
  * sq_graph_value), handed over when `node` is its last user and reads it
- * once; NULL otherwise (copy it then). The value must not be read after.
- * *borrowed: the buffer lies in the model's bytes (not to be freed). */
-float *sq_graph_take_floats(sq_graph *graph, const sq_node *node, int slot,
-                            bool *borrowed);
+ * once; NULL otherwise (copy it then). The value must not be read after. */
+float *sq_graph_take_floats(sq_graph *graph, const sq_node *node, int slot);
 /* `node` is imported: drop cached values it was the last user of. */
 void sq_graph_release(sq_graph *graph, const sq_node *node);
 

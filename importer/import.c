@@ -411,7 +411,7 @@ static seqrt_status unpack(const uint8_t *data, size_t size,
   return SEQRT_OK;
 }
 
-static seqrt_status import_bytes(const uint8_t *data, uint8_t *writable,
+static seqrt_status import_bytes(const uint8_t *data, bool releasable,
                                  size_t size, const sq_import_options *options,
                                  sq_chain **out) {
   if (!out) return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "import: out is NULL");
@@ -426,7 +426,7 @@ static seqrt_status import_bytes(const uint8_t *data, uint8_t *writable,
   parse_limit = parse_limit > 64 * SQ_MIB ? parse_limit : 64 * SQ_MIB;
   seqrt_status st = check_nesting(data, size, parse_limit);
   if (st != SEQRT_OK) return st;
-  sq_payloads payloads = {data, writable, NULL, 0};
+  sq_payloads payloads = {data, releasable, NULL, 0};
   Onnx__ModelProto *model = NULL;
   if ((st = unpack(data, size, &payloads, &model)) != SEQRT_OK) {
     free(payloads.items);
@@ -452,11 +452,11 @@ static seqrt_status import_bytes(const uint8_t *data, uint8_t *writable,
 
 seqrt_status sq_import(const uint8_t *data, size_t size,
                        const sq_import_options *options, sq_chain **out) {
-  return import_bytes(data, NULL, size, options, out);
+  return import_bytes(data, false, size, options, out);
 }
 
-seqrt_status sq_import_in_place(uint8_t *data, size_t size,
-                                const sq_import_options *options,
-                                sq_chain **out) {
-  return import_bytes(data, data, size, options, out);
+seqrt_status sq_import_releasing(const uint8_t *data, size_t size,
+                                 const sq_import_options *options,
+                                 sq_chain **out) {
+  return import_bytes(data, true, size, options, out);
 }

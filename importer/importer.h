@@ -33,15 +33,15 @@ typedef struct sq_import_options {
 seqrt_status sq_import(const uint8_t *data, size_t size,
                        const sq_import_options *options, sq_chain **out);
 
-/* The same, with bytes that the chain may keep using: they must stay valid
- * until sq_chain_free, and seqrt may write into them (the caller's own
- * copy of a file). FLOAT initializers become the chain's weights in place
- * (sq_weights.borrowed), moved down to 4-byte alignment over their own
- * field's tag and length bytes when needed (the bytes then no longer hold
- * a valid model); the whole pages of payloads used up otherwise (copied,
- * transposed) are given back to the system (madvise MADV_DONTNEED). */
-seqrt_status sq_import_in_place(uint8_t *data, size_t size,
-                                const sq_import_options *options,
-                                sq_chain **out);
+/* The same, from bytes that are not needed once imported (a private
+ * mapping of the model file, or the caller's own copy of it): the whole
+ * pages of each initializer's payload are given back to the system
+ * (sq_release_pages) as it is copied out, a few MiB at a time, so that the
+ * weights are never held twice. The bytes must stay mapped until this
+ * returns; afterwards the payloads read as zeros (anonymous memory) or as
+ * the file again (a mapping of it). */
+seqrt_status sq_import_releasing(const uint8_t *data, size_t size,
+                                 const sq_import_options *options,
+                                 sq_chain **out);
 
 #endif

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -79,7 +78,7 @@ static seqrt_status value_shell(int32_t dtype, int rank, const int64_t *dims,
 
 seqrt_status sq_value_new(int32_t dtype, int rank, const int64_t *dims,
                           sq_value **out) {
-  sq_value *v;
+  sq_value *v = NULL;
   seqrt_status st = value_shell(dtype, rank, dims, &v);
   if (st != SEQRT_OK) return st;
   size_t elem = sq_dtype_is_float(dtype) ? sizeof(float) : sizeof(int64_t);
@@ -100,23 +99,9 @@ seqrt_status sq_value_new(int32_t dtype, int rank, const int64_t *dims,
   return SEQRT_OK;
 }
 
-/* Give the whole pages of a used-up payload back to the system: its bytes
- * are read no more (sq_import_in_place lends them for this). */
-static void release_pages(void *start, size_t length) {
-  long page = sysconf(_SC_PAGESIZE);
-  if (page <= 0 || !start) return;
-  uintptr_t size = (uintptr_t)page;
-  uintptr_t first = ((uintptr_t)start + size - 1) / size * size;
-  uintptr_t end = ((uintptr_t)start + length) / size * size;
-  if (end > first) madvise((void *)first, end - first, MADV_DONTNEED);
-}
-
 void sq_value_free(sq_value *value) {
   if (!value) return;
-  if (value->borrowed)
-    release_pages(value->f, (size_t)value->count * sizeof(float));
-  else
-    free(value->f);
+  free(value->f);
   free(value->i);
   free(value->batch);
   free(value);
@@ -500,7 +485,23 @@ typedef struct raw_bytes {
   const uint8_t *data;
   size_t len;
   bool present;
+  bool release; /* give its pages back once copied (sq_payloads) */
 } raw_bytes;
+
+/* FLOAT bytes a slice at a time, each slice's source pages given back once
+ * copied: a payload and its copy are never both whole in memory (VGG-11's
+ * first classifier weight has 411 MB). */
+#define SQ_RELEASE_SLICE_BYTES ((size_t)4 << 20)
+
+static void copy_releasing(float *to, const uint8_t *from, size_t bytes) {
+  const void *released = from;
+  for (size_t done = 0, n; done < bytes; done += n) {
+    n = bytes - done < SQ_RELEASE_SLICE_BYTES ? bytes - done
+                                              : SQ_RELEASE_SLICE_BYTES;
+    memcpy((uint8_t *)to + done, from + done, n);
+    released = sq_release_pages(released, from + done + n);
+  }
+}
 
 static seqrt_status decode_into(const Onnx__TensorProto *t,
                                 const sq_import_options *source, int64_t bytes,
@@ -525,7 +526,12 @@ static seqrt_status decode_into(const Onnx__TensorProto *t,
                       tensor_name(t), raw->len, (long long)bytes,
                       sq_dtype_name(v->dtype),
                       format_dims(v, dims, sizeof dims));
-    if (bytes) convert_raw(v, raw->data);
+    if (raw->release && v->dtype == SQ_DT_FLOAT)
+      copy_releasing(v->f, raw->data, raw->len);
+    else if (bytes)
+      convert_raw(v, raw->data);
+    if (raw->release && raw->len)
+      sq_release_pages(raw->data, raw->data + raw->len);
     return SEQRT_OK;
   }
   return convert_typed(t, v);
@@ -552,49 +558,11 @@ static seqrt_status decode_raw(const Onnx__TensorProto *t,
 seqrt_status sq_tensor_decode(const Onnx__TensorProto *t,
                               const sq_import_options *source, sq_value **out) {
   raw_bytes raw = {t->raw_data.data, t->raw_data.len,
-                   t->has_raw_data || t->raw_data.len > 0};
+                   t->has_raw_data || t->raw_data.len > 0, false};
   return decode_raw(t, source, &raw, out);
 }
 
 /* ---- initializers in place ----------------------------------------------- */
-
-/* A FLOAT payload that can be the value itself: inline, of the right size. */
-static bool can_borrow(const Onnx__TensorProto *t, const sq_payloads *payloads,
-                       const sq_payload *item) {
-  int64_t bytes;
-  int32_t location = t->has_data_location ? t->data_location : 0;
-  return payloads->writable && t->has_data_type &&
-         t->data_type == SQ_DT_FLOAT && !t->segment &&
-         location == ONNX__TENSOR_PROTO__DATA_LOCATION__DEFAULT &&
-         sq_tensor_bytes(t, &bytes) == SEQRT_OK && bytes > 0 &&
-         (uint64_t)bytes == item->length;
-}
-
-/* The payload at a 4-byte boundary: moved down over its own field's tag
- * and length bytes (read already, never again) when misaligned; NULL when
- * they are fewer than the move needs. */
-static float *aligned_payload(sq_payloads *payloads, sq_payload *item) {
-  uint8_t *at = payloads->writable + item->offset;
-  size_t shift = (uintptr_t)at % sizeof(float);
-  if (shift > item->header) return NULL;
-  if (shift) {
-    memmove(at - shift, at, item->length);
-    item->offset -= shift;
-    item->header -= shift;
-  }
-  return (float *)(void *)(at - shift);
-}
-
-static seqrt_status borrow_payload(const Onnx__TensorProto *t, float *data,
-                                   sq_value **out) {
-  sq_value *v;
-  seqrt_status st = value_shell(t->data_type, (int)t->n_dims, t->dims, &v);
-  if (st != SEQRT_OK) return st;
-  v->f = data;
-  v->borrowed = true;
-  *out = v;
-  return SEQRT_OK;
-}
 
 seqrt_status sq_initializer_decode(const Onnx__TensorProto *t,
                                    const sq_import_options *source,
@@ -603,14 +571,10 @@ seqrt_status sq_initializer_decode(const Onnx__TensorProto *t,
   sq_payload *item =
       payloads && index < payloads->count ? &payloads->items[index] : NULL;
   if (!item || !item->present) return sq_tensor_decode(t, source, out);
-  float *data =
-      can_borrow(t, payloads, item) ? aligned_payload(payloads, item) : NULL;
-  raw_bytes raw = {payloads->base + item->offset, item->length, true};
-  seqrt_status st =
-      data ? borrow_payload(t, data, out) : decode_raw(t, source, &raw, out);
+  raw_bytes raw = {payloads->base + item->offset, item->length, true,
+                   payloads->releasable};
+  seqrt_status st = decode_raw(t, source, &raw, out);
   if (st != SEQRT_OK) return st;
-  if (payloads->writable && !data)
-    release_pages(payloads->writable + item->offset, item->length);
   item->length = 0;
   return SEQRT_OK;
 }

@@ -28,9 +28,7 @@ enum {
  * bool types as int64 in `i` (exactly one of the two is set). Values
  * computed from Shape may contain the symbolic batch size: then `batch` is
  * non-NULL and batch[k] != 0 marks element k as "the batch size" times
- * K, with -K in i[k] (the chain dim Shape read: -1 for the batch itself). A
- * borrowed `f` lies in the model's writable bytes (sq_import_in_place):
- * freeing the value gives its whole pages back to the system instead. */
+ * K, with -K in i[k] (the chain dim Shape read: -1 for the batch itself). */
 typedef struct sq_value {
   int32_t dtype;
   int rank;
@@ -39,7 +37,6 @@ typedef struct sq_value {
   float *f;
   int64_t *i;
   uint8_t *batch;
-  bool borrowed;
 } sq_value;
 
 const char *sq_dtype_name(int32_t dtype);
@@ -71,17 +68,13 @@ seqrt_status sq_tensor_decode(const Onnx__TensorProto *tensor,
                               const sq_import_options *source, sq_value **out);
 
 /* Decode graph.initializer[index], whose raw_data the wire pass left in
- * the model's bytes (payloads, wire.h). With writable bytes a FLOAT
- * payload becomes the value's storage (value->borrowed), moved down to a
- * 4-byte boundary over its own field's header when misaligned (copied when
- * that header is too short). The payload is used up: a second decode fails
- * like an empty raw_data. */
+ * the model's bytes (payloads, wire.h), into a value of its own; the
+ * payload's whole pages are given back as it is copied when the payloads
+ * are releasable. The payload is used up: a second decode fails like an
+ * empty raw_data. */
 seqrt_status sq_initializer_decode(const Onnx__TensorProto *tensor,
                                    const sq_import_options *source,
                                    sq_payloads *payloads, size_t index,
                                    sq_value **out);
-
-/* 64-byte aligned allocation for weights (free with free()). */
-void *sq_aligned_alloc(size_t bytes);
 
 #endif

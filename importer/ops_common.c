@@ -173,14 +173,10 @@ seqrt_status sq_weights_from_input(sq_ctx *ctx, const sq_node *node, int slot,
   int64_t count = value->count;
   sq_shape shape = {.rank = value->rank};
   for (int k = 0; k < value->rank; k++) shape.dims[k] = value->dims[k];
-  bool borrowed;
-  float *data = sq_graph_take_floats(ctx->graph, node, slot, &borrowed);
+  float *data = sq_graph_take_floats(ctx->graph, node, slot);
   if (!data) return sq_weights_from(w, value);
   sq_weights_release(w);
-  /* 64-byte aligned like sq_weights_alloc, or 4-byte when borrowed from the
-   * model's bytes */
-  w->data = data;
-  w->borrowed = borrowed;
+  w->data = data; /* sq_aligned_alloc'd like sq_weights_alloc's */
   w->count = count;
   w->shape = shape;
   return SEQRT_OK;

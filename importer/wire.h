@@ -24,10 +24,9 @@ typedef struct sq_payload {
 /* The model's bytes and the payloads of its initializers. */
 typedef struct sq_payloads {
   const uint8_t *base;
-  /* The same bytes when the chain may keep using them (sq_import_in_place):
-   * FLOAT payloads are then the weights themselves, moved down to 4-byte
-   * alignment inside their own field when needed. NULL: copy them. */
-  uint8_t *writable;
+  /* The pages of a payload may be given back once it is copied out
+   * (sq_import_releasing). */
+  bool releasable;
   sq_payload *items; /* one per graph.initializer, in order */
   size_t count;
 } sq_payloads;
@@ -35,7 +34,7 @@ typedef struct sq_payloads {
 /* Copy the ModelProto in data[0, size) into *stripped (malloc'd,
  * *stripped_size bytes) without the raw_data fields of graph.initializer
  * entries, length prefixes re-encoded, and record those payloads in
- * payloads->items (malloc'd; payloads->base is set, writable left as is).
+ * payloads->items (malloc'd; payloads->base is set, releasable left as is).
  * Structural errors at the levels walked (model, graph, initializers) are
  * SEQRT_ERR_PARSE with no message set: protobuf-c rejects those bytes too.
  * SEQRT_ERR_NOMEM sets its message. */

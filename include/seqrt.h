@@ -175,9 +175,10 @@ SEQRT_API seqrt_status seqrt_options_set_external_data(seqrt_options *options,
 /** Load and import an ONNX file. External data files are looked up among
  * those `options` supplies, then in the model's folder (confined to it:
  * SECURITY.md). `options` may be NULL. On success *out is owned by the
- * caller (seqrt_model_free). The file is read once: the model keeps its
- * bytes and uses its FLOAT weights where they lie in them, so the file may
- * change or go away after the call. Thread-safe. */
+ * caller (seqrt_model_free). The file is mapped (read where it cannot be)
+ * and its weights are copied into the model during the call: it may change
+ * or go away after the call, but must not be truncated during it (reading
+ * a page cut off a mapped file is a SIGBUS). Thread-safe. */
 SEQRT_API seqrt_status seqrt_model_load_file(const char *path,
                                              const seqrt_options *options,
                                              seqrt_model **out);

@@ -12,7 +12,6 @@
 #include <immintrin.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "internal.h"
 
@@ -21,7 +20,7 @@
 
 typedef struct linear_kernel_params {
   int64_t k, n;
-  const float *weights; /* [n][k], aligned (bind_weights) */
+  const float *weights; /* [n][k], 64-byte aligned (bind_weights) */
   bool relu, parallel;
   float bias[]; /* n */
 } linear_kernel_params;
@@ -110,35 +109,29 @@ static int64_t input_rows(const sq_builder *b) {
   return rows;
 }
 
+/* Chain weights are 64-byte aligned (core/chain.h); a misaligned array
+ * would make every load straddle two cache lines (AlexNet's Linear layers
+ * on one thread: 25-31 GB/s against 38 GB/s aligned). */
+static bool weights_aligned(const sq_layer *layer) {
+  return (uintptr_t)layer->weight.data % SQ_ALIGN == 0;
+}
+
 bool sq_linear_kernel_fits(const sq_builder *b) {
   const sq_layer *layers = b->plan->chain->layers;
   int linear = (int)(b->layer - layers);
   return b->layer->kind == SQ_LINEAR && input_rows(b) == 1 &&
          sq_only_relus(layers, linear + 1, b->step->hi) &&
-         __builtin_cpu_supports("avx512f");
+         weights_aligned(b->layer) && __builtin_cpu_supports("avx512f");
 }
 
-static bool aligned(const void *data) {
-  return (uintptr_t)data % SQ_ALIGN == 0;
-}
-
-/* p->weights: the chain's array where it lies if it is aligned, else an
- * aligned copy (the cache's, which may give the chain's pages back; or one
- * after the params). Misaligned weights would make every load straddle two
- * cache lines (AlexNet's Linear layers on one thread: 25-31 GB/s against
- * 38 GB/s aligned), and peeling columns to align them would make results
- * depend on where the model file put its bytes. */
-static seqrt_status bind_weights(sq_builder *b, linear_kernel_params *p,
-                                 float *spare) {
+/* p->weights: the chain's array where it lies (the cache's copy once the
+ * cache has given the chain's pages back). */
+static seqrt_status bind_weights(sq_builder *b, linear_kernel_params *p) {
   const sq_layer *layer = b->layer;
   const float *source = layer->weight.data;
-  size_t bytes = (size_t)(p->n * p->k) * sizeof(float);
-  bool in_place = aligned(source);
-  *(in_place ? &b->plan->shared_const_bytes : &b->plan->owned_const_bytes) +=
-      bytes;
+  b->plan->shared_const_bytes += (size_t)(p->n * p->k) * sizeof(float);
   if (!b->plan->cache) {
-    if (!in_place) memcpy(spare, source, bytes);
-    p->weights = in_place ? source : spare;
+    p->weights = source;
     return SEQRT_OK;
   }
   dnnl_dims_t dims = {p->n, p->k};
@@ -146,13 +139,9 @@ static seqrt_status bind_weights(sq_builder *b, linear_kernel_params *p,
   seqrt_status st = sq_md_plain(layer, 2, dims, &plain);
   if (st != SEQRT_OK) return st;
   void *weights = NULL;
-  if (in_place)
-    st = sq_weight_cache_in_place(b->plan->cache, layer, source, &plain,
-                                  b->plan->engine, b->plan->build_stream,
-                                  &weights);
-  else
-    st = sq_weight_cache_get(b->plan->cache, layer, source, &plain, &plain,
-                             b->plan->engine, b->plan->build_stream, &weights);
+  st = sq_weight_cache_in_place(b->plan->cache, layer, source, &plain,
+                                b->plan->engine, b->plan->build_stream,
+                                &weights);
   p->weights = weights;
   return st;
 }
@@ -161,14 +150,8 @@ seqrt_status sq_build_linear_kernel(sq_builder *b, int64_t k, int64_t n) {
   const sq_layer *layer = b->layer;
   const sq_layer *first = b->flatten ? b->flatten : layer;
   int index = (int)(layer - b->plan->chain->layers);
-  /* The params, then (when it needs one without a cache) the weights'
-   * aligned copy: one allocation, freed with free. */
-  size_t head = (sizeof(linear_kernel_params) + (size_t)n * sizeof(float) +
-                 SQ_ALIGN - 1) /
-                SQ_ALIGN * SQ_ALIGN;
-  bool copy = !b->plan->cache && !aligned(layer->weight.data);
   linear_kernel_params *p =
-      sq_aligned_alloc(head + (copy ? (size_t)(n * k) * sizeof(float) : 0));
+      malloc(sizeof(linear_kernel_params) + (size_t)n * sizeof(float));
   if (!p)
     return sq_error(SEQRT_ERR_NOMEM, "layer '%s' (Linear): out of memory",
                     layer->name);
@@ -182,7 +165,7 @@ seqrt_status sq_build_linear_kernel(sq_builder *b, int64_t k, int64_t n) {
   dnnl_dims_t in, out;
   sq_dims(&first->in, b->plan->batch, in);
   sq_dims(&layer->out, b->plan->batch, out);
-  seqrt_status st = bind_weights(b, p, (float *)((char *)p + head));
+  seqrt_status st = bind_weights(b, p);
   if (st == SEQRT_OK) st = sq_md_plain(layer, first->in.rank, in, &b->src_md);
   if (st == SEQRT_OK) st = sq_md_plain(layer, layer->out.rank, out, &b->dst_md);
   if (st != SEQRT_OK) {

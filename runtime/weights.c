@@ -1,10 +1,7 @@
 /* Weights reordered into the layouts the primitives chose, made once and
  * shared by every plan of a chain (one copy per layout, not per plan). */
-#define _GNU_SOURCE
 #include <stdint.h>
 #include <stdlib.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "internal.h"
 
@@ -153,18 +150,6 @@ static bool may_release(const sq_weight_cache *cache, const sq_layer *layer,
          dnnl_memory_desc_get_size(user_md) >= SQ_RELEASE_MIN_BYTES;
 }
 
-/* Give back the whole pages of [from, to) (their contents are not needed
- * again; the next read of them would see zeros). Returns where the next
- * call should start: the first byte not given back. */
-static const char *release_pages(const char *from, const char *to) {
-  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-  uintptr_t lo = ((uintptr_t)from + page - 1) / page * page;
-  uintptr_t hi = (uintptr_t)to / page * page;
-  if (hi <= lo) return from;
-  madvise((void *)lo, hi - lo, MADV_DONTNEED);
-  return (const char *)hi;
-}
-
 /* The plain array's outermost dim (largest stride), if its bytes are
  * exactly dims[d] rows of strides[d] floats; -1 otherwise. */
 static int outer_dim(const dnnl_memory_desc_t *md) {
@@ -268,7 +253,7 @@ static bool reorder_releasing(const sq_layer *layer, dnnl_engine_t engine,
                       (char *)out + to_off);
     if (st == dnnl_success)
       released =
-          release_pages(released, base + (size_t)(off + n) * p.row_bytes);
+          sq_release_pages(released, base + (size_t)(off + n) * p.row_bytes);
   }
   dnnl_primitive_destroy(rc.prim);
   *status = st == dnnl_success ? SEQRT_OK

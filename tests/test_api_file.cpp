@@ -1,9 +1,10 @@
-// Models loaded from a file use their FLOAT weights in place, in the file's
-// bytes the model keeps (api/seqrt.c, sq_import_in_place): such a model
-// runs and matches the same model loaded from a buffer (whose weights are
-// copied) and an independent reference, BatchNorm folding into those
-// weights leaves the file on disk unchanged, and the model does not depend
-// on the file once loaded.
+// Models loaded from a file copy their weights out of a mapping of it whose
+// pages they give back as they go (api/seqrt.c, sq_import_releasing): such
+// a model runs and matches the same model loaded from a buffer and an
+// independent reference, BatchNorm folding into its weights leaves the file
+// on disk unchanged, a second load of the file reads it whole again (the
+// Linear weight spans whole pages the first load gave back), and the model
+// does not depend on the file once loaded.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>

@@ -1,9 +1,13 @@
 // Importer: the wire pass that keeps initializer payloads (raw_data) out of
-// protobuf-c's copy (importer/wire.c), and weights used in place from the
-// model's bytes (sq_import_in_place). The reference is protobuf-c itself:
+// protobuf-c's copy (importer/wire.c), and imports that give the payloads'
+// pages back as they copy them (sq_import_releasing). The reference is
+// protobuf-c itself:
 // the stripped bytes must be exactly what protobuf-c packs for the model
 // with those raw_data fields cleared, for valid and damaged models alike,
 // and chains must equal those of the copying path.
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <memory>
 #include <random>
@@ -283,7 +287,7 @@ void expect_parse_error(const Bytes &bytes, const std::string &what) {
       << r.error;
   Bytes copy = bytes;
   sq_chain *chain = nullptr;
-  EXPECT_EQ(sq_import_in_place(copy.data(), copy.size(), nullptr, &chain),
+  EXPECT_EQ(sq_import_releasing(copy.data(), copy.size(), nullptr, &chain),
             SEQRT_ERR_PARSE);
   EXPECT_EQ(chain, nullptr);
 }
@@ -356,88 +360,102 @@ TEST(ImporterWire, DamagedModelsAgreeWithProtobuf) {
     EXPECT_TRUE(r.ok() || !r.error.empty());
     sq_chain *chain = nullptr;
     seqrt_status st =
-        sq_import_in_place(bad.data(), bad.size(), nullptr, &chain);
+        sq_import_releasing(bad.data(), bad.size(), nullptr, &chain);
     EXPECT_EQ(st, r.status) << r.error;
     sq_chain_free(chain);
   }
 }
 
-// ---- weights in place
-// --------------------------------------------------------
+// ---- releasing imports -----------------------------------------------------
 
-// The model at every alignment: FLOAT payloads are moved to a 4-byte
-// boundary over their own field's header and borrowed. Values equal the
-// copying path's.
-TEST(ImporterWire, MisalignedPayloadsBorrowedInPlace) {
+// Page-aligned anonymous memory holding a copy of some bytes.
+struct AnonymousCopy {
+  uint8_t *data = nullptr;
+  size_t size = 0;
+  explicit AnonymousCopy(const Bytes &bytes) : size(bytes.size()) {
+    void *m = mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return;
+    data = static_cast<uint8_t *>(m);
+    std::memcpy(data, bytes.data(), size);
+  }
+  ~AnonymousCopy() {
+    if (data) munmap(data, size);
+  }
+  AnonymousCopy(const AnonymousCopy &) = delete;
+  AnonymousCopy &operator=(const AnonymousCopy &) = delete;
+};
+
+// A releasing import makes the same chain as a copying one, its weights
+// 64-byte aligned and of its own, and gives back the whole pages of every
+// payload it copied (anonymous pages given back read as zeros): one
+// payload in several 4 MiB slices, and one too small to span a page. The
+// bytes around the payloads are left alone.
+TEST(ImporterWire, ReleasingImportGivesPayloadPagesBack) {
   Model m(13);
-  std::vector<float> w = ramp(64 * 40, 0.37f), w2 = ramp(64 * 3, -0.2f);
-  m.input("x", {-1, 40});
-  m.initializer("w", {64, 40}, w);
-  m.initializer("b", {64}, ramp(64, 0.1f));
-  m.initializer("w2", {64, 3}, w2);
+  std::vector<float> w = ramp(3000 * 1000, 0.37f), w2 = ramp(3000 * 3, -0.2f);
+  m.input("x", {-1, 1000});
+  m.initializer("w", {3000, 1000}, w);
+  m.initializer("b", {3000}, ramp(3000, 0.1f));
+  m.initializer("w2", {3000, 3}, w2);
   m.node("Gemm", {"x", "w", "b"}, {"h"}, "/fc/Gemm").attr("transB", 1);
   m.node("Gemm", {"h", "w2"}, {"y"}, "/fc2/Gemm");
   m.output("y");
   Bytes bytes = m.bytes();
+  Stripped s = strip(bytes);
+  ASSERT_EQ(s.status, SEQRT_OK);
+  ASSERT_EQ(s.payloads.size(), 3u);
   Imported copied;
   import_bytes(bytes.data(), bytes.size(), copied);
   ASSERT_TRUE(copied.ok()) << copied.error;
-  EXPECT_FALSE(copied.layer(0).weight.borrowed);
-  for (size_t shift = 0; shift < 4; shift++) {
-    SCOPED_TRACE("shift " + std::to_string(shift));
-    std::vector<uint32_t> storage(bytes.size() / 4 + 2);
-    uint8_t *at = reinterpret_cast<uint8_t *>(storage.data()) + shift;
-    std::memcpy(at, bytes.data(), bytes.size());
-    sq_chain *chain = nullptr;
-    ASSERT_EQ(sq_import_in_place(at, bytes.size(), nullptr, &chain), SEQRT_OK)
-        << seqrt_last_error();
-    ASSERT_EQ(chain->n_layers, 2);
-    const sq_layer &fc = chain->layers[0];
-    EXPECT_TRUE(fc.weight.borrowed);
-    const uint8_t *wp = reinterpret_cast<const uint8_t *>(fc.weight.data);
-    EXPECT_TRUE(wp >= at && wp + w.size() * 4 <= at + bytes.size());
-    EXPECT_EQ(reinterpret_cast<uintptr_t>(fc.weight.data) % 4, 0u);
-    EXPECT_FLOATS_NEAR(w, values_of(fc.weight), 0);
-    EXPECT_FLOATS_NEAR(values_of(copied.layer(0).bias), values_of(fc.bias), 0);
-    // [in, out] weights are transposed into owned memory
-    const sq_layer &fc2 = chain->layers[1];
-    EXPECT_FALSE(fc2.weight.borrowed);
-    EXPECT_FLOATS_NEAR(values_of(copied.layer(1).weight), values_of(fc2.weight),
+  AnonymousCopy anon(bytes);
+  ASSERT_NE(anon.data, nullptr);
+  sq_chain *chain = nullptr;
+  ASSERT_EQ(sq_import_releasing(anon.data, anon.size, nullptr, &chain),
+            SEQRT_OK)
+      << seqrt_last_error();
+  std::unique_ptr<sq_chain, decltype(&sq_chain_free)> owned(chain,
+                                                            sq_chain_free);
+  ASSERT_EQ(chain->n_layers, 2);
+  for (int k = 0; k < 2; k++) {
+    const sq_layer &l = chain->layers[k];
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(l.weight.data) % 64, 0u);
+    EXPECT_FALSE(reinterpret_cast<const uint8_t *>(l.weight.data) >=
+                     anon.data &&
+                 reinterpret_cast<const uint8_t *>(l.weight.data) <
+                     anon.data + anon.size);
+    EXPECT_FLOATS_NEAR(values_of(copied.layer(k).weight), values_of(l.weight),
                        0);
-    sq_chain_free(chain);
+    EXPECT_FLOATS_NEAR(values_of(copied.layer(k).bias), values_of(l.bias), 0);
   }
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  size_t released = 0, kept = 0;
+  std::vector<bool> in_payload(bytes.size(), false);
+  for (const sq_payload &p : s.payloads) {
+    if (!p.present) continue;
+    size_t lo = (p.offset + page - 1) / page * page;
+    size_t hi = (p.offset + p.length) / page * page;
+    for (size_t at = p.offset; at < p.offset + p.length; at++)
+      in_payload[at] = true;
+    for (size_t at = lo; at < hi; at++) {
+      if (anon.data[at] != 0) {
+        ADD_FAILURE() << "payload byte " << at << " was not given back";
+        break;
+      }
+      released++;
+    }
+  }
+  for (size_t at = 0; at < bytes.size(); at++)
+    if (!in_payload[at]) {
+      ASSERT_EQ(anon.data[at], bytes[at]) << "byte " << at;
+      kept++;
+    }
+  EXPECT_GT(released, w.size() * 4 - 2 * page);
+  EXPECT_GT(kept, 0u);
 }
 
-// A payload too close to its tag to be moved is copied, not borrowed.
-TEST(ImporterWire, ShortHeaderIsCopied) {
-  std::vector<float> w = ramp(12, 0.3f), b = ramp(4, 0.2f);
-  Model m(13);
-  gemm_model(m, w, b);
-  Bytes bytes = m.bytes();
-  Stripped s = strip(bytes);
-  ASSERT_EQ(s.status, SEQRT_OK);
-  ASSERT_EQ(s.payloads[0].header, 2u);
-  int copied = 0;
-  for (size_t shift = 0; shift < 4; shift++) {
-    std::vector<uint32_t> storage(bytes.size() / 4 + 2);
-    uint8_t *at = reinterpret_cast<uint8_t *>(storage.data()) + shift;
-    std::memcpy(at, bytes.data(), bytes.size());
-    size_t mis = (reinterpret_cast<uintptr_t>(at) + s.payloads[0].offset) % 4;
-    sq_chain *chain = nullptr;
-    ASSERT_EQ(sq_import_in_place(at, bytes.size(), nullptr, &chain), SEQRT_OK)
-        << seqrt_last_error();
-    EXPECT_EQ(chain->layers[0].weight.borrowed, mis <= 2) << "shift " << shift;
-    copied += mis > 2;
-    EXPECT_FLOATS_NEAR(w, values_of(chain->layers[0].weight), 0);
-    EXPECT_FLOATS_NEAR(b, values_of(chain->layers[0].bias), 0);
-    sq_chain_free(chain);
-  }
-  EXPECT_EQ(copied, 1); // one alignment of four needs a 3-byte move
-}
-
-// BatchNorm folds into borrowed Conv weights in place: the folded values
-// are right, and they live in the caller's buffer, not in a copy.
-TEST(ImporterWire, BatchNormFoldsIntoBorrowedWeights) {
+// BatchNorm folds into the Conv weights a releasing import copied.
+TEST(ImporterWire, BatchNormFoldsIntoReleasedWeights) {
   Model m(14);
   m.input("x", {-1, 2, 5, 5});
   std::vector<float> w = ramp(4 * 2 * 3 * 3), b = ramp(4, 0.4f, -0.3f);
@@ -458,18 +476,14 @@ TEST(ImporterWire, BatchNormFoldsIntoBorrowedWeights) {
       .attr("epsilon", 1e-3f);
   m.output("y");
   Bytes bytes = m.bytes();
-  std::vector<uint32_t> storage(bytes.size() / 4 + 1);
-  uint8_t *at = reinterpret_cast<uint8_t *>(storage.data());
-  std::memcpy(at, bytes.data(), bytes.size());
+  Bytes copy = bytes;
   sq_chain *chain = nullptr;
-  ASSERT_EQ(sq_import_in_place(at, bytes.size(), nullptr, &chain), SEQRT_OK)
+  ASSERT_EQ(sq_import_releasing(copy.data(), copy.size(), nullptr, &chain),
+            SEQRT_OK)
       << seqrt_last_error();
   ASSERT_EQ(chain->n_layers, 1);
   const sq_layer &l = chain->layers[0];
   EXPECT_STREQ(l.folded, "1");
-  EXPECT_TRUE(l.weight.borrowed);
-  const uint8_t *wp = reinterpret_cast<const uint8_t *>(l.weight.data);
-  EXPECT_TRUE(wp >= at && wp < at + bytes.size());
   std::vector<float> fw(w.size()), fb(4);
   for (size_t o = 0; o < 4; o++) {
     double scale = gamma[o] / std::sqrt(var[o] + 1e-3);

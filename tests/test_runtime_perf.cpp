@@ -624,57 +624,35 @@ TEST(RuntimePerf, OneRowLinearRunsTheKernel) {
     }
 }
 
-namespace {
-
-// Output of one batch-1 run of `plan` on a fixed input.
-std::vector<float> one_run(const sq_chain *chain, const sq_plan *plan) {
-  sq_exec *raw = nullptr;
-  EXPECT_EQ(sq_exec_create(plan, &raw), SEQRT_OK) << seqrt_last_error();
-  std::unique_ptr<sq_exec, ExecDeleter> exec(raw);
-  std::vector<float> input =
-      random_vector(count_of(shape_dims(chain->layers[0].in, 1)), 7);
-  std::vector<float> output(
-      count_of(shape_dims(chain->layers[chain->n_layers - 1].out, 1)), NAN);
-  sq_run_args args{};
-  args.last = chain->n_layers - 1;
-  args.input = input.data();
-  args.output = output.data();
-  if (exec) EXPECT_EQ(sq_exec_run(exec.get(), &args), SEQRT_OK);
-  return output;
-}
-
-} // namespace
-
-TEST(RuntimePerf, LinearKernelGivesTheSameBitsWhereverTheWeightsLie) {
-  // The kernel reads 64-byte aligned weights in place and an aligned copy of
-  // others (the plan's, or the cache's): results must not depend on where
-  // a model file put its bytes.
+TEST(RuntimePerf, LinearKernelReadsAlignedWeightsInPlace) {
+  // The kernel reads the chain's 64-byte aligned weights where they lie,
+  // with or without a weight cache; an array that is not so aligned (no
+  // importer makes one) runs on oneDNN instead, still right.
   ChainMaker m({-1, 96});
   m.linear(21).eltwise(SQ_RELU).linear(6);
   std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
   sq_weights &w = chain->layers[0].weight;
   std::vector<float> values(w.data, w.data + w.count);
   free(w.data);
-  w.borrowed = true;
   std::unique_ptr<float, decltype(&free)> storage(
       static_cast<float *>(aligned_alloc(64, (values.size() + 64) * 4)), free);
-  std::vector<float> first;
-  for (int offset : {0, 1, 3, 8, 15}) {
+  // the array lies in `storage` below, which the chain must not free
+  std::unique_ptr<sq_weights, void (*)(sq_weights *)> unhook(
+      &w, [](sq_weights *x) { x->data = nullptr; });
+  size_t bytes = values.size() * sizeof(float);
+  for (int offset : {0, 1, 3, 8, 16}) {
     SCOPED_TRACE(::testing::Message() << "offset " << offset << " floats");
     w.data = storage.get() + offset;
     std::copy(values.begin(), values.end(), w.data);
+    bool aligned = offset % 16 == 0;
     auto cache = new_cache(false);
     for (sq_weight_cache *c : {(sq_weight_cache *)nullptr, cache.get()}) {
       auto plan = plan_with(chain.get(), 1, one_thread_with(c));
       ASSERT_TRUE(plan);
-      EXPECT_EQ(step_impl(plan.get(), 0), "kernel");
+      EXPECT_EQ(step_impl(plan.get(), 0) == "kernel", aligned);
       sq_plan_stats stats;
       sq_plan_get_stats(plan.get(), &stats);
-      size_t bytes = values.size() * sizeof(float);
-      EXPECT_EQ(stats.shared_weight_bytes >= bytes, offset == 0);
-      std::vector<float> out = one_run(chain.get(), plan.get());
-      if (first.empty()) first = out;
-      EXPECT_EQ(std::memcmp(out.data(), first.data(), out.size() * 4), 0);
+      if (aligned) EXPECT_GE(stats.shared_weight_bytes, bytes);
       expect_runs_like_reference(chain.get(), plan.get(), 1, 1);
     }
   }

@@ -237,7 +237,7 @@ private:
   void set_weights(sq_weights *w, const Dims &dims, float scale) {
     w->count = count_of(dims);
     w->shape = make_shape(dims);
-    w->data = (float *)malloc((size_t)w->count * sizeof(float));
+    w->data = (float *)sq_aligned_alloc((size_t)w->count * sizeof(float));
     fill_random(w->data, w->count, seed_++, scale);
   }
 

@@ -2,8 +2,8 @@
  * and run it: at batch 1 and 2, whole-chain (fused plan) and layer by layer
  * (observable plan). External data named "weights.bin" is supplied from
  * memory, every other reference must be refused. The same bytes are also
- * imported in place (weights borrowed from a writable copy, as for a model
- * file), which must succeed or fail alike. Any crash, leak, hang or
+ * imported releasing (payload pages given back as they are copied, as for
+ * a model file), which must succeed or fail alike. Any crash, leak, hang or
  * sanitizer report is a bug; errors are expected. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -66,15 +66,15 @@ static void run_once(const seqrt_model *model, int64_t batch, int layers) {
   free(output.data);
 }
 
-/* The import of a model file: in place, on a copy of the bytes. */
-static seqrt_status import_in_place(const uint8_t *data, size_t size,
-                                    const sq_external_blob *blob) {
+/* The import of a model file: releasing, on a copy of the bytes. */
+static seqrt_status import_releasing(const uint8_t *data, size_t size,
+                                     const sq_external_blob *blob) {
   uint8_t *copy = malloc(size ? size : 1);
   if (!copy) return SEQRT_ERR_NOMEM;
   if (size) memcpy(copy, data, size);
   sq_import_options options = {NULL, 64u << 20, blob, 1};
   sq_chain *chain = NULL;
-  seqrt_status status = sq_import_in_place(copy, size, &options, &chain);
+  seqrt_status status = sq_import_releasing(copy, size, &options, &chain);
   sq_chain_free(chain);
   free(copy);
   return status;
@@ -105,7 +105,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   seqrt_model_free(model);
   seqrt_options_free(options);
   sq_external_blob blob = {"weights.bin", weights, sizeof weights};
-  if (status != SEQRT_ERR_NOMEM && import_in_place(data, size, &blob) != status)
-    abort(); /* borrowing weights changes nothing else */
+  if (status != SEQRT_ERR_NOMEM &&
+      import_releasing(data, size, &blob) != status)
+    abort(); /* giving pages back changes nothing else */
   return 0;
 }
