@@ -81,18 +81,20 @@ const char *sq_dims_format(int rank, const int64_t *dims, char *buf,
 
 #define SQ_HUGE_PAGE ((size_t)2 << 20)
 
+bool sq_huge_pages_wanted(void) {
+  const char *env = getenv("SEQRT_HUGE_PAGES");
+  return env && strcmp(env, "1") == 0;
+}
+
 void *sq_aligned_alloc(size_t bytes) {
   size_t rounded = (bytes + 63) / 64 * 64;
   if (rounded < bytes) return NULL;
-  if (bytes < SQ_HUGE_PAGE) return aligned_alloc(64, rounded ? rounded : 64);
+  if (bytes < SQ_HUGE_PAGE || !sq_huge_pages_wanted())
+    return aligned_alloc(64, rounded ? rounded : 64);
   void *data = NULL;
   if (posix_memalign(&data, SQ_HUGE_PAGE, rounded) != 0) return NULL;
-  /* Transparent huge pages where the system grants them on request: page
-   * faults cost ~20 us each in a VM, and a 2 MiB page takes 512x fewer as
-   * the buffer is first written (a 4096x4096 transpose: 330 -> 110 ms);
-   * streamed weights also miss the TLB less. Only whole huge pages, so
-   * the tail is not rounded up to 2 MiB of resident memory. A refusal is
-   * harmless. */
+  /* Only whole huge pages, so that the tail is not rounded up to 2 MiB of
+   * resident memory. A refusal is harmless. */
   size_t whole = bytes / SQ_HUGE_PAGE * SQ_HUGE_PAGE;
   madvise(data, whole, MADV_HUGEPAGE);
   return data;

@@ -334,9 +334,16 @@ bool sq_pool_padded_shape(const sq_layer *layer, sq_shape *out);
  * layer's `in`. */
 void sq_layer_padded_input(const sq_layer *layer, sq_shape *out);
 
-/* 64-byte aligned allocation for weights and activations (free with free);
- * from 2 MiB up, 2 MiB aligned and advised to use transparent huge pages.
- * NULL on failure or overflow. */
+/* 64-byte aligned allocation for weights and activations (free with free).
+ * NULL on failure or overflow. With SEQRT_HUGE_PAGES=1 in the environment
+ * (sq_huge_pages_wanted), an allocation of 2 MiB and more is 2 MiB aligned
+ * and advised to use transparent huge pages. Opt-in, like PyTorch's
+ * THP_MEM_ALLOC_ENABLE: their first touch was 3x faster than 4 KiB pages'
+ * on the AMD EPYC VM (a 4096x4096 transpose: 330 -> 110 ms), but on the
+ * Intel Xeon VM, whose hypervisor backs memory again after it has lain
+ * free for a few seconds, 4x slower (150 MB: ~415 ms against ~100 ms),
+ * and runs were no faster on them there. */
+bool sq_huge_pages_wanted(void);
 void *sq_aligned_alloc(size_t bytes);
 
 /* Give the whole pages inside [from, to) back to the system (madvise

@@ -1,7 +1,12 @@
 // The performance machinery: plans built for a thread count (and steps that
 // run on one thread), and the weight cache shared by a chain's plans. Every
-// run is checked against the naive reference.
+// run is checked against the naive reference; and the opt-in huge pages.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
 #include <memory>
+#include <string>
 
 #include "test_runtime_util.h"
 extern "C" {
@@ -622,6 +627,50 @@ TEST(RuntimePerf, OneRowLinearRunsTheKernel) {
       EXPECT_EQ(plan->steps[0].threads, threads);
       expect_runs_like_reference(chain.get(), plan.get(), batch, threads);
     }
+}
+
+namespace {
+
+// The VmFlags of the mapping that holds `p` (/proc/self/smaps); "" if none.
+std::string vm_flags_at(const void *p) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool inside = false;
+  auto at = reinterpret_cast<uintptr_t>(p);
+  while (std::getline(smaps, line)) {
+    unsigned long lo, hi;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2)
+      inside = lo <= at && at < hi;
+    else if (inside && line.rfind("VmFlags:", 0) == 0)
+      return line;
+  }
+  return "";
+}
+
+} // namespace
+
+TEST(RuntimePerf, HugePagesOnlyOnRequest) {
+  // Big buffers are advised to use transparent huge pages (the mapping's
+  // "hg" flag) only with SEQRT_HUGE_PAGES=1; always 64-byte aligned.
+  if (access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) != 0)
+    GTEST_SKIP() << "this kernel has no transparent huge pages";
+  const size_t bytes = size_t{16} << 20;
+  for (bool wanted : {false, true}) {
+    SCOPED_TRACE(wanted ? "SEQRT_HUGE_PAGES=1" : "unset");
+    if (wanted)
+      setenv("SEQRT_HUGE_PAGES", "1", 1);
+    else
+      unsetenv("SEQRT_HUGE_PAGES");
+    EXPECT_EQ(sq_huge_pages_wanted(), wanted);
+    std::unique_ptr<char, decltype(&free)> data(
+        static_cast<char *>(sq_aligned_alloc(bytes)), free);
+    ASSERT_TRUE(data);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(data.get()) % 64, 0u);
+    std::string flags = vm_flags_at(data.get());
+    ASSERT_FALSE(flags.empty());
+    EXPECT_EQ(flags.find(" hg") != std::string::npos, wanted) << flags;
+  }
+  unsetenv("SEQRT_HUGE_PAGES");
 }
 
 TEST(RuntimePerf, LinearKernelReadsAlignedWeightsInPlace) {
