@@ -227,11 +227,11 @@ static seqrt_status map_file(const char *path, void **data, size_t *size,
 /* The weights are copied from the file's mapping straight into memory of
  * the model's own, and each payload's pages are unmapped as it is copied
  * (sq_import_releasing): no copy of the whole file is made, and the
- * weights are in memory once. On the 150 MB wide MLP this loads in 37-46 ms
- * where reading the file into a buffer first took 54-488 ms, and then the
- * misaligned weights were copied again at the first run (29-262 ms): the
- * buffer's freshly faulted pages were the cost (`seqrt bench`, Intel Xeon
- * VM). */
+ * weights are in memory once. Reading the file into a buffer and using
+ * its weights in place, as before, made misaligned weights (most of them:
+ * ONNX puts them at any offset) need a second copy at the first run: on
+ * the 150 MB wide MLP 35-159 ms, now 5 ms. The load itself is mostly the
+ * weights' fresh pages either way (`seqrt bench`, Intel Xeon VM). */
 seqrt_status seqrt_model_load_file(const char *path,
                                    const seqrt_options *options,
                                    seqrt_model **out) {

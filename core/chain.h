@@ -352,4 +352,9 @@ void *sq_aligned_alloc(size_t bytes);
  * a release of the bytes that follow should start. */
 const void *sq_release_pages(const void *from, const void *to);
 
+/* Big arrays copied out of memory that is then given back are copied this
+ * many bytes at a time, each slice released once copied: the source and
+ * its copy are never both whole in memory. */
+#define SQ_RELEASE_SLICE_BYTES ((size_t)4 << 20)
+
 #endif

@@ -489,10 +489,7 @@ typedef struct raw_bytes {
 } raw_bytes;
 
 /* FLOAT bytes a slice at a time, each slice's source pages given back once
- * copied: a payload and its copy are never both whole in memory (VGG-11's
- * first classifier weight has 411 MB). */
-#define SQ_RELEASE_SLICE_BYTES ((size_t)4 << 20)
-
+ * copied (VGG-11's first classifier weight has 411 MB). */
 static void copy_releasing(float *to, const uint8_t *from, size_t bytes) {
   const void *released = from;
   for (size_t done = 0, n; done < bytes; done += n) {
@@ -526,12 +523,12 @@ static seqrt_status decode_into(const Onnx__TensorProto *t,
                       tensor_name(t), raw->len, (long long)bytes,
                       sq_dtype_name(v->dtype),
                       format_dims(v, dims, sizeof dims));
-    if (raw->release && v->dtype == SQ_DT_FLOAT)
+    if (raw->release && v->dtype == SQ_DT_FLOAT) {
       copy_releasing(v->f, raw->data, raw->len);
-    else if (bytes)
+    } else if (bytes) {
       convert_raw(v, raw->data);
-    if (raw->release && raw->len)
-      sq_release_pages(raw->data, raw->data + raw->len);
+      if (raw->release) sq_release_pages(raw->data, raw->data + raw->len);
+    }
     return SEQRT_OK;
   }
   return convert_typed(t, v);
@@ -562,7 +559,7 @@ seqrt_status sq_tensor_decode(const Onnx__TensorProto *t,
   return decode_raw(t, source, &raw, out);
 }
 
-/* ---- initializers in place ----------------------------------------------- */
+/* ---- initializers ------------------------------------------------------ */
 
 seqrt_status sq_initializer_decode(const Onnx__TensorProto *t,
                                    const sq_import_options *source,

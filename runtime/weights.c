@@ -140,7 +140,6 @@ static seqrt_status grow(sq_weight_cache *cache) {
 /* Only the big weight arrays of layers whose builders read them through the
  * cache alone (never element by element) are given back. */
 #define SQ_RELEASE_MIN_BYTES ((size_t)1 << 20)
-#define SQ_RELEASE_SLICE_BYTES ((size_t)4 << 20)
 
 static bool may_release(const sq_weight_cache *cache, const sq_layer *layer,
                         const void *source, const dnnl_memory_desc_t *user_md) {
