@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/chain.h"
@@ -31,6 +32,10 @@ typedef struct plan_entry {
   bool observable;
   int threads;
   sq_plan *plan;
+  /* How a whole run at this batch goes (split_decision): 0 not decided
+   * yet, 1 on `plan`, N > 1 in N slices of the batch at once, each on its
+   * own thread with a one-thread plan. */
+  int slices;
 } plan_entry;
 
 /* Plans are built lazily on first use of a batch size; the cache is the
@@ -43,13 +48,22 @@ typedef struct plan_cache {
   bool winograd;            /* seqrt_options_set_winograd */
 } plan_cache;
 
+/* SEQRT_BATCH_SPLIT: whether a batch may run in slices (batch slices). */
+typedef enum split_mode { SPLIT_NEVER, SPLIT_TRIAL, SPLIT_ALWAYS } split_mode;
+static split_mode split_mode_of(const sq_chain *chain);
+
 struct seqrt_model {
   sq_chain *chain;
   plan_cache *plans;
+  split_mode split;
+  bool print_plans; /* SEQRT_PRINT_PLANS */
 };
 
+/* A context's exec of a plan; `slot` tells apart the slices of one batch
+ * that share a plan. */
 typedef struct exec_entry {
   const sq_plan *plan;
+  int slot;
   sq_exec *exec;
 } exec_entry;
 
@@ -136,6 +150,9 @@ static seqrt_status model_from_chain(sq_chain *chain, bool winograd,
   plans->winograd = winograd;
   model->chain = chain;
   model->plans = plans;
+  model->split = split_mode_of(chain);
+  const char *print = getenv("SEQRT_PRINT_PLANS");
+  model->print_plans = print && *print && strcmp(print, "0") != 0;
   *out = model;
   return SEQRT_OK;
 }
@@ -348,19 +365,16 @@ const char *seqrt_model_removed_layers(const seqrt_model *model) {
  */
 
 /* One plan per batch size, kind and thread count: oneDNN primitives are
- * made for the thread count they run with. */
-static seqrt_status find_or_create_plan(const seqrt_model *model, int64_t batch,
-                                        bool observable, int threads,
-                                        const sq_plan **out) {
+ * made for the thread count they run with. The index of its entry, built
+ * if new; the cache's lock is held. */
+static seqrt_status entry_locked(const seqrt_model *model, int64_t batch,
+                                 bool observable, int threads, int *index) {
   plan_cache *cache = model->plans;
-  seqrt_status status = SEQRT_OK;
-  pthread_mutex_lock(&cache->lock);
   for (int i = 0; i < cache->count; i++) {
     if (cache->entries[i].batch == batch &&
         cache->entries[i].observable == observable &&
         cache->entries[i].threads == threads) {
-      *out = cache->entries[i].plan;
-      pthread_mutex_unlock(&cache->lock);
+      *index = i;
       return SEQRT_OK;
     }
   }
@@ -368,26 +382,31 @@ static seqrt_status find_or_create_plan(const seqrt_model *model, int64_t batch,
     int capacity = cache->capacity ? 2 * cache->capacity : 4;
     plan_entry *grown =
         realloc(cache->entries, (size_t)capacity * sizeof *grown);
-    if (!grown) {
-      pthread_mutex_unlock(&cache->lock);
+    if (!grown)
       return sq_error(SEQRT_ERR_NOMEM, "out of memory caching a plan");
-    }
     cache->entries = grown;
     cache->capacity = capacity;
   }
   sq_plan *plan = NULL;
   sq_plan_options options = {observable, threads, cache->weights,
                              cache->winograd};
-  status = sq_plan_create_with(model->chain, batch, &options, &plan);
-  if (status == SEQRT_OK) {
-    /* SEQRT_PRINT_PLANS=1: show each plan's steps, layouts and threads. */
-    const char *print = getenv("SEQRT_PRINT_PLANS");
-    if (print && *print && strcmp(print, "0") != 0) sq_plan_print(plan, stderr);
-    cache->entries[cache->count++] =
-        (plan_entry){batch, observable, threads, plan};
-    *out = plan;
-  }
-  pthread_mutex_unlock(&cache->lock);
+  seqrt_status status =
+      sq_plan_create_with(model->chain, batch, &options, &plan);
+  if (status != SEQRT_OK) return status;
+  if (model->print_plans) sq_plan_print(plan, stderr);
+  *index = cache->count++;
+  cache->entries[*index] = (plan_entry){batch, observable, threads, plan, 0};
+  return SEQRT_OK;
+}
+
+static seqrt_status find_or_create_plan(const seqrt_model *model, int64_t batch,
+                                        bool observable, int threads,
+                                        const sq_plan **out) {
+  int index = 0;
+  pthread_mutex_lock(&model->plans->lock);
+  seqrt_status status = entry_locked(model, batch, observable, threads, &index);
+  if (status == SEQRT_OK) *out = model->plans->entries[index].plan;
+  pthread_mutex_unlock(&model->plans->lock);
   return status;
 }
 
@@ -446,15 +465,10 @@ seqrt_status seqrt_context_profile(seqrt_context *ctx,
   return sq_exec_profile(ctx->last_exec, steps, count);
 }
 
-static seqrt_status exec_for(seqrt_context *ctx, int64_t batch, bool observable,
-                             sq_exec **out) {
-  const sq_plan *plan = NULL;
-  int threads = seqrt_context_threads(ctx);
-  seqrt_status status =
-      find_or_create_plan(ctx->model, batch, observable, threads, &plan);
-  if (status != SEQRT_OK) return status;
+static seqrt_status exec_of(seqrt_context *ctx, const sq_plan *plan, int slot,
+                            sq_exec **out) {
   for (int i = 0; i < ctx->count; i++)
-    if (ctx->execs[i].plan == plan) {
+    if (ctx->execs[i].plan == plan && ctx->execs[i].slot == slot) {
       *out = ctx->execs[i].exec;
       return SEQRT_OK;
     }
@@ -466,11 +480,25 @@ static seqrt_status exec_for(seqrt_context *ctx, int64_t batch, bool observable,
     ctx->capacity = capacity;
   }
   sq_exec *exec = NULL;
-  status = sq_exec_create(plan, &exec);
+  seqrt_status status = sq_exec_create(plan, &exec);
   if (status != SEQRT_OK) return status;
-  ctx->execs[ctx->count++] = (exec_entry){plan, exec};
+  ctx->execs[ctx->count++] = (exec_entry){plan, slot, exec};
   *out = exec;
   return SEQRT_OK;
+}
+
+/* Frees the context's execs of `plan`, giving their buffers back, but for a
+ * profiled one: its profile lives as long as the context. */
+static void drop_execs(seqrt_context *ctx, const sq_plan *plan) {
+  int kept = 0;
+  for (int i = 0; i < ctx->count; i++) {
+    if (ctx->execs[i].plan != plan || sq_exec_profiled(ctx->execs[i].exec)) {
+      ctx->execs[kept++] = ctx->execs[i];
+      continue;
+    }
+    sq_exec_free(ctx->execs[i].exec);
+  }
+  ctx->count = kept;
 }
 
 static void format_dims(const int64_t *dims, int rank, char *buf, size_t size) {
@@ -558,6 +586,211 @@ static void fill_output(const sq_shape *shape, int64_t batch,
     output->dims[i] = sq_dim_size(shape->dims[i], batch);
 }
 
+/* ---- batch slices -----------------------------------------------------------
+ * On several threads a batch may run faster cut into slices, one per
+ * thread, each through a one-thread plan, than whole through a plan that
+ * shares out the work of every step: no thread waits for the others
+ * between steps, and a slice's activations stay in its core's cache. It is
+ * slower where the threads would each read all of the weights that the
+ * whole plan splits between the cores' caches (the MNIST MLP at batch 2:
+ * 63 us against 38 us). So the first whole run of a batch size on a model
+ * times both ways and every later run, on any context, takes the faster.
+ * Models whose weights pass SLICE_MAX_WEIGHT_BYTES do not try: each slice
+ * would stream all of them from memory. */
+
+#define MAX_SLICES 64
+#define SLICE_MAX_WEIGHT_BYTES ((size_t)32 << 20)
+#define SPLIT_TRIAL_ROUNDS 2 /* turns of each way */
+#define SPLIT_TRIAL_RUNS 2   /* timed runs per turn, at least (time_runs) */
+#define SPLIT_TURN_US 2000.0
+#define SPLIT_TURN_MAX_RUNS 50
+/* Slices must beat the whole plan by 2%: the whole plan is the default, and
+ * a near tie is within the noise of the trial. */
+#define SPLIT_MIN_GAIN 0.98
+#define SPLIT_SPREAD_WAIT_US 100000.0 /* sq_wait_threads_spread */
+
+static split_mode split_mode_of(const sq_chain *chain) {
+  if (chain->n_layers == 0 || !sq_chain_samples_independent(chain))
+    return SPLIT_NEVER;
+  const char *env = getenv("SEQRT_BATCH_SPLIT");
+  if (env && strcmp(env, "0") == 0) return SPLIT_NEVER;
+  if (env && strcmp(env, "1") == 0) return SPLIT_ALWAYS;
+  size_t bytes = 0;
+  for (int k = 0; k < chain->n_layers; k++)
+    bytes += (size_t)sq_layer_parameters(&chain->layers[k]) * sizeof(float);
+  return bytes <= SLICE_MAX_WEIGHT_BYTES ? SPLIT_TRIAL : SPLIT_NEVER;
+}
+
+/* How many slices a whole run may have: 1 if it runs whole. Profiled runs
+ * run whole, so that their steps are the plan's. */
+static int max_slices(const seqrt_context *ctx, int64_t batch, int threads) {
+  if (ctx->model->split == SPLIT_NEVER || ctx->profiling || threads < 2 ||
+      batch < 2)
+    return 1;
+  int64_t n = batch < threads ? batch : threads;
+  return n < MAX_SLICES ? (int)n : MAX_SLICES;
+}
+
+typedef struct slice_set {
+  int n;
+  int64_t batch[MAX_SLICES]; /* slice i: batch / n, one more if i < rest */
+  const sq_plan *plans[MAX_SLICES];
+} slice_set;
+
+/* The one-thread plans of `n` slices of `batch`; the lock is held. */
+static seqrt_status slices_locked(const seqrt_model *model, int64_t batch,
+                                  int n, slice_set *set) {
+  set->n = n;
+  for (int i = 0; i < n; i++) {
+    set->batch[i] = batch / n + (i < batch % n);
+    if (i > 0 && set->batch[i] == set->batch[i - 1]) {
+      set->plans[i] = set->plans[i - 1];
+      continue;
+    }
+    int index = 0;
+    seqrt_status status = entry_locked(model, set->batch[i], false, 1, &index);
+    if (status != SEQRT_OK) return status;
+    set->plans[i] = model->plans->entries[index].plan;
+  }
+  return SEQRT_OK;
+}
+
+static seqrt_status run_slices(seqrt_context *ctx, const slice_set *set,
+                               const sq_run_args *whole) {
+  const sq_chain *chain = ctx->model->chain;
+  size_t in_bytes = chain->input_dtype == SEQRT_INT64 ? 8 : 4;
+  size_t in_sample = (size_t)sq_shape_count(&chain->layers[0].in, 1);
+  size_t out_sample =
+      (size_t)sq_shape_count(&chain->layers[chain->n_layers - 1].out, 1);
+  sq_exec *execs[MAX_SLICES];
+  sq_run_args args[MAX_SLICES];
+  size_t done = 0;
+  ctx->last_exec = NULL; /* never profiled */
+  for (int i = 0; i < set->n; i++) {
+    seqrt_status status = exec_of(ctx, set->plans[i], i, &execs[i]);
+    if (status != SEQRT_OK) return status;
+    args[i] = *whole;
+    args[i].threads = 1;
+    args[i].input = (const char *)whole->input + done * in_sample * in_bytes;
+    args[i].output = whole->output + done * out_sample;
+    done += (size_t)set->batch[i];
+  }
+  return sq_exec_run_parallel(execs, args, set->n);
+}
+
+/* A whole run on `plan`, or in slices when `set` is given. */
+static seqrt_status run_as(seqrt_context *ctx, const sq_plan *plan,
+                           const slice_set *set, const sq_run_args *args) {
+  if (set) return run_slices(ctx, set, args);
+  sq_exec *exec = NULL;
+  seqrt_status status = exec_of(ctx, plan, 0, &exec);
+  if (status != SEQRT_OK) return status;
+  ctx->last_exec = ctx->profiling ? exec : NULL;
+  return sq_exec_run(exec, args);
+}
+
+static double now_us(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e6 + (double)t.tv_nsec * 1e-3;
+}
+
+/* Lowers *best_us to the fastest of a turn's timed runs: after an untimed
+ * one, which pays for the page faults of new buffers, at least
+ * SPLIT_TRIAL_RUNS and more while they add up to less than SPLIT_TURN_US
+ * (at most SPLIT_TURN_MAX_RUNS), so that short runs are timed often enough
+ * for the fastest to be their true time. */
+static seqrt_status time_runs(seqrt_context *ctx, const sq_plan *plan,
+                              const slice_set *set, const sq_run_args *args,
+                              double *best_us) {
+  double timed_us = 0.0;
+  for (int r = 0; r <= SPLIT_TRIAL_RUNS ||
+                  (timed_us < SPLIT_TURN_US && r <= SPLIT_TURN_MAX_RUNS);
+       r++) {
+    double start = now_us();
+    seqrt_status status = run_as(ctx, plan, set, args);
+    if (status != SEQRT_OK) return status;
+    double us = now_us() - start;
+    if (r == 0) continue;
+    timed_us += us;
+    if (us < *best_us) *best_us = us;
+  }
+  return SEQRT_OK;
+}
+
+static void drop_slice_execs(seqrt_context *ctx, const slice_set *set) {
+  for (int i = 0; i < set->n; i++) drop_execs(ctx, set->plans[i]);
+}
+
+/* Decides how whole runs of entry `index` go by timing them whole and in
+ * `n` slices on the caller's input (every run computes the output). The
+ * two ways take turns, in case the machine is slower for a while (a new
+ * process's threads may share a core at first), and only one way's buffers
+ * exist at a time. The lock is held, so no other run shares the cores. */
+static seqrt_status split_decision(seqrt_context *ctx, int index, int n,
+                                   const sq_run_args *args) {
+  const seqrt_model *model = ctx->model;
+  slice_set set;
+  seqrt_status status =
+      slices_locked(model, model->plans->entries[index].batch, n, &set);
+  if (status != SEQRT_OK) return status;
+  plan_entry *entry = &model->plans->entries[index]; /* after any realloc */
+  if (model->split == SPLIT_ALWAYS) {
+    entry->slices = n;
+    if (model->print_plans)
+      fprintf(stderr,
+              "batch %lld on %d threads: in %d slices (SEQRT_BATCH_SPLIT=1)\n",
+              (long long)entry->batch, entry->threads, n);
+    return run_slices(ctx, &set, args);
+  }
+  sq_wait_threads_spread(entry->threads, SPLIT_SPREAD_WAIT_US);
+  double whole_us = 1e300, sliced_us = 1e300;
+  for (int round = 0; round < SPLIT_TRIAL_ROUNDS && status == SEQRT_OK;
+       round++) {
+    status = time_runs(ctx, entry->plan, NULL, args, &whole_us);
+    drop_execs(ctx, entry->plan);
+    if (status == SEQRT_OK)
+      status = time_runs(ctx, NULL, &set, args, &sliced_us);
+    if (status != SEQRT_OK || round + 1 < SPLIT_TRIAL_ROUNDS ||
+        sliced_us >= SPLIT_MIN_GAIN * whole_us)
+      drop_slice_execs(ctx, &set);
+  }
+  if (status != SEQRT_OK) return status;
+  entry->slices = sliced_us < SPLIT_MIN_GAIN * whole_us ? n : 1;
+  if (model->print_plans)
+    fprintf(stderr,
+            "batch %lld on %d threads: %s (timed: whole %.1f us, in %d "
+            "slices %.1f us)\n",
+            (long long)entry->batch, entry->threads,
+            entry->slices > 1 ? "in slices" : "whole", whole_us, n, sliced_us);
+  return SEQRT_OK;
+}
+
+/* seqrt_run's way: the whole chain, whole or in slices. */
+static seqrt_status run_chain(seqrt_context *ctx, int64_t batch,
+                              const sq_run_args *args) {
+  const seqrt_model *model = ctx->model;
+  int threads = seqrt_context_threads(ctx);
+  int n = max_slices(ctx, batch, threads);
+  slice_set set;
+  int index = 0;
+  pthread_mutex_lock(&model->plans->lock);
+  seqrt_status status = entry_locked(model, batch, false, threads, &index);
+  int slices =
+      status == SEQRT_OK && n > 1 ? model->plans->entries[index].slices : 1;
+  if (slices == 0) {
+    status = split_decision(ctx, index, n, args);
+    pthread_mutex_unlock(&model->plans->lock);
+    return status;
+  }
+  if (slices > 1) status = slices_locked(model, batch, slices, &set);
+  const sq_plan *plan =
+      status == SEQRT_OK ? model->plans->entries[index].plan : NULL;
+  pthread_mutex_unlock(&model->plans->lock);
+  if (status != SEQRT_OK) return status;
+  return run_as(ctx, plan, slices > 1 ? &set : NULL, args);
+}
+
 static seqrt_status run_range(seqrt_context *ctx, int first, int last,
                               const seqrt_tensor *input, seqrt_tensor *output,
                               bool observable, seqrt_layer_callback callback,
@@ -578,9 +811,6 @@ static seqrt_status run_range(seqrt_context *ctx, int first, int last,
            (size_t)sq_shape_count(out_shape, batch) * sizeof(float));
     return SEQRT_OK;
   }
-  sq_exec *exec = NULL;
-  status = exec_for(ctx, batch, observable, &exec);
-  if (status != SEQRT_OK) return status;
   sq_run_args args = {.first = first,
                       .last = last,
                       .input = input->data,
@@ -589,8 +819,12 @@ static seqrt_status run_range(seqrt_context *ctx, int first, int last,
                       .callback = callback,
                       .user = user,
                       .profile = ctx->profiling};
-  ctx->last_exec = ctx->profiling ? exec : NULL;
-  return sq_exec_run(exec, &args);
+  if (!observable) return run_chain(ctx, batch, &args);
+  const sq_plan *plan = NULL;
+  status = find_or_create_plan(ctx->model, batch, true,
+                               seqrt_context_threads(ctx), &plan);
+  if (status != SEQRT_OK) return status;
+  return run_as(ctx, plan, NULL, &args);
 }
 
 seqrt_status seqrt_run(seqrt_context *ctx, const seqrt_tensor *input,

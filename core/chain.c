@@ -115,6 +115,22 @@ int64_t sq_layer_parameters(const sq_layer *layer) {
   return layer->weight.count + layer->bias.count;
 }
 
+/* Softmax, GLU and LayerNorm are the layers with an axis that may be 0;
+ * every other kind keeps dim 0 whole (chain.h). */
+static bool mixes_samples(const sq_layer *layer) {
+  bool along_axis = sq_kind_family(layer->kind) == SQ_FAMILY_SOFTMAX ||
+                    layer->kind == SQ_GLU || layer->kind == SQ_LAYERNORM;
+  return layer->in.dims[0] > 0 || layer->out.dims[0] > 0 ||
+         (along_axis && layer->axis == 0);
+}
+
+bool sq_chain_samples_independent(const sq_chain *chain) {
+  if (chain->input.dims[0] > 0) return false;
+  for (int k = 0; k < chain->n_layers; k++)
+    if (mixes_samples(&chain->layers[k])) return false;
+  return true;
+}
+
 double sq_layer_flop(const sq_layer *layer, int64_t batch) {
   double out = (double)sq_shape_count(&layer->out, batch);
   double flop = out;

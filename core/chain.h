@@ -318,6 +318,12 @@ const char *sq_dims_format(int rank, const int64_t *dims, char *buf,
 
 int64_t sq_layer_parameters(const sq_layer *layer);
 
+/* True if each sample's output depends on that sample's input only, so
+ * that any split of the batch into slices, each run on its own, gives the
+ * same output: the batch axis is dynamic in every layer and no layer
+ * normalises along it (Softmax over dim 0, say). */
+bool sq_chain_samples_independent(const sq_chain *chain);
+
 /* Arithmetic of one run at `batch`: 2 per multiply-add of a convolution or
  * linear layer, a window's elements per pooled output, one per output
  * element of any other layer. */

@@ -259,7 +259,12 @@ SEQRT_API int seqrt_context_threads(const seqrt_context *ctx);
  * batch for a dynamic model). `output->data` must hold the output shape's
  * elements of float; seqrt fills output->rank and output->dims. The first
  * run with a new batch size builds that batch's plan (primitives, reordered
- * weights); later runs reuse it. */
+ * weights); later runs reuse it. On several threads, the first run of a
+ * batch of 2 or more on a model may also time, over a few runs, the batch
+ * run whole against the batch cut into one slice per thread (each slice on
+ * a one-thread plan), and every later run of that batch size and thread
+ * count, on any context of the model, goes the faster way (README, "Batch
+ * slices"; SEQRT_BATCH_SPLIT). Other runs on the model wait meanwhile. */
 SEQRT_API seqrt_status seqrt_run(seqrt_context *ctx, const seqrt_tensor *input,
                                  seqrt_tensor *output);
 
@@ -301,8 +306,9 @@ typedef struct seqrt_step_profile {
 } seqrt_step_profile;
 
 /** Time every step of this context's runs (enable nonzero), or stop (0).
- * Off by default; on, a run reads the clock twice per step. Switching it on
- * clears the times collected so far. */
+ * Off by default; on, a run reads the clock twice per step, and runs its
+ * batch whole on one plan, never in slices. Switching it on clears the
+ * times collected so far. */
 SEQRT_API seqrt_status seqrt_context_set_profiling(seqrt_context *ctx,
                                                    int enable);
 

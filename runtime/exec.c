@@ -1,8 +1,10 @@
 /* Per-context execution: buffers, stream and memory objects are made once
  * in sq_exec_create; sq_exec_run only points the user's tensors in and runs
  * the plan's primitives. */
+#define _GNU_SOURCE /* sched_getcpu */
 #include <omp.h>
 #include <oneapi/dnnl/dnnl_debug.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -340,6 +342,8 @@ seqrt_status sq_exec_profile(const sq_exec *exec,
   return SEQRT_OK;
 }
 
+bool sq_exec_profiled(const sq_exec *exec) { return exec->profile != NULL; }
+
 void sq_exec_profile_clear(sq_exec *exec) {
   for (int i = 0; exec->profile && i < exec->plan->n_steps; i++) {
     exec->profile[i].runs = 0;
@@ -384,4 +388,56 @@ seqrt_status sq_exec_run(sq_exec *exec, const sq_run_args *args) {
   if (st != SEQRT_OK) return st;
   dst = dnnl_stream_wait(exec->stream);
   return dst == dnnl_success ? SEQRT_OK : sq_exec_error("stream wait", dst);
+}
+
+seqrt_status sq_exec_run_parallel(sq_exec *const *execs,
+                                  const sq_run_args *args, int n) {
+  seqrt_status status = SEQRT_OK;
+  char message[256] = "";
+#pragma omp parallel for num_threads(n) schedule(static, 1)
+  for (int i = 0; i < n; i++) {
+    seqrt_status st = sq_exec_run(execs[i], &args[i]);
+    if (st != SEQRT_OK) {
+#pragma omp critical
+      if (status == SEQRT_OK) {
+        status = st;
+        snprintf(message, sizeof message, "%s", seqrt_last_error());
+      }
+    }
+  }
+  if (status == SEQRT_OK) return SEQRT_OK;
+  return sq_error(status, "%s", message); /* on the caller's thread */
+}
+
+/* Each thread of the team keeps its CPU busy for SPREAD_SPIN_US first, so
+ * that the scheduler sees two threads queued on one CPU and moves one. */
+#define SPREAD_SPIN_US 200.0
+
+static bool threads_spread(int threads) {
+  int cpus[SQ_MAX_SPREAD_CHECK], team = 0;
+#pragma omp parallel num_threads(threads)
+  {
+    double end = sq_now_us() + SPREAD_SPIN_US;
+    while (sq_now_us() < end) continue;
+    cpus[omp_get_thread_num()] = sched_getcpu();
+    if (omp_get_thread_num() == 0) team = omp_get_num_threads();
+  }
+  if (team != threads) return false;
+  for (int i = 0; i < threads; i++)
+    for (int j = 0; j < i; j++)
+      if (cpus[i] < 0 || cpus[i] == cpus[j]) return false;
+  return true;
+}
+
+bool sq_wait_threads_spread(int threads, double max_us) {
+  cpu_set_t allowed;
+  if (threads < 2) return true;
+  if (threads > SQ_MAX_SPREAD_CHECK ||
+      sched_getaffinity(0, sizeof allowed, &allowed) != 0 ||
+      CPU_COUNT(&allowed) < threads)
+    return false;
+  double deadline = sq_now_us() + max_us;
+  while (!threads_spread(threads))
+    if (sq_now_us() > deadline) return false;
+  return true;
 }

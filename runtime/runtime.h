@@ -97,10 +97,28 @@ typedef struct sq_run_args {
 /* Run. A fused plan only accepts first == 0 and last == n_layers - 1. */
 seqrt_status sq_exec_run(sq_exec *exec, const sq_run_args *args);
 
+/* Runs execs[i] with args[i] for every i < n at once, each on its own
+ * OpenMP thread (in turn on the caller's when it is already inside a
+ * parallel region): one-thread plans over slices of one batch. The first
+ * failure's message is kept. */
+seqrt_status sq_exec_run_parallel(sq_exec *const *execs,
+                                  const sq_run_args *args, int n);
+
+/* Waits, at most max_us, until a team of `threads` OpenMP threads runs on
+ * as many CPUs; false if it does not (or cannot: fewer CPUs allowed, or more
+ * than SQ_MAX_SPREAD_CHECK threads). A new process's worker threads may
+ * share the main thread's CPU for its first 15-25 ms, until the scheduler
+ * moves them (2-CPU VM: a 2-thread region twice as slow meanwhile), so
+ * timings taken before then mean little. */
+#define SQ_MAX_SPREAD_CHECK 256
+bool sq_wait_threads_spread(int threads, double max_us);
+
 /* The steps' times of the profiled runs since the last clear; fails if
  * there was none. The array lives until the next run, clear or free. */
 seqrt_status sq_exec_profile(const sq_exec *exec,
                              const seqrt_step_profile **steps, int *count);
 void sq_exec_profile_clear(sq_exec *exec);
+/* True once a profiled run made its profile (sq_exec_profile's array). */
+bool sq_exec_profiled(const sq_exec *exec);
 
 #endif

@@ -1,0 +1,234 @@
+// Batch slices: on several threads a whole run may go as one slice of the
+// batch per thread, each through a one-thread plan (api/seqrt.c, "batch
+// slices"). Sliced runs must give what per-sample runs give, for float and
+// int64 inputs and uneven slices; a chain that mixes samples never slices;
+// and the timed choice is made once per batch size and model.
+// SEQRT_BATCH_SPLIT and SEQRT_PRINT_PLANS are read when a model loads.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "test_api_util.h"
+
+namespace {
+
+using apitest::ContextPtr;
+using apitest::ModelPtr;
+
+std::vector<float> ramp(size_t n, float scale) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; i++)
+    v[i] = scale * (float)((i * 7) % 13) - 0.5f * scale * 6;
+  return v;
+}
+
+// Conv 3x3 -> ReLU -> Flatten -> Linear on [-1, 2, 6, 6].
+std::vector<uint8_t> conv_net() {
+  onnxb::Model m(13);
+  m.input("x", {-1, 2, 6, 6});
+  m.initializer("0.weight", {4, 2, 3, 3}, ramp(4 * 2 * 9, 0.1f));
+  m.initializer("0.bias", {4}, ramp(4, 0.2f));
+  m.initializer("3.weight", {5, 4 * 4 * 4}, ramp(5 * 64, 0.03f));
+  m.initializer("3.bias", {5}, ramp(5, 0.3f));
+  m.node("Conv", {"x", "0.weight", "0.bias"}, {"c"}, "/0/Conv")
+      .attr("kernel_shape", std::vector<int64_t>{3, 3});
+  m.node("Relu", {"c"}, {"r"}, "/1/Relu");
+  m.node("Flatten", {"r"}, {"f"}, "/2/Flatten").attr("axis", 1);
+  m.node("Gemm", {"f", "3.weight", "3.bias"}, {"y"}, "/3/Gemm")
+      .attr("transB", 1);
+  m.output("y");
+  return m.bytes();
+}
+
+// Embedding(20, 8) on int64 [-1, 5] -> ReLU.
+std::vector<uint8_t> embedding() {
+  onnxb::Model m(13);
+  m.input("input", {-1, 5}, onnxb::INT64);
+  m.initializer("0.weight", {20, 8}, ramp(20 * 8, 0.1f));
+  m.node("Gather", {"0.weight", "input"}, {"e"}, "/0/Gather");
+  m.node("Relu", {"e"}, {"y"}, "/1/Relu");
+  m.output("y");
+  return m.bytes();
+}
+
+// Reshape [-1, 3] then Softmax over dim 0: every sample's rows together.
+std::vector<uint8_t> softmax_across_samples() {
+  onnxb::Model m(13);
+  m.input("x", {-1, 2, 3});
+  m.initializer_i64("shape", {2}, {-1, 3});
+  m.node("Reshape", {"x", "shape"}, {"r"}, "/0/Reshape");
+  m.node("Softmax", {"r"}, {"y"}, "/1/Softmax").attr("axis", 0);
+  m.output("y", {-1, 3});
+  return m.bytes();
+}
+
+// Loads `m` with SEQRT_BATCH_SPLIT=split (nullptr: unset) and
+// SEQRT_PRINT_PLANS=1, restoring both after.
+ModelPtr load_with(const std::vector<uint8_t> &bytes, const char *split) {
+  if (split)
+    setenv("SEQRT_BATCH_SPLIT", split, 1);
+  else
+    unsetenv("SEQRT_BATCH_SPLIT");
+  setenv("SEQRT_PRINT_PLANS", "1", 1);
+  seqrt_model *model = nullptr;
+  EXPECT_EQ(
+      seqrt_model_load_buffer(bytes.data(), bytes.size(), nullptr, &model),
+      SEQRT_OK)
+      << seqrt_last_error();
+  unsetenv("SEQRT_BATCH_SPLIT");
+  unsetenv("SEQRT_PRINT_PLANS");
+  return ModelPtr(model);
+}
+
+size_t count_of(const seqrt_shape &s) {
+  size_t n = 1;
+  for (int i = 0; i < s.rank; i++) n *= (size_t)s.dims[i];
+  return n;
+}
+
+// Runs `batch` samples of `input` (element size `bytes`) on `threads`
+// threads, as one run or, with `one_by_one`, one sample per run.
+std::vector<float> run(const seqrt_model *model, const void *input,
+                       size_t bytes, int batch, int threads, bool one_by_one) {
+  seqrt_shape in, out;
+  seqrt_dtype dtype;
+  EXPECT_EQ(seqrt_model_input(model, &in, &dtype), SEQRT_OK);
+  EXPECT_EQ(seqrt_model_output_shape(model, batch, &out), SEQRT_OK);
+  in.dims[0] = 1;
+  size_t in_n = count_of(in), out_n = count_of(out) / (size_t)batch;
+  std::vector<float> y((size_t)batch * out_n, -7.0f);
+  seqrt_context *raw = nullptr;
+  EXPECT_EQ(seqrt_context_create(model, &raw), SEQRT_OK);
+  ContextPtr ctx(raw);
+  EXPECT_EQ(seqrt_context_set_threads(ctx.get(), threads), SEQRT_OK);
+  int step = one_by_one ? 1 : batch;
+  for (int first = 0; first < batch; first += step) {
+    seqrt_tensor x = {dtype, in.rank, {}, nullptr};
+    std::memcpy(x.dims, in.dims, sizeof x.dims);
+    x.dims[0] = step;
+    x.data = (char *)input + (size_t)first * in_n * bytes;
+    seqrt_tensor t = {SEQRT_FLOAT32, 0, {}, y.data() + (size_t)first * out_n};
+    EXPECT_EQ(seqrt_run(ctx.get(), &x, &t), SEQRT_OK) << seqrt_last_error();
+  }
+  return y;
+}
+
+void expect_near(const std::vector<float> &want, const std::vector<float> &got,
+                 const std::string &what) {
+  ASSERT_EQ(want.size(), got.size()) << what;
+  for (size_t i = 0; i < want.size(); i++)
+    ASSERT_NEAR(want[i], got[i], 1e-5f * (1.0f + std::abs(want[i])))
+        << what << ", element " << i;
+}
+
+} // namespace
+
+TEST(ApiSlices, SlicedRunsMatchPerSampleRuns) {
+  std::vector<uint8_t> m = conv_net();
+  ModelPtr whole = load_with(m, "0");
+  ModelPtr sliced = load_with(m, "1");
+  ASSERT_TRUE(whole && sliced);
+  for (int threads : {2, 3}) {
+    for (int batch : {2, 3, 5, 7}) {
+      std::vector<float> x = ramp((size_t)batch * 2 * 36, 0.05f);
+      std::string what = "batch " + std::to_string(batch) + ", " +
+                         std::to_string(threads) + " threads";
+      std::vector<float> want = run(whole.get(), x.data(), 4, batch, 1, true);
+      testing::internal::CaptureStderr();
+      std::vector<float> got =
+          run(sliced.get(), x.data(), 4, batch, threads, false);
+      std::string log = testing::internal::GetCapturedStderr();
+      int slices = batch < threads ? batch : threads;
+      EXPECT_NE(log.find("in " + std::to_string(slices) + " slices"),
+                std::string::npos)
+          << what << ": " << log;
+      expect_near(want, got, what);
+    }
+  }
+}
+
+TEST(ApiSlices, Int64InputsSliceByWholeSamples) {
+  std::vector<uint8_t> m = embedding();
+  ModelPtr whole = load_with(m, "0");
+  ModelPtr sliced = load_with(m, "1");
+  ASSERT_TRUE(whole && sliced);
+  const int batch = 5;
+  std::vector<int64_t> ids(batch * 5);
+  for (size_t i = 0; i < ids.size(); i++) ids[i] = (int64_t)((i * 3) % 20);
+  std::vector<float> want = run(whole.get(), ids.data(), 8, batch, 1, true);
+  std::vector<float> got = run(sliced.get(), ids.data(), 8, batch, 2, false);
+  expect_near(want, got, "embedding, batch 5");
+}
+
+TEST(ApiSlices, ChainMixingSamplesRunsWhole) {
+  std::vector<uint8_t> m = softmax_across_samples();
+  ModelPtr model = load_with(m, "1");
+  ASSERT_TRUE(model);
+  const int batch = 4;
+  std::vector<float> x = ramp(batch * 6, 0.2f);
+  testing::internal::CaptureStderr();
+  std::vector<float> y = run(model.get(), x.data(), 4, batch, 2, false);
+  std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(log.find("slices"), std::string::npos) << log;
+  // Every column sums to 1 over all batch * 2 rows, not over a slice's.
+  for (int c = 0; c < 3; c++) {
+    double sum = 0;
+    for (int r = 0; r < batch * 2; r++) sum += y[(size_t)r * 3 + c];
+    EXPECT_NEAR(sum, 1.0, 1e-5) << "column " << c;
+  }
+}
+
+TEST(ApiSlices, TimedChoiceMadeOncePerBatchSize) {
+  std::vector<uint8_t> m = conv_net();
+  ModelPtr reference = load_with(m, "0");
+  ModelPtr model = load_with(m, nullptr);
+  ASSERT_TRUE(reference && model);
+  const int batch = 6;
+  std::vector<float> x = ramp((size_t)batch * 2 * 36, 0.05f);
+  std::vector<float> want = run(reference.get(), x.data(), 4, batch, 1, true);
+  testing::internal::CaptureStderr();
+  for (int context = 0; context < 3; context++)
+    expect_near(want, run(model.get(), x.data(), 4, batch, 2, false),
+                "context " + std::to_string(context));
+  std::string log = testing::internal::GetCapturedStderr();
+  size_t first = log.find("batch 6 on 2 threads: ");
+  ASSERT_NE(first, std::string::npos) << log;
+  EXPECT_NE(log.find("(timed: whole "), std::string::npos) << log;
+  EXPECT_EQ(log.find("batch 6 on 2 threads: ", first + 1), std::string::npos)
+      << "decided more than once:\n"
+      << log;
+}
+
+// The timed choice frees the buffers of the way it is not running, but
+// never a profiled exec: its steps stay readable for the context's life.
+TEST(ApiSlices, ProfileOutlivesTheTimedChoice) {
+  std::vector<uint8_t> m = conv_net();
+  ModelPtr model = load_with(m, nullptr);
+  ASSERT_TRUE(model);
+  seqrt_context *raw = nullptr;
+  ASSERT_EQ(seqrt_context_create(model.get(), &raw), SEQRT_OK);
+  ContextPtr ctx(raw);
+  ASSERT_EQ(seqrt_context_set_threads(ctx.get(), 2), SEQRT_OK);
+  const int batch = 4;
+  std::vector<float> x = ramp((size_t)batch * 2 * 36, 0.05f), y(batch * 5);
+  seqrt_tensor in = {SEQRT_FLOAT32, 4, {batch, 2, 6, 6}, x.data()};
+  seqrt_tensor out = {SEQRT_FLOAT32, 0, {}, y.data()};
+  ASSERT_EQ(seqrt_context_set_profiling(ctx.get(), 1), SEQRT_OK);
+  testing::internal::CaptureStderr();
+  ASSERT_EQ(seqrt_run(ctx.get(), &in, &out), SEQRT_OK) << seqrt_last_error();
+  const seqrt_step_profile *steps = nullptr;
+  int count = 0;
+  ASSERT_EQ(seqrt_context_profile(ctx.get(), &steps, &count), SEQRT_OK);
+  ASSERT_GT(count, 0);
+  ASSERT_EQ(seqrt_context_set_profiling(ctx.get(), 0), SEQRT_OK);
+  ASSERT_EQ(seqrt_run(ctx.get(), &in, &out), SEQRT_OK) << seqrt_last_error();
+  std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("batch 4 on 2 threads: "), std::string::npos) << log;
+  EXPECT_EQ(steps[0].runs, 1);
+  EXPECT_STRNE(steps[0].impl, "");
+}
