@@ -600,7 +600,7 @@ static void fill_output(const sq_shape *shape, int64_t batch,
 
 #define MAX_SLICES 64
 #define SLICE_MAX_WEIGHT_BYTES ((size_t)32 << 20)
-#define SPLIT_TRIAL_ROUNDS 2 /* turns of each way */
+#define SPLIT_TRIAL_ROUNDS 3 /* turns of each way */
 #define SPLIT_TRIAL_RUNS 2   /* timed runs per turn, at least (time_runs) */
 #define SPLIT_TURN_US 2000.0
 #define SPLIT_TURN_MAX_RUNS 50
