@@ -251,7 +251,9 @@ def profile_markdown(profiles, peaks):
            "and streaming-read limits for the step's own thread count. GFLOP/s counts "
            "a convolution's direct arithmetic (a Winograd step can exceed 100%); "
            "weights that stay in cache between runs read faster than the streaming "
-           "read.\n"]
+           "read. A profiled run always runs its batch whole on one plan, so where "
+           "the timed runs went in batch slices (README, \"Batch slices\") the "
+           "profile's p50 is the whole plan's.\n"]
     for p in profiles:
         out.append("**%s, batch %d, %d thread%s**: p50 %s, mean %s, steps %s\n" % (
             p["model"], p["batch"], p["threads"], "s" if p["threads"] > 1 else "",
