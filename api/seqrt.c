@@ -722,19 +722,90 @@ static void drop_slice_execs(seqrt_context *ctx, const slice_set *set) {
   for (int i = 0; i < set->n; i++) drop_execs(ctx, set->plans[i]);
 }
 
-/* Decides how whole runs of entry `index` go by timing them whole and in
- * `n` slices on the caller's input (every run computes the output). The
- * two ways take turns, in case the machine is slower for a while (a new
- * process's threads may share a core at first), and only one way's buffers
- * exist at a time. The lock is held, so no other run shares the cores. */
+/* Memory an exec of `plan` allocates. */
+static size_t exec_bytes(const sq_plan *plan) {
+  sq_plan_stats stats;
+  sq_plan_get_stats(plan, &stats);
+  return 2 * stats.activation_bytes + stats.scratchpad_bytes + stats.view_bytes;
+}
+
+/* What running in slices would cost beyond running whole: weights the
+ * slices' plans added to the cache since it held `weights_before` bytes
+ * (another layout), and their execs' memory past the whole exec's (a
+ * one-thread Winograd convolution's scratchpad is sized for its slice:
+ * CIFAR VGG at batch 32, 2 x 12.6 MB against 18.5 MB). Within 1/64 of the
+ * whole exec and 64 KiB (a scratchpad's few KiB) counts as the same. */
+static size_t slices_extra_bytes(const seqrt_model *model, const sq_plan *whole,
+                                 const slice_set *set, size_t weights_before) {
+  size_t extra = sq_weight_cache_bytes(model->plans->weights) - weights_before;
+  size_t sliced = 0, limit = exec_bytes(whole);
+  for (int i = 0; i < set->n; i++) sliced += exec_bytes(set->plans[i]);
+  limit += limit / 64 + ((size_t)64 << 10);
+  return extra + (sliced > limit ? sliced - limit : 0);
+}
+
+/* Frees the plans made since the cache held `first_new` entries, and the
+ * weights they added (since `mark`); the lock is held and no exec of them
+ * exists. */
+static void forget_plans(const seqrt_model *model, int first_new, int mark) {
+  plan_cache *cache = model->plans;
+  for (int i = first_new; i < cache->count; i++)
+    sq_plan_free(cache->entries[i].plan);
+  cache->count = first_new;
+  sq_weight_cache_rollback(cache->weights, mark);
+}
+
+/* Times whole runs of entry `index` against runs in `set`'s slices on the
+ * caller's input (every run computes the output). The two ways take turns,
+ * in case the machine is slower for a while (a new process's threads may
+ * share a core at first), and only one way's buffers exist at a time. */
+static seqrt_status time_both_ways(seqrt_context *ctx, plan_entry *entry,
+                                   const slice_set *set,
+                                   const sq_run_args *args) {
+  sq_wait_threads_spread(entry->threads, SPLIT_SPREAD_WAIT_US);
+  double whole_us = 1e300, sliced_us = 1e300;
+  seqrt_status status = SEQRT_OK;
+  for (int round = 0; round < SPLIT_TRIAL_ROUNDS && status == SEQRT_OK;
+       round++) {
+    status = time_runs(ctx, entry->plan, NULL, args, &whole_us);
+    drop_execs(ctx, entry->plan);
+    if (status == SEQRT_OK)
+      status = time_runs(ctx, NULL, set, args, &sliced_us);
+    if (status != SEQRT_OK || round + 1 < SPLIT_TRIAL_ROUNDS ||
+        sliced_us >= SPLIT_MIN_GAIN * whole_us)
+      drop_slice_execs(ctx, set);
+  }
+  if (status != SEQRT_OK) return status;
+  entry->slices = sliced_us < SPLIT_MIN_GAIN * whole_us ? set->n : 1;
+  if (ctx->model->print_plans)
+    fprintf(stderr,
+            "batch %lld on %d threads: %s (timed: whole %.1f us, in %d "
+            "slices %.1f us)\n",
+            (long long)entry->batch, entry->threads,
+            entry->slices > 1 ? "in slices" : "whole", whole_us, set->n,
+            sliced_us);
+  return SEQRT_OK;
+}
+
+/* Decides how whole runs of entry `index` go, running the caller's input.
+ * Slices are tried only where they cost no memory: otherwise their new
+ * plans and weights are freed again. The lock is held, so no other run
+ * shares the cores meanwhile. */
 static seqrt_status split_decision(seqrt_context *ctx, int index, int n,
                                    const sq_run_args *args) {
   const seqrt_model *model = ctx->model;
+  plan_cache *cache = model->plans;
+  int first_new = cache->count;
+  int mark = sq_weight_cache_mark(cache->weights);
+  size_t weights_before = sq_weight_cache_bytes(cache->weights);
   slice_set set;
   seqrt_status status =
-      slices_locked(model, model->plans->entries[index].batch, n, &set);
-  if (status != SEQRT_OK) return status;
-  plan_entry *entry = &model->plans->entries[index]; /* after any realloc */
+      slices_locked(model, cache->entries[index].batch, n, &set);
+  plan_entry *entry = &cache->entries[index]; /* after any realloc */
+  if (status != SEQRT_OK) {
+    forget_plans(model, first_new, mark);
+    return status;
+  }
   if (model->split == SPLIT_ALWAYS) {
     entry->slices = n;
     if (model->print_plans)
@@ -743,27 +814,16 @@ static seqrt_status split_decision(seqrt_context *ctx, int index, int n,
               (long long)entry->batch, entry->threads, n);
     return run_slices(ctx, &set, args);
   }
-  sq_wait_threads_spread(entry->threads, SPLIT_SPREAD_WAIT_US);
-  double whole_us = 1e300, sliced_us = 1e300;
-  for (int round = 0; round < SPLIT_TRIAL_ROUNDS && status == SEQRT_OK;
-       round++) {
-    status = time_runs(ctx, entry->plan, NULL, args, &whole_us);
-    drop_execs(ctx, entry->plan);
-    if (status == SEQRT_OK)
-      status = time_runs(ctx, NULL, &set, args, &sliced_us);
-    if (status != SEQRT_OK || round + 1 < SPLIT_TRIAL_ROUNDS ||
-        sliced_us >= SPLIT_MIN_GAIN * whole_us)
-      drop_slice_execs(ctx, &set);
-  }
-  if (status != SEQRT_OK) return status;
-  entry->slices = sliced_us < SPLIT_MIN_GAIN * whole_us ? n : 1;
+  size_t extra = slices_extra_bytes(model, entry->plan, &set, weights_before);
+  if (extra == 0) return time_both_ways(ctx, entry, &set, args);
+  forget_plans(model, first_new, mark);
+  entry->slices = 1;
   if (model->print_plans)
     fprintf(stderr,
-            "batch %lld on %d threads: %s (timed: whole %.1f us, in %d "
-            "slices %.1f us)\n",
-            (long long)entry->batch, entry->threads,
-            entry->slices > 1 ? "in slices" : "whole", whole_us, n, sliced_us);
-  return SEQRT_OK;
+            "batch %lld on %d threads: whole (%d slices would take %zu more "
+            "bytes)\n",
+            (long long)entry->batch, entry->threads, n, extra);
+  return run_as(ctx, entry->plan, NULL, args);
 }
 
 /* seqrt_run's way: the whole chain, whole or in slices. */

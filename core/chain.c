@@ -79,8 +79,6 @@ const char *sq_dims_format(int rank, const int64_t *dims, char *buf,
   return format_list(rank, dims, false, buf, size);
 }
 
-#define SQ_HUGE_PAGE ((size_t)2 << 20)
-
 bool sq_huge_pages_wanted(void) {
   const char *env = getenv("SEQRT_HUGE_PAGES");
   return env && strcmp(env, "1") == 0;

@@ -262,9 +262,10 @@ SEQRT_API int seqrt_context_threads(const seqrt_context *ctx);
  * weights); later runs reuse it. On several threads, the first run of a
  * batch of 2 or more on a model may also time, over a few runs, the batch
  * run whole against the batch cut into one slice per thread (each slice on
- * a one-thread plan), and every later run of that batch size and thread
- * count, on any context of the model, goes the faster way (README, "Batch
- * slices"; SEQRT_BATCH_SPLIT). Other runs on the model wait meanwhile. */
+ * a one-thread plan), where the slices take no more memory, and every
+ * later run of that batch size and thread count, on any context of the
+ * model, goes the faster way (README, "Batch slices"; SEQRT_BATCH_SPLIT).
+ * Other runs on the model wait meanwhile. */
 SEQRT_API seqrt_status seqrt_run(seqrt_context *ctx, const seqrt_tensor *input,
                                  seqrt_tensor *output);
 

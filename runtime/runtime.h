@@ -34,6 +34,12 @@ seqrt_status sq_weight_cache_create(bool take_sources, sq_weight_cache **out);
 void sq_weight_cache_free(sq_weight_cache *cache);
 /* Bytes of reordered weights the cache holds. */
 size_t sq_weight_cache_bytes(const sq_weight_cache *cache);
+/* Undoing plans: sq_weight_cache_mark before building them; after freeing
+ * them (and every other plan made since), sq_weight_cache_rollback frees
+ * the copies made since the mark, newest first, but stops at the only copy
+ * of an array whose pages were given back. */
+int sq_weight_cache_mark(const sq_weight_cache *cache);
+void sq_weight_cache_rollback(sq_weight_cache *cache, int mark);
 
 /* How a plan is built. */
 typedef struct sq_plan_options {

@@ -351,6 +351,32 @@ seqrt_status sq_weight_cache_get(sq_weight_cache *cache, const sq_layer *layer,
   return SEQRT_OK;
 }
 
+int sq_weight_cache_mark(const sq_weight_cache *cache) { return cache->count; }
+
+/* True if `item` is the cache's only copy of an array whose pages were
+ * given back: dropping it would lose the weights. */
+static bool only_copy_of_released(const sq_weight_cache *cache,
+                                  const cached_weight *item) {
+  bool released = false;
+  for (int i = 0; i < cache->n_sources; i++)
+    if (cache->sources[i].source == item->source)
+      released = cache->sources[i].released;
+  for (int i = 0; released && i < cache->count; i++)
+    if (&cache->items[i] != item && cache->items[i].source == item->source)
+      return false;
+  return released;
+}
+
+void sq_weight_cache_rollback(sq_weight_cache *cache, int mark) {
+  while (cache->count > mark) {
+    cached_weight *last = &cache->items[cache->count - 1];
+    if (only_copy_of_released(cache, last)) return;
+    cache->bytes -= last->bytes;
+    free(last->data);
+    cache->count--;
+  }
+}
+
 seqrt_status sq_weight_cache_in_place(sq_weight_cache *cache,
                                       const sq_layer *layer, const void *source,
                                       const dnnl_memory_desc_t *user_md,

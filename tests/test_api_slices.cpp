@@ -45,6 +45,24 @@ std::vector<uint8_t> conv_net() {
   return m.bytes();
 }
 
+// Linear 64 -> 48 -> ReLU -> Linear 5: slices of it take no more memory
+// than the whole batch, so the choice is timed.
+std::vector<uint8_t> mlp() {
+  onnxb::Model m(13);
+  m.input("x", {-1, 64});
+  m.initializer("0.weight", {48, 64}, ramp(48 * 64, 0.02f));
+  m.initializer("0.bias", {48}, ramp(48, 0.1f));
+  m.initializer("2.weight", {5, 48}, ramp(5 * 48, 0.03f));
+  m.initializer("2.bias", {5}, ramp(5, 0.2f));
+  m.node("Gemm", {"x", "0.weight", "0.bias"}, {"h"}, "/0/Gemm")
+      .attr("transB", 1);
+  m.node("Relu", {"h"}, {"r"}, "/1/Relu");
+  m.node("Gemm", {"r", "2.weight", "2.bias"}, {"y"}, "/2/Gemm")
+      .attr("transB", 1);
+  m.output("y");
+  return m.bytes();
+}
+
 // Embedding(20, 8) on int64 [-1, 5] -> ReLU.
 std::vector<uint8_t> embedding() {
   onnxb::Model m(13);
@@ -184,12 +202,12 @@ TEST(ApiSlices, ChainMixingSamplesRunsWhole) {
 }
 
 TEST(ApiSlices, TimedChoiceMadeOncePerBatchSize) {
-  std::vector<uint8_t> m = conv_net();
+  std::vector<uint8_t> m = mlp();
   ModelPtr reference = load_with(m, "0");
   ModelPtr model = load_with(m, nullptr);
   ASSERT_TRUE(reference && model);
   const int batch = 6;
-  std::vector<float> x = ramp((size_t)batch * 2 * 36, 0.05f);
+  std::vector<float> x = ramp((size_t)batch * 64, 0.05f);
   std::vector<float> want = run(reference.get(), x.data(), 4, batch, 1, true);
   testing::internal::CaptureStderr();
   for (int context = 0; context < 3; context++)
@@ -207,7 +225,7 @@ TEST(ApiSlices, TimedChoiceMadeOncePerBatchSize) {
 // The timed choice frees the buffers of the way it is not running, but
 // never a profiled exec: its steps stay readable for the context's life.
 TEST(ApiSlices, ProfileOutlivesTheTimedChoice) {
-  std::vector<uint8_t> m = conv_net();
+  std::vector<uint8_t> m = mlp();
   ModelPtr model = load_with(m, nullptr);
   ASSERT_TRUE(model);
   seqrt_context *raw = nullptr;
@@ -215,8 +233,8 @@ TEST(ApiSlices, ProfileOutlivesTheTimedChoice) {
   ContextPtr ctx(raw);
   ASSERT_EQ(seqrt_context_set_threads(ctx.get(), 2), SEQRT_OK);
   const int batch = 4;
-  std::vector<float> x = ramp((size_t)batch * 2 * 36, 0.05f), y(batch * 5);
-  seqrt_tensor in = {SEQRT_FLOAT32, 4, {batch, 2, 6, 6}, x.data()};
+  std::vector<float> x = ramp((size_t)batch * 64, 0.05f), y(batch * 5);
+  seqrt_tensor in = {SEQRT_FLOAT32, 2, {batch, 64}, x.data()};
   seqrt_tensor out = {SEQRT_FLOAT32, 0, {}, y.data()};
   ASSERT_EQ(seqrt_context_set_profiling(ctx.get(), 1), SEQRT_OK);
   testing::internal::CaptureStderr();
@@ -229,6 +247,36 @@ TEST(ApiSlices, ProfileOutlivesTheTimedChoice) {
   ASSERT_EQ(seqrt_run(ctx.get(), &in, &out), SEQRT_OK) << seqrt_last_error();
   std::string log = testing::internal::GetCapturedStderr();
   EXPECT_NE(log.find("batch 4 on 2 threads: "), std::string::npos) << log;
+  EXPECT_NE(log.find("(timed: whole "), std::string::npos) << log;
   EXPECT_EQ(steps[0].runs, 1);
   EXPECT_STRNE(steps[0].impl, "");
+}
+
+// Slices that would need more memory than the whole batch are not timed:
+// the whole plan runs, and what the slices' plans added is freed again.
+// At batch 40 the MLP's Linear layers run as matmuls on blocked weights
+// (from 32 rows), its slices of 20 as inner products on another layout.
+TEST(ApiSlices, SlicesThatCostMemoryAreNotTried) {
+  std::vector<uint8_t> m = mlp();
+  ModelPtr model = load_with(m, nullptr);
+  ModelPtr reference = load_with(m, "0");
+  ASSERT_TRUE(model && reference);
+  const int batch = 40;
+  std::vector<float> x = ramp((size_t)batch * 64, 0.05f);
+  std::vector<float> want = run(reference.get(), x.data(), 4, batch, 1, true);
+  testing::internal::CaptureStderr();
+  expect_near(want, run(model.get(), x.data(), 4, batch, 2, false), "first");
+  expect_near(want, run(model.get(), x.data(), 4, batch, 2, false), "again");
+  std::string log = testing::internal::GetCapturedStderr();
+  size_t at = log.find("batch 40 on 2 threads: whole (2 slices would take ");
+  EXPECT_NE(at, std::string::npos) << log;
+  EXPECT_EQ(log.find("batch 40 on 2 threads: ", at + 1), std::string::npos)
+      << log;
+  // The slices' plans were freed: none is printed again as being built,
+  // and a 1-thread run of batch 20 builds its plan anew.
+  testing::internal::CaptureStderr();
+  expect_near(std::vector<float>(want.begin(), want.begin() + 20 * 5),
+              run(model.get(), x.data(), 4, 20, 1, false), "batch 20");
+  log = testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("plan: batch 20, fused"), std::string::npos) << log;
 }

@@ -391,6 +391,51 @@ TEST(RuntimePerf, CacheGivesBackTheChainsWeights) {
   dnnl_engine_destroy(engine);
 }
 
+TEST(RuntimePerf, CacheRollbackFreesOnlyTheUndoneLayouts) {
+  // The batch-slice decision (api/seqrt.c) builds plans it may undo: their
+  // new layouts go, the earlier plan's stay and still run, and a plan built
+  // again afterwards remakes them from the cached copies.
+  std::unique_ptr<sq_chain, ChainDeleter> chain(big_weights_net());
+  std::unique_ptr<sq_chain, ChainDeleter> twin(big_weights_net());
+  auto cache = new_cache(true);
+  ASSERT_TRUE(cache);
+  sq_plan_options options = one_thread_with(cache.get());
+  auto first = plan_with(chain.get(), 2, options);
+  ASSERT_TRUE(first);
+  size_t kept = sq_weight_cache_bytes(cache.get());
+  int mark = sq_weight_cache_mark(cache.get());
+  auto undone = plan_with(chain.get(), 40, options); // plain [K, N] Linear
+  ASSERT_TRUE(undone);
+  ASSERT_GT(sq_weight_cache_bytes(cache.get()), kept);
+  undone.reset();
+  sq_weight_cache_rollback(cache.get(), mark);
+  EXPECT_EQ(sq_weight_cache_bytes(cache.get()), kept);
+  expect_runs_like_reference(chain.get(), first.get(), 2, 1, twin.get());
+  auto again = plan_with(chain.get(), 40, options);
+  ASSERT_TRUE(again);
+  expect_runs_like_reference(chain.get(), again.get(), 40, 1, twin.get());
+
+  // The only copy of an array whose pages were given back is never freed
+  // (the two big arrays here); the small Linear's copy, whose array is
+  // whole, is.
+  auto fresh = new_cache(true);
+  std::unique_ptr<sq_chain, ChainDeleter> other(big_weights_net());
+  sq_plan_options alone = one_thread_with(fresh.get());
+  auto only = plan_with(other.get(), 2, alone);
+  ASSERT_TRUE(only);
+  size_t held = sq_weight_cache_bytes(fresh.get());
+  only.reset();
+  sq_weight_cache_rollback(fresh.get(), 0);
+  size_t big =
+      (size_t)(other->layers[0].weight.count + other->layers[4].weight.count) *
+      sizeof(float);
+  EXPECT_GE(sq_weight_cache_bytes(fresh.get()), big);
+  EXPECT_LT(sq_weight_cache_bytes(fresh.get()), held);
+  auto rebuilt = plan_with(other.get(), 2, alone);
+  ASSERT_TRUE(rebuilt);
+  expect_runs_like_reference(other.get(), rebuilt.get(), 2, 1, twin.get());
+}
+
 TEST(RuntimePerf, CacheKeepsTheChainsWeightsUnlessAllowed) {
   std::unique_ptr<sq_chain, ChainDeleter> chain(big_weights_net());
   auto cache = new_cache(false);
