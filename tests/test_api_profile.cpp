@@ -21,21 +21,7 @@ using apitest::ModelPtr;
 
 // Conv 3x3 -> ReLU -> Flatten -> Linear.
 ModelPtr conv_model() {
-  onnxb::Model m(14);
-  m.input("x", {-1, kIn, kSize, kSize});
-  m.initializer("0.weight", {kOut, kIn, 3, 3}, ramp(kOut * kIn * 9, 0.11f));
-  m.initializer("0.bias", {kOut}, ramp(kOut, 0.3f, -0.1f));
-  m.initializer("3.weight", {kClasses, kOut * kConv * kConv},
-                ramp(kClasses * kOut * kConv * kConv, 0.01f));
-  m.initializer("3.bias", {kClasses}, ramp(kClasses, 0.5f));
-  m.node("Conv", {"x", "0.weight", "0.bias"}, {"c"}, "/0/Conv")
-      .attr("kernel_shape", std::vector<int64_t>{3, 3});
-  m.node("Relu", {"c"}, {"r"}, "/1/Relu");
-  m.node("Flatten", {"r"}, {"f"}, "/2/Flatten").attr("axis", 1);
-  m.node("Gemm", {"f", "3.weight", "3.bias"}, {"y"}, "/3/Gemm")
-      .attr("transB", 1);
-  m.output("y");
-  return apitest::load(m);
+  return apitest::load(apitest::conv_relu_linear(kIn, kOut, kSize, kClasses));
 }
 
 // Conv: 2 per multiply-add; ReLU and Flatten: 1 per output; Linear: 2 per

@@ -51,17 +51,7 @@ void expect_near(const std::vector<float> &want, const float *got) {
     EXPECT_NEAR(want[i], got[i], 1e-5) << "element " << i;
 }
 
-// x [-1, 2, 3] → Reshape [-1, 3]: [-1*2, 3] → Softmax(axis 0) across every
-// sample's rows.
-ModelPtr merged_softmax() {
-  onnxb::Model m(13);
-  m.input("x", {-1, 2, 3});
-  m.initializer_i64("shape", {2}, {-1, 3});
-  m.node("Reshape", {"x", "shape"}, {"r"}, "/0/Reshape");
-  m.node("Softmax", {"r"}, {"y"}, "/1/Softmax").attr("axis", 0);
-  m.output("y", {-1, 3});
-  return load(m);
-}
+ModelPtr merged_softmax() { return load(apitest::softmax_across_samples()); }
 
 } // namespace
 

@@ -20,29 +20,11 @@ namespace {
 using apitest::ContextPtr;
 using apitest::ModelPtr;
 
-std::vector<float> ramp(size_t n, float scale) {
-  std::vector<float> v(n);
-  for (size_t i = 0; i < n; i++)
-    v[i] = scale * (float)((i * 7) % 13) - 0.5f * scale * 6;
-  return v;
-}
+using onnxb::ramp;
 
 // Conv 3x3 -> ReLU -> Flatten -> Linear on [-1, 2, 6, 6].
 std::vector<uint8_t> conv_net() {
-  onnxb::Model m(13);
-  m.input("x", {-1, 2, 6, 6});
-  m.initializer("0.weight", {4, 2, 3, 3}, ramp(4 * 2 * 9, 0.1f));
-  m.initializer("0.bias", {4}, ramp(4, 0.2f));
-  m.initializer("3.weight", {5, 4 * 4 * 4}, ramp(5 * 64, 0.03f));
-  m.initializer("3.bias", {5}, ramp(5, 0.3f));
-  m.node("Conv", {"x", "0.weight", "0.bias"}, {"c"}, "/0/Conv")
-      .attr("kernel_shape", std::vector<int64_t>{3, 3});
-  m.node("Relu", {"c"}, {"r"}, "/1/Relu");
-  m.node("Flatten", {"r"}, {"f"}, "/2/Flatten").attr("axis", 1);
-  m.node("Gemm", {"f", "3.weight", "3.bias"}, {"y"}, "/3/Gemm")
-      .attr("transB", 1);
-  m.output("y");
-  return m.bytes();
+  return apitest::conv_relu_linear(2, 4, 6, 5);
 }
 
 // Linear 64 -> 48 -> ReLU -> Linear 5: slices of it take no more memory
@@ -74,17 +56,6 @@ std::vector<uint8_t> embedding() {
   return m.bytes();
 }
 
-// Reshape [-1, 3] then Softmax over dim 0: every sample's rows together.
-std::vector<uint8_t> softmax_across_samples() {
-  onnxb::Model m(13);
-  m.input("x", {-1, 2, 3});
-  m.initializer_i64("shape", {2}, {-1, 3});
-  m.node("Reshape", {"x", "shape"}, {"r"}, "/0/Reshape");
-  m.node("Softmax", {"r"}, {"y"}, "/1/Softmax").attr("axis", 0);
-  m.output("y", {-1, 3});
-  return m.bytes();
-}
-
 // Loads `m` with SEQRT_BATCH_SPLIT=split (nullptr: unset) and
 // SEQRT_PRINT_PLANS=1, restoring both after.
 ModelPtr load_with(const std::vector<uint8_t> &bytes, const char *split) {
@@ -93,14 +64,10 @@ ModelPtr load_with(const std::vector<uint8_t> &bytes, const char *split) {
   else
     unsetenv("SEQRT_BATCH_SPLIT");
   setenv("SEQRT_PRINT_PLANS", "1", 1);
-  seqrt_model *model = nullptr;
-  EXPECT_EQ(
-      seqrt_model_load_buffer(bytes.data(), bytes.size(), nullptr, &model),
-      SEQRT_OK)
-      << seqrt_last_error();
+  ModelPtr model = apitest::load(bytes);
   unsetenv("SEQRT_BATCH_SPLIT");
   unsetenv("SEQRT_PRINT_PLANS");
-  return ModelPtr(model);
+  return model;
 }
 
 size_t count_of(const seqrt_shape &s) {
@@ -184,7 +151,7 @@ TEST(ApiSlices, Int64InputsSliceByWholeSamples) {
 }
 
 TEST(ApiSlices, ChainMixingSamplesRunsWhole) {
-  std::vector<uint8_t> m = softmax_across_samples();
+  std::vector<uint8_t> m = apitest::softmax_across_samples();
   ModelPtr model = load_with(m, "1");
   ASSERT_TRUE(model);
   const int batch = 4;
