@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/chain.h"
@@ -615,10 +614,8 @@ static split_mode split_mode_of(const sq_chain *chain) {
   const char *env = getenv("SEQRT_BATCH_SPLIT");
   if (env && strcmp(env, "0") == 0) return SPLIT_NEVER;
   if (env && strcmp(env, "1") == 0) return SPLIT_ALWAYS;
-  size_t bytes = 0;
-  for (int k = 0; k < chain->n_layers; k++)
-    bytes += (size_t)sq_layer_parameters(&chain->layers[k]) * sizeof(float);
-  return bytes <= SLICE_MAX_WEIGHT_BYTES ? SPLIT_TRIAL : SPLIT_NEVER;
+  return sq_chain_weight_bytes(chain) <= SLICE_MAX_WEIGHT_BYTES ? SPLIT_TRIAL
+                                                                : SPLIT_NEVER;
 }
 
 /* How many slices a whole run may have: 1 if it runs whole. Profiled runs
@@ -689,12 +686,6 @@ static seqrt_status run_as(seqrt_context *ctx, const sq_plan *plan,
   return sq_exec_run(exec, args);
 }
 
-static double now_us(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e6 + (double)t.tv_nsec * 1e-3;
-}
-
 /* Lowers *best_us to the fastest of a turn's timed runs: after an untimed
  * one, which pays for the page faults of new buffers, at least
  * SPLIT_TRIAL_RUNS and more while they add up to less than SPLIT_TURN_US
@@ -707,10 +698,10 @@ static seqrt_status time_runs(seqrt_context *ctx, const sq_plan *plan,
   for (int r = 0; r <= SPLIT_TRIAL_RUNS ||
                   (timed_us < SPLIT_TURN_US && r <= SPLIT_TURN_MAX_RUNS);
        r++) {
-    double start = now_us();
+    double start = sq_now_us();
     seqrt_status status = run_as(ctx, plan, set, args);
     if (status != SEQRT_OK) return status;
-    double us = now_us() - start;
+    double us = sq_now_us() - start;
     if (r == 0) continue;
     timed_us += us;
     if (us < *best_us) *best_us = us;

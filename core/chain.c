@@ -113,6 +113,13 @@ int64_t sq_layer_parameters(const sq_layer *layer) {
   return layer->weight.count + layer->bias.count;
 }
 
+uint64_t sq_chain_weight_bytes(const sq_chain *chain) {
+  uint64_t bytes = 0;
+  for (int k = 0; k < chain->n_layers; k++)
+    bytes += (uint64_t)sq_layer_parameters(&chain->layers[k]) * sizeof(float);
+  return bytes;
+}
+
 /* Softmax, GLU and LayerNorm are the layers with an axis that may be 0;
  * every other kind keeps dim 0 whole (chain.h). */
 static bool mixes_samples(const sq_layer *layer) {

@@ -317,6 +317,8 @@ const char *sq_dims_format(int rank, const int64_t *dims, char *buf,
                            size_t size);
 
 int64_t sq_layer_parameters(const sq_layer *layer);
+/* Bytes of every layer's parameters (4 each). */
+uint64_t sq_chain_weight_bytes(const sq_chain *chain);
 
 /* True if each sample's output depends on that sample's input only, so
  * that any split of the batch into slices, each run on its own, gives the

@@ -332,11 +332,10 @@ static seqrt_status convert_chain(sq_graph *g, sq_chain *chain) {
  * allocates them (a dynamic batch multiplies the buffers at run time, with
  * inputs the caller provides). */
 static seqrt_status check_run_bytes(const sq_chain *chain, uint64_t limit) {
-  uint64_t weights = 0, largest = 0;
+  uint64_t weights = sq_chain_weight_bytes(chain), largest = 0;
   const sq_layer *widest = NULL;
   for (int k = 0; k < chain->n_layers; k++) {
     const sq_layer *layer = &chain->layers[k];
-    weights += (uint64_t)sq_layer_parameters(layer) * sizeof(float);
     sq_shape padded;
     sq_layer_padded_input(layer, &padded);
     /* per-sample counts are at most SQ_MAX_ELEMENTS: no overflow here */

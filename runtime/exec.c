@@ -126,6 +126,10 @@ static seqrt_status alloc_buffers(sq_exec *exec) {
   void *arena = overflow ? MAP_FAILED
                          : mmap(NULL, total, PROT_READ | PROT_WRITE,
                                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (arena != MAP_FAILED) { /* sq_exec_free unmaps it, also on failure */
+    exec->arena = arena;
+    exec->arena_bytes = total;
+  }
   if (!exec->steps || arena == MAP_FAILED)
     return sq_error(SEQRT_ERR_NOMEM,
                     "out of memory for run buffers (2 x %zu activation bytes, "
@@ -133,8 +137,6 @@ static seqrt_status alloc_buffers(sq_exec *exec) {
                     plan->activation_bytes, plan->scratchpad_bytes);
   if (total >= SQ_HUGE_PAGE && sq_huge_pages_wanted())
     madvise(arena, total, MADV_HUGEPAGE); /* a refusal is harmless */
-  exec->arena = arena;
-  exec->arena_bytes = total;
   char *at = arena;
   exec->buf[0] = at;
   exec->buf[1] = at + act;

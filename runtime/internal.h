@@ -287,8 +287,6 @@ seqrt_status sq_memory_on(const sq_plan *plan, const dnnl_memory_desc_t *md,
 dnnl_status_t sq_prim_execute(const sq_prim *p, dnnl_stream_t stream,
                               dnnl_memory_t src, dnnl_memory_t dst,
                               dnnl_memory_t scratch);
-/* CLOCK_MONOTONIC in microseconds. */
-double sq_now_us(void);
 
 /* ---- bands: a run of convolutions and pools split by rows (bands.c) ----- */
 

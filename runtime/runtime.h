@@ -110,10 +110,13 @@ seqrt_status sq_exec_run(sq_exec *exec, const sq_run_args *args);
 seqrt_status sq_exec_run_parallel(sq_exec *const *execs,
                                   const sq_run_args *args, int n);
 
+/* CLOCK_MONOTONIC in microseconds. */
+double sq_now_us(void);
+
 /* Waits, at most max_us, until a team of `threads` OpenMP threads runs on
  * as many CPUs; false if it does not (or cannot: fewer CPUs allowed, or more
  * than SQ_MAX_SPREAD_CHECK threads). A new process's worker threads may
- * share the main thread's CPU for its first 15-25 ms, until the scheduler
+ * share the main thread's CPU for its first 14-22 ms, until the scheduler
  * moves them (2-CPU VM: a 2-thread region twice as slow meanwhile), so
  * timings taken before then mean little. */
 #define SQ_MAX_SPREAD_CHECK 256
