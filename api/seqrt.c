@@ -21,8 +21,9 @@
 
 struct seqrt_options {
   uint64_t memory_limit;
-  bool winograd;              /* seqrt_options_set_winograd */
-  sq_external_blob *external; /* locations owned, data borrowed */
+  bool winograd;                   /* seqrt_options_set_winograd */
+  seqrt_batch_slices batch_slices; /* seqrt_options_set_batch_slices */
+  sq_external_blob *external;      /* locations owned, data borrowed */
   size_t n_external;
 };
 
@@ -47,9 +48,10 @@ typedef struct plan_cache {
   bool winograd;            /* seqrt_options_set_winograd */
 } plan_cache;
 
-/* SEQRT_BATCH_SPLIT: whether a batch may run in slices (batch slices). */
+/* Whether a batch may run in slices (batch slices). */
 typedef enum split_mode { SPLIT_NEVER, SPLIT_TRIAL, SPLIT_ALWAYS } split_mode;
-static split_mode split_mode_of(const sq_chain *chain);
+static split_mode split_mode_of(const sq_chain *chain,
+                                seqrt_batch_slices option);
 
 struct seqrt_model {
   sq_chain *chain;
@@ -101,6 +103,20 @@ seqrt_status seqrt_options_set_winograd(seqrt_options *options, int enable) {
   return SEQRT_OK;
 }
 
+seqrt_status seqrt_options_set_batch_slices(seqrt_options *options,
+                                            seqrt_batch_slices mode) {
+  if (!options)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT, "options: handle is NULL");
+  if (mode != SEQRT_BATCH_SLICES_AUTO && mode != SEQRT_BATCH_SLICES_OFF &&
+      mode != SEQRT_BATCH_SLICES_ON)
+    return sq_error(SEQRT_ERR_INVALID_ARGUMENT,
+                    "options: batch slices mode %d is not AUTO (0), OFF (1) "
+                    "or ON (2)",
+                    (int)mode);
+  options->batch_slices = mode;
+  return SEQRT_OK;
+}
+
 seqrt_status seqrt_options_set_memory_limit(seqrt_options *options,
                                             uint64_t bytes) {
   if (!options)
@@ -133,7 +149,8 @@ seqrt_status seqrt_options_set_external_data(seqrt_options *options,
 
 /* ---- loading ------------------------------------------------------------- */
 
-static seqrt_status model_from_chain(sq_chain *chain, bool winograd,
+static seqrt_status model_from_chain(sq_chain *chain,
+                                     const seqrt_options *options,
                                      seqrt_model **out) {
   seqrt_model *model = calloc(1, sizeof *model);
   plan_cache *plans = calloc(1, sizeof *plans);
@@ -146,10 +163,11 @@ static seqrt_status model_from_chain(sq_chain *chain, bool winograd,
     sq_chain_free(chain);
     return sq_error(SEQRT_ERR_NOMEM, "out of memory creating the model");
   }
-  plans->winograd = winograd;
+  plans->winograd = options && options->winograd;
   model->chain = chain;
   model->plans = plans;
-  model->split = split_mode_of(chain);
+  model->split = split_mode_of(chain, options ? options->batch_slices
+                                              : SEQRT_BATCH_SLICES_AUTO);
   const char *print = getenv("SEQRT_PRINT_PLANS");
   model->print_plans = print && *print && strcmp(print, "0") != 0;
   *out = model;
@@ -169,7 +187,7 @@ static seqrt_status load(const void *data, bool releasable, size_t size,
                             ? sq_import_releasing(data, size, &import, &chain)
                             : sq_import(data, size, &import, &chain);
   if (status != SEQRT_OK) return status;
-  return model_from_chain(chain, options && options->winograd, out);
+  return model_from_chain(chain, options, out);
 }
 
 seqrt_status seqrt_model_load_buffer(const void *data, size_t size,
@@ -608,12 +626,19 @@ static void fill_output(const sq_shape *shape, int64_t batch,
 #define SPLIT_MIN_GAIN 0.98
 #define SPLIT_SPREAD_WAIT_US 100000.0 /* sq_wait_threads_spread */
 
-static split_mode split_mode_of(const sq_chain *chain) {
+/* The option, else SEQRT_BATCH_SPLIT=0 / =1, else the timed choice for
+ * chains small enough. */
+static split_mode split_mode_of(const sq_chain *chain,
+                                seqrt_batch_slices option) {
   if (chain->n_layers == 0 || !sq_chain_samples_independent(chain))
     return SPLIT_NEVER;
   const char *env = getenv("SEQRT_BATCH_SPLIT");
-  if (env && strcmp(env, "0") == 0) return SPLIT_NEVER;
-  if (env && strcmp(env, "1") == 0) return SPLIT_ALWAYS;
+  if (option == SEQRT_BATCH_SLICES_OFF ||
+      (option == SEQRT_BATCH_SLICES_AUTO && env && strcmp(env, "0") == 0))
+    return SPLIT_NEVER;
+  if (option == SEQRT_BATCH_SLICES_ON ||
+      (option == SEQRT_BATCH_SLICES_AUTO && env && strcmp(env, "1") == 0))
+    return SPLIT_ALWAYS;
   return sq_chain_weight_bytes(chain) <= SLICE_MAX_WEIGHT_BYTES ? SPLIT_TRIAL
                                                                 : SPLIT_NEVER;
 }
@@ -800,8 +825,7 @@ static seqrt_status split_decision(seqrt_context *ctx, int index, int n,
   if (model->split == SPLIT_ALWAYS) {
     entry->slices = n;
     if (model->print_plans)
-      fprintf(stderr,
-              "batch %lld on %d threads: in %d slices (SEQRT_BATCH_SPLIT=1)\n",
+      fprintf(stderr, "batch %lld on %d threads: in %d slices (always)\n",
               (long long)entry->batch, entry->threads, n);
     return run_slices(ctx, &set, args);
   }

@@ -88,17 +88,35 @@ static const char usage[] =
     "16 times the file size plus 64 MiB), and --winograd: run every 3x3\n"
     "stride-1 convolution with 32+ channels as a Winograd convolution, faster\n"
     "for more memory (by default only where it costs little: kernels under\n"
-    "1 MiB, scratchpads up to 8 MiB).\n"
+    "1 MiB, scratchpads up to 8 MiB), and --batch-slices auto|off|on: on\n"
+    "several threads, run a batch as one slice per thread where timing says\n"
+    "it is faster and it costs no memory (auto, the default), never, or\n"
+    "always; off and on give the same output bits in every process.\n"
     "\n"
     "Exit status: 0 success, 1 error or mismatch, 2 model cannot be "
     "imported.\n";
 
 /* ---- option parsing ------------------------------------------------------ */
 
-/* --memory-limit and --winograd of the command line, for every load_model
- * call. */
+/* --memory-limit, --winograd and --batch-slices of the command line, for
+ * every load_model call. */
 static uint64_t load_memory_limit;
 static int load_winograd;
+static seqrt_batch_slices load_batch_slices = SEQRT_BATCH_SLICES_AUTO;
+
+static int parse_batch_slices(const char *flag, const char *text,
+                              seqrt_batch_slices *out) {
+  static const char *const names[] = {"auto", "off", "on"};
+  static const seqrt_batch_slices modes[] = {
+      SEQRT_BATCH_SLICES_AUTO, SEQRT_BATCH_SLICES_OFF, SEQRT_BATCH_SLICES_ON};
+  for (int i = 0; i < 3; i++)
+    if (strcmp(text, names[i]) == 0) {
+      *out = modes[i];
+      return 0;
+    }
+  return error_exit(EXIT_FAIL, "%s expects auto, off or on, got '%s'", flag,
+                    text);
+}
 
 static int parse_number(const char *flag, const char *text, double *out) {
   char *end;
@@ -182,6 +200,8 @@ int parse_options(int argc, char **argv, options *o) {
     } else if (strcmp(arg, "--memory-limit") == 0) {
       if (parse_bytes(arg, value, &o->memory_limit)) return EXIT_FAIL;
       load_memory_limit = o->memory_limit;
+    } else if (strcmp(arg, "--batch-slices") == 0) {
+      if (parse_batch_slices(arg, value, &load_batch_slices)) return EXIT_FAIL;
     } else if (strcmp(arg, "--atol") == 0) {
       if (parse_number(arg, value, &o->atol)) return EXIT_FAIL;
     } else if (strcmp(arg, "--rtol") == 0) {
@@ -202,7 +222,9 @@ int load_model(const char *path, seqrt_model **model) {
   if (seqrt_options_create(&load_options) != SEQRT_OK ||
       seqrt_options_set_memory_limit(load_options, load_memory_limit) !=
           SEQRT_OK ||
-      seqrt_options_set_winograd(load_options, load_winograd) != SEQRT_OK) {
+      seqrt_options_set_winograd(load_options, load_winograd) != SEQRT_OK ||
+      seqrt_options_set_batch_slices(load_options, load_batch_slices) !=
+          SEQRT_OK) {
     seqrt_options_free(load_options);
     return error_exit(EXIT_FAIL, "%s", seqrt_last_error());
   }

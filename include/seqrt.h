@@ -157,6 +157,31 @@ SEQRT_API seqrt_status seqrt_options_set_memory_limit(seqrt_options *options,
 SEQRT_API seqrt_status seqrt_options_set_winograd(seqrt_options *options,
                                                   int enable);
 
+/** How a batch may run on several threads (seqrt_options_set_batch_slices).
+ */
+typedef enum seqrt_batch_slices {
+  /** The default: the first run of a batch size times the batch run whole
+   * against one slice per thread, where the slices take no more memory,
+   * and keeps the faster way (seqrt_run). */
+  SEQRT_BATCH_SLICES_AUTO = 0,
+  /** Always whole, on one plan. */
+  SEQRT_BATCH_SLICES_OFF = 1,
+  /** Always in slices where the chain allows, without timing or memory
+   * checks: faster on most small models, but may take more memory. */
+  SEQRT_BATCH_SLICES_ON = 2
+} seqrt_batch_slices;
+
+/** Choose how batches of models loaded with these options run on several
+ * threads. A sliced run and a whole run of the same batch differ in the
+ * last bits (their plans pick other kernels: ~1e-6 relative on a VGG-style
+ * CNN), and with SEQRT_BATCH_SLICES_AUTO the timed choice may go either way
+ * from one process to the next. With OFF or ON, a model on a fixed thread
+ * count gives the same bits in every process. The environment variable
+ * SEQRT_BATCH_SPLIT=0 / =1 acts as OFF / ON when this is AUTO. An unknown
+ * mode is SEQRT_ERR_INVALID_ARGUMENT. */
+SEQRT_API seqrt_status seqrt_options_set_batch_slices(seqrt_options *options,
+                                                      seqrt_batch_slices mode);
+
 /** Supply the bytes of an external data file. A tensor whose external data
  * `location` is exactly `location` then reads its bytes from `data` (its
  * offset and length apply within `size`) instead of from the model's
@@ -264,8 +289,8 @@ SEQRT_API int seqrt_context_threads(const seqrt_context *ctx);
  * run whole against the batch cut into one slice per thread (each slice on
  * a one-thread plan), where the slices take no more memory, and every
  * later run of that batch size and thread count, on any context of the
- * model, goes the faster way (README, "Batch slices"; SEQRT_BATCH_SPLIT).
- * Other runs on the model wait meanwhile. */
+ * model, goes the faster way (README, "Batch slices";
+ * seqrt_options_set_batch_slices). Other runs on the model wait meanwhile. */
 SEQRT_API seqrt_status seqrt_run(seqrt_context *ctx, const seqrt_tensor *input,
                                  seqrt_tensor *output);
 

@@ -270,6 +270,12 @@ public:
     detail::check(seqrt_options_set_winograd(handle_.get(), enable));
     return *this;
   }
+  /** How batches run on several threads (see
+   * seqrt_options_set_batch_slices): AUTO, OFF or ON. */
+  Options &set_batch_slices(seqrt_batch_slices mode) {
+    detail::check(seqrt_options_set_batch_slices(handle_.get(), mode));
+    return *this;
+  }
   /** Supply the bytes of external data file `location` (see
    * seqrt_options_set_external_data): `data` is not copied and must outlive
    * every load with these options. */

@@ -70,6 +70,28 @@ ModelPtr load_with(const std::vector<uint8_t> &bytes, const char *split) {
   return model;
 }
 
+// The same with seqrt_options_set_batch_slices(mode).
+ModelPtr load_with(const std::vector<uint8_t> &bytes, const char *split,
+                   seqrt_batch_slices mode) {
+  seqrt_options *options = nullptr;
+  EXPECT_EQ(seqrt_options_create(&options), SEQRT_OK);
+  EXPECT_EQ(seqrt_options_set_batch_slices(options, mode), SEQRT_OK);
+  if (split)
+    setenv("SEQRT_BATCH_SPLIT", split, 1);
+  else
+    unsetenv("SEQRT_BATCH_SPLIT");
+  setenv("SEQRT_PRINT_PLANS", "1", 1);
+  seqrt_model *model = nullptr;
+  EXPECT_EQ(
+      seqrt_model_load_buffer(bytes.data(), bytes.size(), options, &model),
+      SEQRT_OK)
+      << seqrt_last_error();
+  unsetenv("SEQRT_BATCH_SPLIT");
+  unsetenv("SEQRT_PRINT_PLANS");
+  seqrt_options_free(options);
+  return ModelPtr(model);
+}
+
 size_t count_of(const seqrt_shape &s) {
   size_t n = 1;
   for (int i = 0; i < s.rank; i++) n *= (size_t)s.dims[i];
@@ -246,4 +268,47 @@ TEST(ApiSlices, SlicesThatCostMemoryAreNotTried) {
               run(model.get(), x.data(), 4, 20, 1, false), "batch 20");
   log = testing::internal::GetCapturedStderr();
   EXPECT_NE(log.find("plan: batch 20, fused"), std::string::npos) << log;
+}
+
+// seqrt_options_set_batch_slices: OFF and ON hold whatever
+// SEQRT_BATCH_SPLIT says; AUTO follows it.
+TEST(ApiSlices, OptionOverridesTheEnvironment) {
+  std::vector<uint8_t> m = conv_net();
+  ModelPtr reference = load_with(m, "0");
+  ModelPtr off = load_with(m, "1", SEQRT_BATCH_SLICES_OFF);
+  ModelPtr on = load_with(m, "0", SEQRT_BATCH_SLICES_ON);
+  ModelPtr automatic = load_with(m, "1", SEQRT_BATCH_SLICES_AUTO);
+  ASSERT_TRUE(reference && off && on && automatic);
+  const int batch = 4;
+  std::vector<float> x = ramp((size_t)batch * 2 * 36, 0.05f);
+  std::vector<float> want = run(reference.get(), x.data(), 4, batch, 1, true);
+  struct {
+    const seqrt_model *model;
+    bool slices;
+    const char *what;
+  } cases[] = {{off.get(), false, "OFF under SEQRT_BATCH_SPLIT=1"},
+               {on.get(), true, "ON under SEQRT_BATCH_SPLIT=0"},
+               {automatic.get(), true, "AUTO under SEQRT_BATCH_SPLIT=1"}};
+  for (const auto &c : cases) {
+    testing::internal::CaptureStderr();
+    std::vector<float> got = run(c.model, x.data(), 4, batch, 2, false);
+    std::string log = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(log.find("in 2 slices (always)") != std::string::npos, c.slices)
+        << c.what << ":\n"
+        << log;
+    expect_near(want, got, c.what);
+  }
+}
+
+TEST(ApiSlices, UnknownOptionModeIsRefused) {
+  seqrt_options *options = nullptr;
+  ASSERT_EQ(seqrt_options_create(&options), SEQRT_OK);
+  EXPECT_EQ(seqrt_options_set_batch_slices(options, (seqrt_batch_slices)3),
+            SEQRT_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(seqrt_last_error()).find("batch slices mode 3"),
+            std::string::npos)
+      << seqrt_last_error();
+  EXPECT_EQ(seqrt_options_set_batch_slices(nullptr, SEQRT_BATCH_SLICES_OFF),
+            SEQRT_ERR_INVALID_ARGUMENT);
+  seqrt_options_free(options);
 }

@@ -159,6 +159,31 @@ class CliTest(unittest.TestCase):
             self.assertEqual("wino" in proc.stderr, bool(flag), e2e.describe(proc))
             self.assertIsNone(e2e.compare(actual, e2e.torch_output(net, x)))
 
+    def test_batch_slices_option(self):
+        # --batch-slices on runs a batch of 4 on 2 threads as 2 slices,
+        # off runs it whole, whatever SEQRT_BATCH_SPLIT says; both match
+        # PyTorch. An unknown mode is a usage error.
+        x = e2e.seeded_input((10,), 4)
+        expected = e2e.torch_output(self.model, x)
+        for mode, env, slices in (("on", "0", True), ("off", "1", False)):
+            with self.subTest(mode=mode), plans_printed():
+                previous = os.environ.get("SEQRT_BATCH_SPLIT")
+                os.environ["SEQRT_BATCH_SPLIT"] = env
+                try:
+                    proc, actual = e2e.run_model(self.model_path, x, self.work, "slices_" + mode,
+                                                 ("--threads", "2", "--batch-slices", mode))
+                finally:
+                    if previous is None:
+                        del os.environ["SEQRT_BATCH_SPLIT"]
+                    else:
+                        os.environ["SEQRT_BATCH_SPLIT"] = previous
+                self.assert_exit(proc, 0)
+                self.assertEqual("in 2 slices (always)" in proc.stderr, slices, e2e.describe(proc))
+                self.assertIsNone(e2e.compare(actual, expected))
+        proc, _ = e2e.run_model(self.model_path, x, self.work, "slices_bad", ("--batch-slices", "sometimes"))
+        self.assert_exit(proc, 1)
+        self.assertIn("--batch-slices expects auto, off or on, got 'sometimes'", proc.stderr)
+
     def test_bands_match_pytorch(self):
         # At batch 1 on 2 threads a VGG-style run of convolutions and pools
         # runs split into bands of rows (one-thread Winograd each); the

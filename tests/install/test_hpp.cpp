@@ -161,6 +161,18 @@ TEST(Hpp, TinyMemoryLimitIsRefused) {
   }
 }
 
+TEST(Hpp, BatchSlicesModeIsChecked) {
+  seqrt::Options options;
+  options.set_batch_slices(SEQRT_BATCH_SLICES_OFF)
+      .set_batch_slices(SEQRT_BATCH_SLICES_ON);
+  EXPECT_THROW(options.set_batch_slices(static_cast<seqrt_batch_slices>(-1)),
+               seqrt::Error);
+  seqrt::Model model = seqrt::Model::load_file(
+      kExamples + "mnist_mlp/model.onnx",
+      seqrt::Options().set_batch_slices(SEQRT_BATCH_SLICES_OFF));
+  EXPECT_EQ(model.input_shape().size(), 2u);
+}
+
 // external_ok.onnx is valid.onnx with its Gemm weight at offset 16 of
 // weights.bin: from memory, it runs only with the file's bytes supplied.
 TEST(Hpp, ExternalDataSuppliedInMemory) {
