@@ -110,9 +110,18 @@ static cached_weight *find(sq_weight_cache *cache, const void *source,
   return NULL;
 }
 
-static source_state *state_of(sq_weight_cache *cache, const void *source) {
+/* What became of `source`, or NULL if the cache has not seen it. */
+static source_state *known_state(const sq_weight_cache *cache,
+                                 const void *source) {
   for (int i = 0; i < cache->n_sources; i++)
     if (cache->sources[i].source == source) return &cache->sources[i];
+  return NULL;
+}
+
+/* The same, recording a new source. */
+static source_state *state_of(sq_weight_cache *cache, const void *source) {
+  source_state *known = known_state(cache, source);
+  if (known) return known;
   if (cache->n_sources == cache->sources_capacity) {
     int capacity = cache->sources_capacity ? 2 * cache->sources_capacity : 16;
     source_state *grown =
@@ -357,14 +366,12 @@ int sq_weight_cache_mark(const sq_weight_cache *cache) { return cache->count; }
  * given back: dropping it would lose the weights. */
 static bool only_copy_of_released(const sq_weight_cache *cache,
                                   const cached_weight *item) {
-  bool released = false;
-  for (int i = 0; i < cache->n_sources; i++)
-    if (cache->sources[i].source == item->source)
-      released = cache->sources[i].released;
-  for (int i = 0; released && i < cache->count; i++)
+  const source_state *state = known_state(cache, item->source);
+  if (!state || !state->released) return false;
+  for (int i = 0; i < cache->count; i++)
     if (&cache->items[i] != item && cache->items[i].source == item->source)
       return false;
-  return released;
+  return true;
 }
 
 void sq_weight_cache_rollback(sq_weight_cache *cache, int mark) {

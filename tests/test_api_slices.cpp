@@ -56,23 +56,11 @@ std::vector<uint8_t> embedding() {
   return m.bytes();
 }
 
-// Loads `m` with SEQRT_BATCH_SPLIT=split (nullptr: unset) and
-// SEQRT_PRINT_PLANS=1, restoring both after.
-ModelPtr load_with(const std::vector<uint8_t> &bytes, const char *split) {
-  if (split)
-    setenv("SEQRT_BATCH_SPLIT", split, 1);
-  else
-    unsetenv("SEQRT_BATCH_SPLIT");
-  setenv("SEQRT_PRINT_PLANS", "1", 1);
-  ModelPtr model = apitest::load(bytes);
-  unsetenv("SEQRT_BATCH_SPLIT");
-  unsetenv("SEQRT_PRINT_PLANS");
-  return model;
-}
-
-// The same with seqrt_options_set_batch_slices(mode).
+// Loads `bytes` with seqrt_options_set_batch_slices(mode),
+// SEQRT_BATCH_SPLIT=split (nullptr: unset) and SEQRT_PRINT_PLANS=1,
+// restoring both variables after.
 ModelPtr load_with(const std::vector<uint8_t> &bytes, const char *split,
-                   seqrt_batch_slices mode) {
+                   seqrt_batch_slices mode = SEQRT_BATCH_SLICES_AUTO) {
   seqrt_options *options = nullptr;
   EXPECT_EQ(seqrt_options_create(&options), SEQRT_OK);
   EXPECT_EQ(seqrt_options_set_batch_slices(options, mode), SEQRT_OK);

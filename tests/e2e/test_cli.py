@@ -18,17 +18,22 @@ import export_examples
 
 
 @contextlib.contextmanager
-def plans_printed():
-    """seqrt prints each plan it builds (SEQRT_PRINT_PLANS) meanwhile."""
-    previous = os.environ.get("SEQRT_PRINT_PLANS")
-    os.environ["SEQRT_PRINT_PLANS"] = "1"
+def environment(name, value):
+    """The environment variable `name` is `value` meanwhile."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
     try:
         yield
     finally:
         if previous is None:
-            del os.environ["SEQRT_PRINT_PLANS"]
+            del os.environ[name]
         else:
-            os.environ["SEQRT_PRINT_PLANS"] = previous
+            os.environ[name] = previous
+
+
+def plans_printed():
+    """seqrt prints each plan it builds (SEQRT_PRINT_PLANS) meanwhile."""
+    return environment("SEQRT_PRINT_PLANS", "1")
 
 
 class CliTest(unittest.TestCase):
@@ -166,17 +171,9 @@ class CliTest(unittest.TestCase):
         x = e2e.seeded_input((10,), 4)
         expected = e2e.torch_output(self.model, x)
         for mode, env, slices in (("on", "0", True), ("off", "1", False)):
-            with self.subTest(mode=mode), plans_printed():
-                previous = os.environ.get("SEQRT_BATCH_SPLIT")
-                os.environ["SEQRT_BATCH_SPLIT"] = env
-                try:
-                    proc, actual = e2e.run_model(self.model_path, x, self.work, "slices_" + mode,
-                                                 ("--threads", "2", "--batch-slices", mode))
-                finally:
-                    if previous is None:
-                        del os.environ["SEQRT_BATCH_SPLIT"]
-                    else:
-                        os.environ["SEQRT_BATCH_SPLIT"] = previous
+            with self.subTest(mode=mode), plans_printed(), environment("SEQRT_BATCH_SPLIT", env):
+                proc, actual = e2e.run_model(self.model_path, x, self.work, "slices_" + mode,
+                                             ("--threads", "2", "--batch-slices", mode))
                 self.assert_exit(proc, 0)
                 self.assertEqual("in 2 slices (always)" in proc.stderr, slices, e2e.describe(proc))
                 self.assertIsNone(e2e.compare(actual, expected))
