@@ -91,7 +91,8 @@ static const char usage[] =
     "1 MiB, scratchpads up to 8 MiB), and --batch-slices auto|off|on: on\n"
     "several threads, run a batch as one slice per thread where timing says\n"
     "it is faster and it costs no memory (auto, the default), never, or\n"
-    "always; off and on give the same output bits in every process.\n"
+    "always; with off or on, a given --threads gives the same output bits in\n"
+    "every process.\n"
     "\n"
     "Exit status: 0 success, 1 error or mismatch, 2 model cannot be "
     "imported.\n";
