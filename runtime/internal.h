@@ -88,8 +88,9 @@ seqrt_status sq_build_linear(sq_builder *b);
 /* linear.c: whether a fused plan folds the view into the Linear after it. */
 bool sq_linear_folds_view(const sq_plan *plan, const sq_layer *view,
                           const sq_layer *linear);
-/* linear_kernel.c: a Linear of one row with only ReLUs after it in its
- * step (plain layouts), on CPUs with AVX-512. */
+/* linear_kernel.c: a Linear with only ReLUs after it in its step, on the
+ * chain's plain weights: of one row (plain layouts, CPUs with AVX-512), or
+ * of many rows and big weights (2-D, feature-major layouts). */
 bool sq_linear_kernel_fits(const sq_builder *b);
 seqrt_status sq_build_linear_kernel(sq_builder *b, int64_t k, int64_t n);
 seqrt_status sq_build_conv(sq_builder *b);

@@ -22,7 +22,9 @@ static seqrt_status add_bias(sq_builder *b, int ndims, int64_t n) {
  * of 15: 256x4096 -> 4096 190 against 170 GFLOP/s, 2 threads 388 against
  * 332; -> 1000 200 against 181), and equalled it on the smaller MLP
  * shapes. With fewer rows the weights stream (gemv-like) and the inner
- * product was faster: 1x4096 -> 4096 1.59 against 1.87 ms. */
+ * product was faster: 1x4096 -> 4096 1.59 against 1.87 ms. Layers with
+ * weights too big for the caches run seqrt's sgemm kernel from as many
+ * rows instead (linear_kernel.c). */
 #define SQ_MATMUL_MIN_ROWS 32
 
 /* The inner product's src: plain (plain_io); after a folded Flatten, the

@@ -1,14 +1,31 @@
-/* A Linear kernel for one row (batch 1 of an MLP or a classifier head):
- * y = W x + b with the ReLUs after it, on the chain's plain [N, K] weights
- * (bind_weights). Such a layer is a matrix-vector product whose time is
- * the weights' streaming read. oneDNN's inner product reads them reordered
- * into blocks, and on two threads read AlexNet's two big Linear layers at
- * 50-69 GB/s of the up to ~70 GB/s this VM streams; this kernel streams four
- * weight rows at a time, splits the rows over the step's threads and read
- * them at 61-72 GB/s (`seqrt bench --profile`, alternating), and matched
- * oneDNN on one thread. In-cache layers gain from its lower overhead:
- * LeNet-5 at batch 1 8.8 -> 7.8 us. A variant for 2 to 4 rows was slower
- * than oneDNN (the wide MLP at batch 4 on one thread 6.2 against 4.8 ms). */
+/* Linear layers on seqrt's own kernels, which read the chain's plain
+ * [N, K] weights where they lie (bind_weights), with the ReLUs after them:
+ *
+ * One row (batch 1 of an MLP or a classifier head): y = W x + b. Such a
+ * layer is a matrix-vector product whose time is the weights' streaming
+ * read. oneDNN's inner product reads them reordered into blocks, and on two
+ * threads read AlexNet's two big Linear layers at 50-69 GB/s of the up to
+ * ~70 GB/s this VM streams; this kernel streams four weight rows at a time,
+ * splits the rows over the step's threads and read them at 61-72 GB/s
+ * (`seqrt bench --profile`, alternating), and matched oneDNN on one
+ * thread. In-cache layers gain from its lower overhead: LeNet-5 at batch 1
+ * 8.8 -> 7.8 us. A variant for 2 to 4 rows was slower than oneDNN (the wide
+ * MLP at batch 4 on one thread 6.2 against 4.8 ms).
+ *
+ * Many rows of a layer too big for the caches: y^T = W x^T as one
+ * dnnl_sgemm on feature-major activations ([K][rows] in, [N][rows] out;
+ * consecutive such layers pass them on without a reorder), then the bias
+ * and ReLUs per output row. Its blocking suits a tall W and a few hundred
+ * columns better than oneDNN 2.6's brgemm matmul on blocked weights does
+ * its [rows, K] x [K, N] (medians of interleaved runs on an Intel Xeon,
+ * GFLOP/s brgemm -> sgemm, bias and ReLU included): 4096 -> 4096 at 32 rows
+ * 95-98 -> 107-113 on one thread, 200 -> 259 on two; at 64 rows 124-130 ->
+ * 130-140 and 256 -> 282; at 256 rows 157-159 -> 155-156 (a tie; the
+ * wide MLP 123.2 -> 120.6 ms); 9216 -> 4096 at 32 rows 98 -> 107, 189 ->
+ * 229. From 16 MB of weights it won or tied; on weights that fit the
+ * caches brgemm won (784 -> 512 at 256 rows 167 -> 154 GFLOP/s), and below
+ * 16 rows oneDNN's inner product did. dnnl_sgemm packs its operands into
+ * buffers it allocates on each call. */
 #include <immintrin.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,9 +35,13 @@
 #define BLOCK 4 /* weight rows streamed together */
 #define LANES 16
 
+/* Many rows from this many, of weights from this many floats (16 MB). */
+#define SQ_SGEMM_MIN_ROWS 32
+#define SQ_SGEMM_MIN_WEIGHTS ((int64_t)4000000)
+
 typedef struct linear_kernel_params {
-  int64_t k, n;
-  const float *weights; /* [n][k], 64-byte aligned (bind_weights) */
+  int64_t rows, k, n;
+  const float *weights; /* [n][k] (bind_weights); 64-byte aligned for a row */
   bool relu, parallel;
   float bias[]; /* n */
 } linear_kernel_params;
@@ -81,8 +102,8 @@ linear_block(const linear_kernel_params *p, const float *x, float *y,
   for (; r < p->n; r++) dot_rows(p, x, y, r, 1);
 }
 
-static seqrt_status linear_kernel(const sq_op *op, const void *src, void *dst,
-                                  void *scratch) {
+static seqrt_status one_row_kernel(const sq_op *op, const void *src, void *dst,
+                                   void *scratch) {
   const linear_kernel_params *p = op->params;
   int64_t blocks = (p->n + BLOCK - 1) / BLOCK;
   if (!p->parallel) {
@@ -96,6 +117,25 @@ static seqrt_status linear_kernel(const sq_op *op, const void *src, void *dst,
 #pragma omp parallel for schedule(static)
   for (int64_t block = 0; block < blocks; block++)
     linear_block(p, src, dst, block);
+  return SEQRT_OK;
+}
+
+static seqrt_status many_rows_kernel(const sq_op *op, const void *src,
+                                     void *dst, void *scratch) {
+  (void)scratch;
+  const linear_kernel_params *p = op->params;
+  int64_t rows = p->rows;
+  dnnl_status_t st = dnnl_sgemm('N', 'N', p->n, rows, p->k, 1.0f, p->weights,
+                                p->k, src, rows, 0.0f, dst, rows);
+  if (st != dnnl_success) return sq_dnnl_error(op->layer, "sgemm", st);
+#pragma omp parallel for if (p->parallel) schedule(static)
+  for (int64_t r = 0; r < p->n; r++) {
+    float bias = p->bias[r], *y = (float *)dst + r * rows;
+    for (int64_t j = 0; j < rows; j++) {
+      float v = y[j] + bias;
+      y[j] = p->relu && v < 0.0f ? 0.0f : v;
+    }
+  }
   return SEQRT_OK;
 }
 
@@ -116,12 +156,27 @@ static bool weights_aligned(const sq_layer *layer) {
   return (uintptr_t)layer->weight.data % SQ_ALIGN == 0;
 }
 
+static bool one_row_fits(const sq_builder *b) {
+  return input_rows(b) == 1 && weights_aligned(b->layer) &&
+         __builtin_cpu_supports("avx512f");
+}
+
+/* A 2-D layer whose step chooses its layouts (not a band's). */
+static bool many_rows_fit(const sq_builder *b) {
+  const sq_layer *layer = b->layer;
+  return layer->in.rank == 2 && !b->flatten &&
+         input_rows(b) >= SQ_SGEMM_MIN_ROWS &&
+         layer->weight.count >= SQ_SGEMM_MIN_WEIGHTS &&
+         b->src_tag == dnnl_format_tag_undef &&
+         b->dst_tag == dnnl_format_tag_undef;
+}
+
 bool sq_linear_kernel_fits(const sq_builder *b) {
   const sq_layer *layers = b->plan->chain->layers;
   int linear = (int)(b->layer - layers);
-  return b->layer->kind == SQ_LINEAR && input_rows(b) == 1 &&
+  return b->layer->kind == SQ_LINEAR &&
          sq_only_relus(layers, linear + 1, b->step->hi) &&
-         weights_aligned(b->layer) && __builtin_cpu_supports("avx512f");
+         (one_row_fits(b) || many_rows_fit(b));
 }
 
 /* p->weights: the chain's array where it lies (the cache's copy once the
@@ -155,7 +210,8 @@ seqrt_status sq_build_linear_kernel(sq_builder *b, int64_t k, int64_t n) {
   if (!p)
     return sq_error(SEQRT_ERR_NOMEM, "layer '%s' (Linear): out of memory",
                     layer->name);
-  *p = (linear_kernel_params){.k = k,
+  *p = (linear_kernel_params){.rows = input_rows(b),
+                              .k = k,
                               .n = n,
                               .relu = b->step->hi > index,
                               .parallel = b->step->threads > 1};
@@ -165,12 +221,18 @@ seqrt_status sq_build_linear_kernel(sq_builder *b, int64_t k, int64_t n) {
   dnnl_dims_t in, out;
   sq_dims(&first->in, b->plan->batch, in);
   sq_dims(&layer->out, b->plan->batch, out);
+  bool many = p->rows > 1; /* 2-D, feature-major: [rows, K] as ba */
   seqrt_status st = bind_weights(b, p);
-  if (st == SEQRT_OK) st = sq_md_plain(layer, first->in.rank, in, &b->src_md);
-  if (st == SEQRT_OK) st = sq_md_plain(layer, layer->out.rank, out, &b->dst_md);
+  if (st == SEQRT_OK)
+    st = many ? sq_md_tagged(layer, 2, in, dnnl_ba, &b->src_md)
+              : sq_md_plain(layer, first->in.rank, in, &b->src_md);
+  if (st == SEQRT_OK)
+    st = many ? sq_md_tagged(layer, 2, out, dnnl_ba, &b->dst_md)
+              : sq_md_plain(layer, layer->out.rank, out, &b->dst_md);
   if (st != SEQRT_OK) {
     free(p);
     return st;
   }
-  return sq_op_add_kernel(b, linear_kernel, p, SQ_AT_SRC, SQ_AT_DST);
+  return sq_op_add_kernel(b, many ? many_rows_kernel : one_row_kernel, p,
+                          SQ_AT_SRC, SQ_AT_DST);
 }

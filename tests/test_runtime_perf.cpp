@@ -676,6 +676,70 @@ TEST(RuntimePerf, OneRowLinearRunsTheKernel) {
 
 namespace {
 
+sq_chain *big_mlp() {
+  ChainMaker m({-1, 2048});
+  m.linear(2048).eltwise(SQ_RELU).linear(2048).linear(10);
+  m.eltwise(SQ_SIGMOID).linear(2048);
+  return m.build();
+}
+
+} // namespace
+
+TEST(RuntimePerf, ManyRowsOfBigWeightsRunTheSgemmKernel) {
+  // From 32 rows, a Linear with 16 MB of weights or more runs seqrt's sgemm
+  // kernel on feature-major activations, passed from one such layer to the
+  // next without a reorder, and reads the chain's weights in place (a
+  // cache that takes sources keeps them), as the batch-1 kernel does:
+  // plans of both share one copy. Fewer rows, smaller weights and a step
+  // that fuses a Sigmoid stay on oneDNN. Observable plans run it too.
+  const int big[] = {0, 2}, small = 3, sigmoid_fed = 5;
+  const size_t big_bytes = 2 * size_t{2048 * 2048} * sizeof(float);
+  std::unique_ptr<sq_chain, ChainDeleter> twin(big_mlp());
+  for (int threads : {1, 2})
+    for (int64_t batch : {31, 32, 45}) {
+      SCOPED_TRACE(::testing::Message()
+                   << "batch " << batch << ", " << threads << " threads");
+      std::unique_ptr<sq_chain, ChainDeleter> chain(big_mlp());
+      auto cache = new_cache(true);
+      sq_plan_options options = one_thread_with(cache.get());
+      options.threads = threads;
+      auto plan = plan_with(chain.get(), batch, options);
+      ASSERT_TRUE(plan);
+      std::string printed = printed_plan(plan.get());
+      bool many = batch >= 32;
+      for (int layer : big)
+        EXPECT_EQ(step_impl(plan.get(), plan->layer_step[layer]) == "kernel",
+                  many)
+            << printed;
+      EXPECT_NE(step_impl(plan.get(), plan->layer_step[small]), "kernel");
+      EXPECT_NE(step_impl(plan.get(), plan->layer_step[sigmoid_fed]), "kernel");
+      if (many)
+        EXPECT_EQ(plan->steps[plan->layer_step[2]].in_reorder.prim, nullptr)
+            << printed;
+      sq_plan_stats stats;
+      sq_plan_get_stats(plan.get(), &stats);
+      EXPECT_EQ(stats.shared_weight_bytes >= big_bytes, many);
+      expect_runs_like_reference(chain.get(), plan.get(), batch, threads,
+                                 twin.get());
+      if (!many) continue;
+      EXPECT_LT(sq_weight_cache_bytes(cache.get()), big_bytes / 2);
+      auto one_row = plan_with(chain.get(), 1, options);
+      ASSERT_TRUE(one_row);
+      EXPECT_LT(sq_weight_cache_bytes(cache.get()), big_bytes / 2);
+      expect_runs_like_reference(chain.get(), one_row.get(), 1, threads,
+                                 twin.get());
+      // Every layer its own step: the ReLU runs on the feature-major data.
+      options.observable = true;
+      auto observable = plan_with(chain.get(), batch, options);
+      ASSERT_TRUE(observable);
+      EXPECT_EQ(step_impl(observable.get(), 0), "kernel");
+      expect_runs_like_reference(chain.get(), observable.get(), batch, threads,
+                                 twin.get());
+    }
+}
+
+namespace {
+
 // The VmFlags of the mapping that holds `p` (/proc/self/smaps); "" if none.
 std::string vm_flags_at(const void *p) {
   std::ifstream smaps("/proc/self/smaps");

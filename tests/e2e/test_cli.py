@@ -204,6 +204,26 @@ class CliTest(unittest.TestCase):
         self.assertIn("2 bands:", proc.stderr, e2e.describe(proc))
         self.assertIsNone(e2e.compare(actual, e2e.torch_output(net, x)))
 
+    def test_big_linear_layers_at_many_rows_match_pytorch(self):
+        # From 32 rows, Linear layers with 16 MB of weights or more run
+        # seqrt's sgemm kernel on feature-major activations (src=ba); the
+        # output still matches PyTorch, on 1 and 2 threads.
+        torch.manual_seed(7)
+        nn = torch.nn
+        net = nn.Sequential(nn.Linear(2048, 2048), nn.ReLU(), nn.Linear(2048, 2048), nn.ReLU(),
+                            nn.Linear(2048, 10)).eval()
+        path = os.path.join(self.work, "big_linear.onnx")
+        e2e.export_onnx(net, torch.zeros(2, 2048), path)
+        x = e2e.seeded_input((2048,), 40)
+        expected = e2e.torch_output(net, x)
+        for threads in ("1", "2"):
+            with self.subTest(threads=threads), plans_printed():
+                proc, actual = e2e.run_model(path, x, self.work, "big_linear_t" + threads,
+                                             ("--threads", threads))
+                self.assert_exit(proc, 0)
+                self.assertEqual(proc.stderr.count("impl=kernel src=ba dst=ba"), 2, e2e.describe(proc))
+                self.assertIsNone(e2e.compare(actual, expected))
+
     # ---- verify ----------------------------------------------------------
 
     def verify(self, expected_path, *extra):
