@@ -25,12 +25,17 @@ TEST(RuntimeLinear, TwoD) {
 }
 
 TEST(RuntimeLinear, ThreeDAndFourD) {
+  // All rows as one product: 4 and 20, 6 and 30 rows (inner product), 8
+  // and 40 (matmul).
   ChainMaker m({-1, 4, 12});
   m.linear(6).eltwise(SQ_RELU).linear(3, false);
   check_chain(m);
   ChainMaker m4({-1, 2, 3, 8});
   m4.linear(5).eltwise(SQ_TANH).linear(9);
   check_chain(m4);
+  ChainMaker many({-1, 2, 4, 8});
+  many.linear(5).eltwise(SQ_TANH).linear(9, false);
+  check_chain(many);
 }
 
 TEST(RuntimeLinear, OneRowKernel) {
