@@ -13,7 +13,8 @@
  * MLP at batch 4 on one thread 6.2 against 4.8 ms).
  *
  * Many rows of a layer too big for the caches: y^T = W x^T as one
- * dnnl_sgemm on feature-major activations ([K][rows] in, [N][rows] out;
+ * dnnl_sgemm on feature-major activations ([K][rows] in, [N][rows] out,
+ * rows the dims before the last;
  * consecutive such layers pass them on without a reorder), then the bias
  * and ReLUs per output row. Its blocking suits a tall W and a few hundred
  * columns better than oneDNN 2.6's brgemm matmul on blocked weights does
@@ -161,10 +162,10 @@ static bool one_row_fits(const sq_builder *b) {
          __builtin_cpu_supports("avx512f");
 }
 
-/* A 2-D layer whose step chooses its layouts (not a band's). */
+/* A 2-D or 3-D layer whose step chooses its layouts (not a band's). */
 static bool many_rows_fit(const sq_builder *b) {
   const sq_layer *layer = b->layer;
-  return layer->in.rank == 2 && !b->flatten &&
+  return (layer->in.rank == 2 || layer->in.rank == 3) && !b->flatten &&
          input_rows(b) >= SQ_SGEMM_MIN_ROWS &&
          layer->weight.count >= SQ_SGEMM_MIN_WEIGHTS &&
          b->src_tag == dnnl_format_tag_undef &&
@@ -201,6 +202,21 @@ static seqrt_status bind_weights(sq_builder *b, linear_kernel_params *p) {
   return st;
 }
 
+/* The layer's rank-dims activation with its last dim outermost and the
+ * rows (the dims before it) row-major inside: [B, K] as ba. */
+static seqrt_status feature_major_md(const sq_layer *layer,
+                                     const dnnl_dims_t dims,
+                                     dnnl_memory_desc_t *md) {
+  int rank = layer->in.rank;
+  dnnl_dims_t strides;
+  strides[rank - 2] = 1;
+  for (int i = rank - 3; i >= 0; i--) strides[i] = strides[i + 1] * dims[i + 1];
+  strides[rank - 1] = strides[0] * dims[0];
+  SQ_DNNL(layer, "feature-major memory descriptor",
+          dnnl_memory_desc_init_by_strides(md, rank, dims, dnnl_f32, strides));
+  return SEQRT_OK;
+}
+
 seqrt_status sq_build_linear_kernel(sq_builder *b, int64_t k, int64_t n) {
   const sq_layer *layer = b->layer;
   const sq_layer *first = b->flatten ? b->flatten : layer;
@@ -221,13 +237,13 @@ seqrt_status sq_build_linear_kernel(sq_builder *b, int64_t k, int64_t n) {
   dnnl_dims_t in, out;
   sq_dims(&first->in, b->plan->batch, in);
   sq_dims(&layer->out, b->plan->batch, out);
-  bool many = p->rows > 1; /* 2-D, feature-major: [rows, K] as ba */
+  bool many = p->rows > 1;
   seqrt_status st = bind_weights(b, p);
   if (st == SEQRT_OK)
-    st = many ? sq_md_tagged(layer, 2, in, dnnl_ba, &b->src_md)
+    st = many ? feature_major_md(layer, in, &b->src_md)
               : sq_md_plain(layer, first->in.rank, in, &b->src_md);
   if (st == SEQRT_OK)
-    st = many ? sq_md_tagged(layer, 2, out, dnnl_ba, &b->dst_md)
+    st = many ? feature_major_md(layer, out, &b->dst_md)
               : sq_md_plain(layer, layer->out.rank, out, &b->dst_md);
   if (st != SEQRT_OK) {
     free(p);

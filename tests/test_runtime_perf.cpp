@@ -738,6 +738,23 @@ TEST(RuntimePerf, ManyRowsOfBigWeightsRunTheSgemmKernel) {
     }
 }
 
+TEST(RuntimePerf, ManyRowsOfThreeDInputsRunTheSgemmKernel) {
+  // A Linear over the last dim of [B, T, K] counts B x T rows.
+  ChainMaker m({-1, 5, 2048});
+  m.linear(2048).eltwise(SQ_RELU).linear(2048).linear(3);
+  std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
+  for (int64_t batch : {6, 7}) {
+    SCOPED_TRACE(::testing::Message() << "batch " << batch);
+    auto plan = plan_with(chain.get(), batch, one_thread_with(nullptr));
+    ASSERT_TRUE(plan);
+    for (int layer : {0, 2})
+      EXPECT_EQ(step_impl(plan.get(), plan->layer_step[layer]) == "kernel",
+                batch * 5 >= 32)
+          << printed_plan(plan.get());
+    expect_runs_like_reference(chain.get(), plan.get(), batch, 1);
+  }
+}
+
 namespace {
 
 // The VmFlags of the mapping that holds `p` (/proc/self/smaps); "" if none.

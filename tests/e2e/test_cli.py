@@ -223,6 +223,15 @@ class CliTest(unittest.TestCase):
                 self.assert_exit(proc, 0)
                 self.assertEqual(proc.stderr.count("impl=kernel src=ba dst=ba"), 2, e2e.describe(proc))
                 self.assertIsNone(e2e.compare(actual, expected))
+        # On [B, T, 2048] (MatMul and Add in the graph) the rows are B x T.
+        path = os.path.join(self.work, "big_linear_3d.onnx")
+        e2e.export_onnx(net, torch.zeros(2, 5, 2048), path)
+        x = e2e.seeded_input((5, 2048), 8)
+        with plans_printed():
+            proc, actual = e2e.run_model(path, x, self.work, "big_linear_3d")
+        self.assert_exit(proc, 0)
+        self.assertEqual(proc.stderr.count("impl=kernel src=cab dst=cab"), 2, e2e.describe(proc))
+        self.assertIsNone(e2e.compare(actual, e2e.torch_output(net, x)))
 
     # ---- verify ----------------------------------------------------------
 
