@@ -12,15 +12,14 @@
  * 8.8 -> 7.8 us. A variant for 2 to 4 rows was slower than oneDNN (the wide
  * MLP at batch 4 on one thread 6.2 against 4.8 ms).
  *
- * Many rows of a layer too big for the caches: y^T = W x^T as one
- * dnnl_sgemm on feature-major activations ([K][rows] in, [N][rows] out,
- * rows the dims before the last;
- * consecutive such layers pass them on without a reorder), then the bias
- * and ReLUs per output row. Its blocking suits a tall W and a few hundred
- * columns better than oneDNN 2.6's brgemm matmul on blocked weights does
- * its [rows, K] x [K, N] (medians of interleaved runs on an Intel Xeon,
- * GFLOP/s brgemm -> sgemm, bias and ReLU included): 4096 -> 4096 at 32 rows
- * 95-98 -> 107-113 on one thread, 200 -> 259 on two; at 64 rows 124-130 ->
+ * Many rows (the dims before the last) of a layer too big for the caches:
+ * y^T = W x^T as one dnnl_sgemm on feature-major activations ([K][rows]
+ * in, [N][rows] out; consecutive such layers pass them on without a
+ * reorder), then the bias and ReLUs per output row. Its blocking suits a tall W
+ * and a few hundred columns better than oneDNN 2.6's brgemm matmul on blocked
+ * weights does its [rows, K] x [K, N] (medians of interleaved runs on an Intel
+ * Xeon, GFLOP/s brgemm -> sgemm, bias and ReLU included): 4096 -> 4096 at 32
+ * rows 95-98 -> 107-113 on one thread, 200 -> 259 on two; at 64 rows 124-130 ->
  * 130-140 and 256 -> 282; at 256 rows 157-159 -> 155-156 (a tie; the
  * wide MLP 123.2 -> 120.6 ms); 9216 -> 4096 at 32 rows 98 -> 107, 189 ->
  * 229. From 16 MB of weights it won or tied; on weights that fit the
@@ -123,7 +122,6 @@ static seqrt_status one_row_kernel(const sq_op *op, const void *src, void *dst,
 
 static seqrt_status many_rows_kernel(const sq_op *op, const void *src,
                                      void *dst, void *scratch) {
-  (void)scratch;
   const linear_kernel_params *p = op->params;
   int64_t rows = p->rows;
   dnnl_status_t st = dnnl_sgemm('N', 'N', p->n, rows, p->k, 1.0f, p->weights,
@@ -202,7 +200,7 @@ static seqrt_status bind_weights(sq_builder *b, linear_kernel_params *p) {
   return st;
 }
 
-/* The layer's rank-dims activation with its last dim outermost and the
+/* An activation of the layer's rank with its last dim outermost and the
  * rows (the dims before it) row-major inside: [B, K] as ba. */
 static seqrt_status feature_major_md(const sq_layer *layer,
                                      const dnnl_dims_t dims,
