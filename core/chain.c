@@ -79,10 +79,14 @@ const char *sq_dims_format(int rank, const int64_t *dims, char *buf,
   return format_list(rank, dims, false, buf, size);
 }
 
-bool sq_huge_pages_wanted(void) {
+static bool huge_pages_env_is(const char *value) {
   const char *env = getenv("SEQRT_HUGE_PAGES");
-  return env && strcmp(env, "1") == 0;
+  return env && strcmp(env, value) == 0;
 }
+
+bool sq_huge_pages_wanted(void) { return huge_pages_env_is("1"); }
+
+bool sq_huge_pages_refused(void) { return huge_pages_env_is("0"); }
 
 void *sq_aligned_alloc(size_t bytes) {
   size_t rounded = (bytes + 63) / 64 * 64;
@@ -96,6 +100,19 @@ void *sq_aligned_alloc(size_t bytes) {
   size_t whole = bytes / SQ_HUGE_PAGE * SQ_HUGE_PAGE;
   madvise(data, whole, MADV_HUGEPAGE);
   return data;
+}
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25 /* Linux 6.1; glibc 2.36 does not name it */
+#endif
+
+void sq_collapse_huge_pages(const void *data, size_t bytes) {
+  if (sq_huge_pages_refused()) return;
+  uintptr_t lo = ((uintptr_t)data + SQ_HUGE_PAGE - 1) / SQ_HUGE_PAGE;
+  uintptr_t hi = ((uintptr_t)data + bytes) / SQ_HUGE_PAGE;
+  if (hi > lo) /* a refusal (an older kernel, THP "never") is harmless */
+    madvise((void *)(lo * SQ_HUGE_PAGE), (hi - lo) * SQ_HUGE_PAGE,
+            MADV_COLLAPSE);
 }
 
 const void *sq_release_pages(const void *from, const void *to) {

@@ -1,6 +1,7 @@
 // The performance machinery: plans built for a thread count (and steps that
 // run on one thread), and the weight cache shared by a chain's plans. Every
 // run is checked against the naive reference; and the opt-in huge pages.
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -757,8 +758,9 @@ TEST(RuntimePerf, ManyRowsOfThreeDInputsRunTheSgemmKernel) {
 
 namespace {
 
-// The VmFlags of the mapping that holds `p` (/proc/self/smaps); "" if none.
-std::string vm_flags_at(const void *p) {
+// The line starting with `field` of the mapping that holds `p`
+// (/proc/self/smaps); "" if none.
+std::string smaps_field_at(const void *p, const std::string &field) {
   std::ifstream smaps("/proc/self/smaps");
   std::string line;
   bool inside = false;
@@ -767,10 +769,43 @@ std::string vm_flags_at(const void *p) {
     unsigned long lo, hi;
     if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2)
       inside = lo <= at && at < hi;
-    else if (inside && line.rfind("VmFlags:", 0) == 0)
+    else if (inside && line.rfind(field, 0) == 0)
       return line;
   }
   return "";
+}
+
+std::string vm_flags_at(const void *p) { return smaps_field_at(p, "VmFlags:"); }
+
+// The bytes on huge pages in the mapping that holds `p`; -1 if unknown.
+long long anon_huge_bytes_at(const void *p) {
+  std::string line = smaps_field_at(p, "AnonHugePages:");
+  long long kb = -1;
+  if (std::sscanf(line.c_str(), "AnonHugePages: %lld kB", &kb) != 1) return -1;
+  return kb * 1024;
+}
+
+// A private anonymous mapping of its own, whose smaps counts it alone.
+struct Mapping {
+  size_t bytes;
+  char *data;
+  explicit Mapping(size_t n)
+      : bytes(n),
+        data(static_cast<char *>(mmap(nullptr, n, PROT_READ | PROT_WRITE,
+                                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))) {}
+  ~Mapping() {
+    if (ok()) munmap(data, bytes);
+  }
+  bool ok() const { return data != MAP_FAILED; }
+};
+
+// Whether this kernel moves filled memory onto huge pages when asked to.
+bool huge_pages_can_be_collapsed() {
+  Mapping m(size_t{8} << 20);
+  if (!m.ok()) return false;
+  std::fill(m.data, m.data + m.bytes, 1);
+  sq_collapse_huge_pages(m.data, m.bytes);
+  return anon_huge_bytes_at(m.data) > 0;
 }
 
 } // namespace
@@ -797,6 +832,48 @@ TEST(RuntimePerf, HugePagesOnlyOnRequest) {
     EXPECT_EQ(flags.find(" hg") != std::string::npos, wanted) << flags;
   }
   unsetenv("SEQRT_HUGE_PAGES");
+}
+
+TEST(RuntimePerf, SgemmKernelWeightsMoveToHugePages) {
+  // A plan whose Linear runs the sgemm kernel moves the whole 2 MiB pages
+  // of the layer's weights onto huge pages when it is made, unless
+  // SEQRT_HUGE_PAGES=0; a batch-1 plan (the one-row kernel streams them)
+  // leaves them be. The weights are moved into a mapping of their own, at
+  // an offset that is not a huge page's, so that its smaps counts them.
+  unsetenv("SEQRT_HUGE_PAGES");
+  if (!huge_pages_can_be_collapsed())
+    GTEST_SKIP() << "this kernel does not collapse memory onto huge pages";
+  for (bool refused : {false, true}) {
+    SCOPED_TRACE(refused ? "SEQRT_HUGE_PAGES=0" : "unset");
+    std::unique_ptr<sq_chain, ChainDeleter> chain(big_mlp());
+    sq_weights &w = chain->layers[0].weight;
+    size_t bytes = size_t(w.count) * sizeof(float);
+    Mapping own(bytes + 2 * SQ_HUGE_PAGE);
+    ASSERT_TRUE(own.ok());
+    auto *moved = reinterpret_cast<float *>(own.data + SQ_ALIGN);
+    std::copy(w.data, w.data + w.count, moved);
+    free(w.data);
+    w.data = moved;
+    std::unique_ptr<sq_weights, void (*)(sq_weights *)> unhook(
+        &w, [](sq_weights *x) { x->data = nullptr; });
+    auto lo =
+        (reinterpret_cast<uintptr_t>(moved) + SQ_HUGE_PAGE - 1) / SQ_HUGE_PAGE;
+    auto hi = (reinterpret_cast<uintptr_t>(moved) + bytes) / SQ_HUGE_PAGE;
+    const long long whole = (long long)((hi - lo) * SQ_HUGE_PAGE);
+    ASSERT_GE(whole, 4 * (long long)SQ_HUGE_PAGE);
+    ASSERT_EQ(anon_huge_bytes_at(moved), 0);
+    auto one_row = plan_with(chain.get(), 1, one_thread_with(nullptr));
+    ASSERT_TRUE(one_row);
+    EXPECT_EQ(step_impl(one_row.get(), 0), "kernel");
+    EXPECT_EQ(anon_huge_bytes_at(moved), 0);
+    if (refused) setenv("SEQRT_HUGE_PAGES", "0", 1);
+    auto many = plan_with(chain.get(), 32, one_thread_with(nullptr));
+    ASSERT_TRUE(many);
+    EXPECT_EQ(step_impl(many.get(), 0), "kernel");
+    EXPECT_EQ(anon_huge_bytes_at(moved), refused ? 0 : whole);
+    expect_runs_like_reference(chain.get(), many.get(), 32, 1);
+    unsetenv("SEQRT_HUGE_PAGES");
+  }
 }
 
 TEST(RuntimePerf, LinearKernelReadsAlignedWeightsInPlace) {
