@@ -88,6 +88,12 @@ seqrt_status sq_build_linear(sq_builder *b);
 /* linear.c: whether a fused plan folds the view into the Linear after it. */
 bool sq_linear_folds_view(const sq_plan *plan, const sq_layer *view,
                           const sq_layer *linear);
+/* Linear weights of this many floats (16 MB) and more do not fit the
+ * caches: every run streams them from memory. Their plans read them from
+ * huge pages (sq_collapse_huge_pages), and from 32 rows the sgemm kernel
+ * runs them (linear_kernel.c). */
+#define SQ_STREAMED_WEIGHTS ((int64_t)4000000)
+
 /* linear_kernel.c: a Linear with only ReLUs after it in its step, on the
  * chain's plain weights: of one row (plain layouts, CPUs with AVX-512), or
  * of many rows and big weights (2-D, feature-major layouts). */

@@ -51,6 +51,23 @@ static seqrt_status ip_pd(sq_builder *b, const dnnl_memory_desc_t *src,
   return sq_builder_create_pd(b, &desc, "inner product");
 }
 
+/* Weights a Linear's primitive streams from memory on every run read
+ * faster from huge pages: the wide MLP at batch 8 took 12.7-12.8 against
+ * 13.8-14.1 ms on 1 thread, at 16 16.5-17.1 against 17.8-18.6 ms; AlexNet's
+ * Linear layers at batch 8 28.2 against 31.6 ms. The reordered copy is
+ * fresh, but it is made from pages given back as it goes: advised before
+ * it was written, its huge pages filled at once and peak RSS rose by the
+ * copy (AlexNet 296 -> 402 MB). So it moves once it is whole. */
+static void stream_weights_from_huge_pages(sq_builder *b) {
+  const sq_prim *main = &b->step->main;
+  void *data = NULL;
+  if (b->layer->weight.count < SQ_STREAMED_WEIGHTS || main->n_consts == 0 ||
+      dnnl_memory_get_data_handle(main->consts[main->n_consts - 1].memory,
+                                  &data) != dnnl_success)
+    return;
+  sq_collapse_huge_pages(data, (size_t)b->layer->weight.count * sizeof(float));
+}
+
 /* An inner product of an [M, K1, ...] src (K = K1 x ...) to [M, N]; the
  * weights [N, K] are seen as [N, K1, ...]. plain_io: src and dst in plain
  * layout (a rank-1 layer's bytes seen as one row). */
@@ -80,6 +97,7 @@ static seqrt_status inner_product(sq_builder *b, int ndims,
   if (st == SEQRT_OK)
     st = sq_builder_add_const(b, DNNL_ARG_WEIGHTS, &user_weights,
                               layer->weight.data);
+  if (st == SEQRT_OK) stream_weights_from_huge_pages(b);
   if (st == SEQRT_OK) st = add_bias(b, 1, n);
   return st;
 }
@@ -124,6 +142,7 @@ static seqrt_status matmul(sq_builder *b, int ndims, const dnnl_dims_t in,
   if (st == SEQRT_OK)
     st = sq_builder_add_const(b, DNNL_ARG_WEIGHTS, &user_weights,
                               layer->weight.data);
+  if (st == SEQRT_OK) stream_weights_from_huge_pages(b);
   if (st == SEQRT_OK) st = add_bias(b, ndims, n);
   return st;
 }

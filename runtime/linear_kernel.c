@@ -27,7 +27,8 @@
  * 16 rows oneDNN's inner product did. dnnl_sgemm packs its operands into
  * buffers it allocates on each call. The weights move onto huge pages
  * when the plan is made (sq_collapse_huge_pages): the wide MLP at batch
- * 256 ran 2-3.5% faster on them. */
+ * 256 ran 2-3.5% faster on them. The batch-1 kernel gained nothing from
+ * them: it streams the weights at the memory's speed either way. */
 #include <immintrin.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,9 +38,8 @@
 #define BLOCK 4 /* weight rows streamed together */
 #define LANES 16
 
-/* Many rows from this many, of weights from this many floats (16 MB). */
+/* Many rows from this many, of weights from SQ_STREAMED_WEIGHTS. */
 #define SQ_SGEMM_MIN_ROWS 32
-#define SQ_SGEMM_MIN_WEIGHTS ((int64_t)4000000)
 
 typedef struct linear_kernel_params {
   int64_t rows, k, n;
@@ -167,7 +167,7 @@ static bool many_rows_fit(const sq_builder *b) {
   const sq_layer *layer = b->layer;
   return (layer->in.rank == 2 || layer->in.rank == 3) && !b->flatten &&
          input_rows(b) >= SQ_SGEMM_MIN_ROWS &&
-         layer->weight.count >= SQ_SGEMM_MIN_WEIGHTS &&
+         layer->weight.count >= SQ_STREAMED_WEIGHTS &&
          b->src_tag == dnnl_format_tag_undef &&
          b->dst_tag == dnnl_format_tag_undef;
 }

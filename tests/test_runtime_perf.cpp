@@ -1,13 +1,16 @@
 // The performance machinery: plans built for a thread count (and steps that
 // run on one thread), and the weight cache shared by a chain's plans. Every
 // run is checked against the naive reference; and the opt-in huge pages.
+#include <malloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "test_runtime_util.h"
 extern "C" {
@@ -758,9 +761,8 @@ TEST(RuntimePerf, ManyRowsOfThreeDInputsRunTheSgemmKernel) {
 
 namespace {
 
-// The line starting with `field` of the mapping that holds `p`
-// (/proc/self/smaps); "" if none.
-std::string smaps_field_at(const void *p, const std::string &field) {
+// The VmFlags of the mapping that holds `p` (/proc/self/smaps); "" if none.
+std::string vm_flags_at(const void *p) {
   std::ifstream smaps("/proc/self/smaps");
   std::string line;
   bool inside = false;
@@ -769,43 +771,45 @@ std::string smaps_field_at(const void *p, const std::string &field) {
     unsigned long lo, hi;
     if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2)
       inside = lo <= at && at < hi;
-    else if (inside && line.rfind(field, 0) == 0)
+    else if (inside && line.rfind("VmFlags:", 0) == 0)
       return line;
   }
   return "";
 }
 
-std::string vm_flags_at(const void *p) { return smaps_field_at(p, "VmFlags:"); }
-
-// The bytes on huge pages in the mapping that holds `p`; -1 if unknown.
-long long anon_huge_bytes_at(const void *p) {
-  std::string line = smaps_field_at(p, "AnonHugePages:");
+// The bytes on huge pages in the whole process; -1 if unknown.
+long long process_huge_bytes() {
+  std::ifstream rollup("/proc/self/smaps_rollup");
+  std::string line;
   long long kb = -1;
-  if (std::sscanf(line.c_str(), "AnonHugePages: %lld kB", &kb) != 1) return -1;
-  return kb * 1024;
+  while (std::getline(rollup, line))
+    if (std::sscanf(line.c_str(), "AnonHugePages: %lld kB", &kb) == 1) break;
+  return kb < 0 ? -1 : kb * 1024;
 }
 
-// A private anonymous mapping of its own, whose smaps counts it alone.
-struct Mapping {
-  size_t bytes;
-  char *data;
-  explicit Mapping(size_t n)
-      : bytes(n),
-        data(static_cast<char *>(mmap(nullptr, n, PROT_READ | PROT_WRITE,
-                                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))) {}
-  ~Mapping() {
-    if (ok()) munmap(data, bytes);
-  }
-  bool ok() const { return data != MAP_FAILED; }
-};
+// The bytes of the whole huge pages inside [data, data + bytes).
+long long whole_huge_pages(const void *data, size_t bytes) {
+  auto lo =
+      (reinterpret_cast<uintptr_t>(data) + SQ_HUGE_PAGE - 1) / SQ_HUGE_PAGE;
+  auto hi = (reinterpret_cast<uintptr_t>(data) + bytes) / SQ_HUGE_PAGE;
+  return hi > lo ? (long long)((hi - lo) * SQ_HUGE_PAGE) : 0;
+}
 
 // Whether this kernel moves filled memory onto huge pages when asked to.
+// Big arrays then get fresh mappings of their own (a fixed mmap threshold,
+// the heap's free pages given back), never memory that earlier tests'
+// arrays left on huge pages.
 bool huge_pages_can_be_collapsed() {
-  Mapping m(size_t{8} << 20);
-  if (!m.ok()) return false;
-  std::fill(m.data, m.data + m.bytes, 1);
-  sq_collapse_huge_pages(m.data, m.bytes);
-  return anon_huge_bytes_at(m.data) > 0;
+  if (mallopt(M_MMAP_THRESHOLD, 1 << 20) != 1) return false;
+  malloc_trim(0);
+  const size_t bytes = size_t{8} << 20;
+  std::unique_ptr<char, decltype(&free)> data(
+      static_cast<char *>(malloc(bytes)), free);
+  if (!data) return false;
+  std::fill(data.get(), data.get() + bytes, 1);
+  long long before = process_huge_bytes();
+  sq_collapse_huge_pages(data.get(), bytes);
+  return before >= 0 && process_huge_bytes() > before;
 }
 
 } // namespace
@@ -834,44 +838,107 @@ TEST(RuntimePerf, HugePagesOnlyOnRequest) {
   unsetenv("SEQRT_HUGE_PAGES");
 }
 
+// The whole huge pages of the weights of big_mlp's two big layers as
+// `weights(layer)` finds them; -1 if either lies in memory advised to use
+// huge pages (an earlier test in this process, SEQRT_HUGE_PAGES=1): such
+// memory is on huge pages whether it moves or not.
+template <typename F> long long big_weights_huge_pages(F weights) {
+  const size_t bytes = size_t{2048 * 2048} * sizeof(float);
+  long long total = 0;
+  for (int layer : {0, 2}) {
+    if (vm_flags_at(weights(layer)).find(" hg") != std::string::npos) return -1;
+    total += whole_huge_pages(weights(layer), bytes);
+  }
+  return total;
+}
+
 TEST(RuntimePerf, SgemmKernelWeightsMoveToHugePages) {
-  // A plan whose Linear runs the sgemm kernel moves the whole 2 MiB pages
-  // of the layer's weights onto huge pages when it is made, unless
-  // SEQRT_HUGE_PAGES=0; a batch-1 plan (the one-row kernel streams them)
-  // leaves them be. The weights are moved into a mapping of their own, at
-  // an offset that is not a huge page's, so that its smaps counts them.
+  // A plan whose Linear layers run the sgemm kernel moves the whole 2 MiB
+  // pages of their weights onto huge pages when it is made, unless
+  // SEQRT_HUGE_PAGES=0; a batch-1 plan (the one-row kernel streams them
+  // at the memory's speed) leaves them be. Nothing else in the process
+  // takes huge pages meanwhile (THP in "madvise" mode, or none at all).
   unsetenv("SEQRT_HUGE_PAGES");
   if (!huge_pages_can_be_collapsed())
     GTEST_SKIP() << "this kernel does not collapse memory onto huge pages";
-  for (bool refused : {false, true}) {
+  for (bool refused : {true, false}) {
     SCOPED_TRACE(refused ? "SEQRT_HUGE_PAGES=0" : "unset");
     std::unique_ptr<sq_chain, ChainDeleter> chain(big_mlp());
-    sq_weights &w = chain->layers[0].weight;
-    size_t bytes = size_t(w.count) * sizeof(float);
-    Mapping own(bytes + 2 * SQ_HUGE_PAGE);
-    ASSERT_TRUE(own.ok());
-    auto *moved = reinterpret_cast<float *>(own.data + SQ_ALIGN);
-    std::copy(w.data, w.data + w.count, moved);
-    free(w.data);
-    w.data = moved;
-    std::unique_ptr<sq_weights, void (*)(sq_weights *)> unhook(
-        &w, [](sq_weights *x) { x->data = nullptr; });
-    auto lo =
-        (reinterpret_cast<uintptr_t>(moved) + SQ_HUGE_PAGE - 1) / SQ_HUGE_PAGE;
-    auto hi = (reinterpret_cast<uintptr_t>(moved) + bytes) / SQ_HUGE_PAGE;
-    const long long whole = (long long)((hi - lo) * SQ_HUGE_PAGE);
-    ASSERT_GE(whole, 4 * (long long)SQ_HUGE_PAGE);
-    ASSERT_EQ(anon_huge_bytes_at(moved), 0);
+    // Each big array in a fresh mapping of its own (4 KiB pages, whatever
+    // earlier tests left), 64 bytes past a huge page's start.
+    std::vector<std::unique_ptr<char, std::function<void(char *)>>> maps;
+    for (int layer : {0, 2}) {
+      sq_weights &w = chain->layers[layer].weight;
+      size_t bytes = size_t(w.count) * sizeof(float) + 2 * SQ_HUGE_PAGE;
+      void *map = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      ASSERT_NE(map, MAP_FAILED);
+      maps.emplace_back(static_cast<char *>(map),
+                        [bytes](char *p) { munmap(p, bytes); });
+      auto *moved = reinterpret_cast<float *>(
+          (reinterpret_cast<uintptr_t>(map) + SQ_HUGE_PAGE - 1) / SQ_HUGE_PAGE *
+              SQ_HUGE_PAGE +
+          SQ_ALIGN);
+      std::copy(w.data, w.data + w.count, moved);
+      free(w.data);
+      w.data = moved;
+    }
+    // the arrays lie in `maps`, which the chain must not free
+    auto unhook = [](sq_chain *c) {
+      c->layers[0].weight.data = c->layers[2].weight.data = nullptr;
+    };
+    std::unique_ptr<sq_chain, decltype(unhook)> unhooked(chain.get(), unhook);
+    long long expected = big_weights_huge_pages(
+        [&](int layer) { return chain->layers[layer].weight.data; });
+    ASSERT_GE(expected, 0);
+    ASSERT_GE(expected, 8 * (long long)SQ_HUGE_PAGE);
+    long long before = process_huge_bytes();
     auto one_row = plan_with(chain.get(), 1, one_thread_with(nullptr));
     ASSERT_TRUE(one_row);
     EXPECT_EQ(step_impl(one_row.get(), 0), "kernel");
-    EXPECT_EQ(anon_huge_bytes_at(moved), 0);
+    EXPECT_EQ(process_huge_bytes(), before);
     if (refused) setenv("SEQRT_HUGE_PAGES", "0", 1);
     auto many = plan_with(chain.get(), 32, one_thread_with(nullptr));
     ASSERT_TRUE(many);
     EXPECT_EQ(step_impl(many.get(), 0), "kernel");
-    EXPECT_EQ(anon_huge_bytes_at(moved), refused ? 0 : whole);
+    EXPECT_EQ(process_huge_bytes() - before, refused ? 0 : expected);
     expect_runs_like_reference(chain.get(), many.get(), 32, 1);
+    unsetenv("SEQRT_HUGE_PAGES");
+  }
+}
+
+TEST(RuntimePerf, StreamedLinearWeightsMoveToHugePages) {
+  // Below 32 rows a Linear with 16 MB of weights or more runs oneDNN's
+  // inner product on a reordered copy; the plan moves the copy onto huge
+  // pages once it is made, unless SEQRT_HUGE_PAGES=0.
+  unsetenv("SEQRT_HUGE_PAGES");
+  if (!huge_pages_can_be_collapsed())
+    GTEST_SKIP() << "this kernel does not collapse memory onto huge pages";
+  for (bool refused : {true, false}) {
+    SCOPED_TRACE(refused ? "SEQRT_HUGE_PAGES=0" : "unset");
+    std::unique_ptr<sq_chain, ChainDeleter> chain(big_mlp());
+    if (refused) setenv("SEQRT_HUGE_PAGES", "0", 1);
+    long long before = process_huge_bytes();
+    auto plan = plan_with(chain.get(), 8, one_thread_with(nullptr));
+    ASSERT_TRUE(plan);
+    long long after = process_huge_bytes();
+    auto copy = [&](int layer) {
+      const sq_prim &main = plan->steps[plan->layer_step[layer]].main;
+      void *data = nullptr;
+      for (int i = 0; i < main.n_consts; i++)
+        if (main.consts[i].arg == DNNL_ARG_WEIGHTS)
+          EXPECT_EQ(dnnl_memory_get_data_handle(main.consts[i].memory, &data),
+                    dnnl_success);
+      EXPECT_NE(data, nullptr);
+      EXPECT_NE(data, static_cast<void *>(chain->layers[layer].weight.data));
+      return data;
+    };
+    EXPECT_NE(step_impl(plan.get(), plan->layer_step[0]), "kernel");
+    long long expected = big_weights_huge_pages(copy);
+    if (expected < 0) GTEST_SKIP() << "copies in memory advised earlier";
+    ASSERT_GE(expected, 8 * (long long)SQ_HUGE_PAGE);
+    EXPECT_EQ(after - before, refused ? 0 : expected);
+    expect_runs_like_reference(chain.get(), plan.get(), 8, 1);
     unsetenv("SEQRT_HUGE_PAGES");
   }
 }
