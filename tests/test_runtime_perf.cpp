@@ -795,20 +795,23 @@ long long whole_huge_pages(const void *data, size_t bytes) {
   return hi > lo ? (long long)((hi - lo) * SQ_HUGE_PAGE) : 0;
 }
 
+// A fresh private mapping of `bytes`: 4 KiB pages, whatever earlier tests
+// left, since no VMA with other flags merges with it.
+std::unique_ptr<char, std::function<void(char *)>> fresh_mapping(size_t bytes) {
+  void *map = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return {map == MAP_FAILED ? nullptr : static_cast<char *>(map),
+          [bytes](char *p) { munmap(p, bytes); }};
+}
+
 // Whether this kernel moves filled memory onto huge pages when asked to.
-// Big arrays then get fresh mappings of their own (a fixed mmap threshold,
-// the heap's free pages given back), never memory that earlier tests'
-// arrays left on huge pages.
 bool huge_pages_can_be_collapsed() {
-  if (mallopt(M_MMAP_THRESHOLD, 1 << 20) != 1) return false;
-  malloc_trim(0);
   const size_t bytes = size_t{8} << 20;
-  std::unique_ptr<char, decltype(&free)> data(
-      static_cast<char *>(malloc(bytes)), free);
-  if (!data) return false;
-  std::fill(data.get(), data.get() + bytes, 1);
+  auto map = fresh_mapping(bytes);
+  if (!map) return false;
+  std::fill(map.get(), map.get() + bytes, 1);
   long long before = process_huge_bytes();
-  sq_collapse_huge_pages(data.get(), bytes);
+  sq_collapse_huge_pages(map.get(), bytes);
   return before >= 0 && process_huge_bytes() > before;
 }
 
@@ -869,15 +872,12 @@ TEST(RuntimePerf, SgemmKernelWeightsMoveToHugePages) {
     std::vector<std::unique_ptr<char, std::function<void(char *)>>> maps;
     for (int layer : {0, 2}) {
       sq_weights &w = chain->layers[layer].weight;
-      size_t bytes = size_t(w.count) * sizeof(float) + 2 * SQ_HUGE_PAGE;
-      void *map = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      ASSERT_NE(map, MAP_FAILED);
-      maps.emplace_back(static_cast<char *>(map),
-                        [bytes](char *p) { munmap(p, bytes); });
+      maps.push_back(
+          fresh_mapping(size_t(w.count) * sizeof(float) + 2 * SQ_HUGE_PAGE));
+      ASSERT_TRUE(maps.back());
       auto *moved = reinterpret_cast<float *>(
-          (reinterpret_cast<uintptr_t>(map) + SQ_HUGE_PAGE - 1) / SQ_HUGE_PAGE *
-              SQ_HUGE_PAGE +
+          (reinterpret_cast<uintptr_t>(maps.back().get()) + SQ_HUGE_PAGE - 1) /
+              SQ_HUGE_PAGE * SQ_HUGE_PAGE +
           SQ_ALIGN);
       std::copy(w.data, w.data + w.count, moved);
       free(w.data);
@@ -910,10 +910,15 @@ TEST(RuntimePerf, SgemmKernelWeightsMoveToHugePages) {
 TEST(RuntimePerf, StreamedLinearWeightsMoveToHugePages) {
   // Below 32 rows a Linear with 16 MB of weights or more runs oneDNN's
   // inner product on a reordered copy; the plan moves the copy onto huge
-  // pages once it is made, unless SEQRT_HUGE_PAGES=0.
+  // pages once it is made, unless SEQRT_HUGE_PAGES=0. Big arrays get fresh
+  // mappings (a fixed mmap threshold, the heap's free pages given back),
+  // not memory that earlier tests' arrays left on huge pages.
   unsetenv("SEQRT_HUGE_PAGES");
   if (!huge_pages_can_be_collapsed())
     GTEST_SKIP() << "this kernel does not collapse memory onto huge pages";
+  if (mallopt(M_MMAP_THRESHOLD, 1 << 20) != 1)
+    GTEST_SKIP() << "the allocator (a sanitizer's?) ignores mallopt";
+  malloc_trim(0);
   for (bool refused : {true, false}) {
     SCOPED_TRACE(refused ? "SEQRT_HUGE_PAGES=0" : "unset");
     std::unique_ptr<sq_chain, ChainDeleter> chain(big_mlp());
