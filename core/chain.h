@@ -350,7 +350,8 @@ void sq_layer_padded_input(const sq_layer *layer, sq_shape *out);
  * on the AMD EPYC VM (a 4096x4096 transpose: 330 -> 110 ms), but on the
  * Intel Xeon VM, whose hypervisor backs memory again after it has lain
  * free for a few seconds, 4x slower (150 MB: ~415 ms against ~100 ms),
- * and runs were no faster on them there. */
+ * and most runs were no faster on them there: only big weights that
+ * every run streams move onto them (sq_collapse_huge_pages). */
 #define SQ_HUGE_PAGE ((size_t)2 << 20)
 bool sq_huge_pages_wanted(void);
 void *sq_aligned_alloc(size_t bytes);
