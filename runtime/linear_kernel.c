@@ -27,8 +27,10 @@
  * 16 rows oneDNN's inner product did. dnnl_sgemm packs its operands into
  * buffers it allocates on each call. The weights move onto huge pages
  * when the plan is made (sq_collapse_huge_pages): the wide MLP at batch
- * 256 ran 2-3.5% faster on them. The batch-1 kernel gained nothing from
- * them: it streams the weights at the memory's speed either way. */
+ * 256 ran 2-3.5% faster on them. The batch-1 kernel's weights stay where
+ * they are; whether it gains too is open (the wide MLP at batch 1 ran 2-7%
+ * faster with SEQRT_HUGE_PAGES=1 in 4 of 4 alternating pairs, on a noisy
+ * host). */
 #include <immintrin.h>
 #include <stdint.h>
 #include <stdlib.h>

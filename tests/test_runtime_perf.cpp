@@ -858,9 +858,9 @@ template <typename F> long long big_weights_huge_pages(F weights) {
 TEST(RuntimePerf, SgemmKernelWeightsMoveToHugePages) {
   // A plan whose Linear layers run the sgemm kernel moves the whole 2 MiB
   // pages of their weights onto huge pages when it is made, unless
-  // SEQRT_HUGE_PAGES=0; a batch-1 plan (the one-row kernel streams them
-  // at the memory's speed) leaves them be. Nothing else in the process
-  // takes huge pages meanwhile (THP in "madvise" mode, or none at all).
+  // SEQRT_HUGE_PAGES=0; a batch-1 plan (the one-row kernel) leaves them
+  // be. Nothing else in the process takes huge pages meanwhile (THP in
+  // "madvise" mode, or none at all).
   unsetenv("SEQRT_HUGE_PAGES");
   if (!huge_pages_can_be_collapsed())
     GTEST_SKIP() << "this kernel does not collapse memory onto huge pages";
