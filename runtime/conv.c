@@ -242,7 +242,8 @@ static bool winograd_shape(const sq_layer *layer, const dnnl_dims_t in,
     if (layer->kernel[i] != 3 || layer->stride[i] != 1 ||
         layer->dilation[i] != 1)
       return false;
-  return in[1] >= 32 && out[1] >= 32;
+  /* oneDNN 2.6's Winograd kernels are AVX-512 only. */
+  return in[1] >= 32 && out[1] >= 32 && sq_cpu_avx512();
 }
 
 bool sq_conv_winograd_candidate(const sq_layer *layer) {

@@ -180,7 +180,7 @@ static bool kernel_shape(const sq_layer *conv) {
     return false;
   for (int i = 0; i < conv->spatial; i++)
     if (conv->stride[i] != 1 || conv->dilation[i] != 1) return false;
-  return __builtin_cpu_supports("avx512f");
+  return sq_cpu_avx512();
 }
 
 /* A 2x2 stride-2 MaxPool without padding of a 2-D convolution's output. */

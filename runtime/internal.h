@@ -96,7 +96,8 @@ bool sq_linear_folds_view(const sq_plan *plan, const sq_layer *view,
 
 /* linear_kernel.c: a Linear with only ReLUs after it in its step, on the
  * chain's plain weights: of one row (plain layouts, CPUs with AVX-512), or
- * of many rows and big weights (2-D, feature-major layouts). */
+ * of many rows (2-D, feature-major layouts) and big weights, or any weights
+ * without AVX-512. */
 bool sq_linear_kernel_fits(const sq_builder *b);
 seqrt_status sq_build_linear_kernel(sq_builder *b, int64_t k, int64_t n);
 seqrt_status sq_build_conv(sq_builder *b);
@@ -158,6 +159,12 @@ seqrt_status sq_eltwise_append_post_ops(const sq_layer *layer,
 /* Layers first..last are all ReLU (or none: last < first): what seqrt's
  * own kernels fuse. */
 bool sq_only_relus(const sq_layer *layers, int first, int last);
+/* Whether oneDNN runs its AVX-512 kernels on this CPU (its effective ISA,
+ * which ONEDNN_MAX_CPU_ISA can lower): brgemm matmul, Winograd and
+ * 16-channel blocks exist only there in oneDNN 2.6. seqrt's own AVX-512
+ * kernels follow the same switch, so an AVX2 CPU (or ONEDNN_MAX_CPU_ISA=
+ * AVX2) runs the plan that suits it. */
+bool sq_cpu_avx512(void);
 
 /* ---- steps of several ops: primitives and C kernels (ops.c) ------------- */
 

@@ -24,12 +24,13 @@
  * wide MLP 123.2 -> 120.6 ms); 9216 -> 4096 at 32 rows 98 -> 107, 189 ->
  * 229. From 16 MB of weights it won or tied; on weights that fit the
  * caches brgemm won (784 -> 512 at 256 rows 167 -> 154 GFLOP/s), and below
- * 16 rows oneDNN's inner product did. dnnl_sgemm packs its operands into
- * buffers it allocates on each call. The weights move onto huge pages
- * when the plan is made (sq_collapse_huge_pages): the wide MLP at batch
- * 256 ran 2-3.5% faster on them. The batch-1 kernel's weights stay where
- * they are; whether it gains too is open (the wide MLP at batch 1 ran 2-7%
- * faster with SEQRT_HUGE_PAGES=1 in 4 of 4 alternating pairs, on a noisy
+ * 16 rows oneDNN's inner product did; without AVX-512, where oneDNN 2.6
+ * has no brgemm, the kernel runs all weights (sgemm_pays). dnnl_sgemm
+ * packs its operands into buffers it allocates on each call. The weights move
+ * onto huge pages when the plan is made (sq_collapse_huge_pages): the wide MLP
+ * at batch 256 ran 2-3.5% faster on them. The batch-1 kernel's weights stay
+ * where they are; whether it gains too is open (the wide MLP at batch 1 ran
+ * 2-7% faster with SEQRT_HUGE_PAGES=1 in 4 of 4 alternating pairs, on a noisy
  * host). */
 #include <immintrin.h>
 #include <stdint.h>
@@ -40,7 +41,7 @@
 #define BLOCK 4 /* weight rows streamed together */
 #define LANES 16
 
-/* Many rows from this many, of weights from SQ_STREAMED_WEIGHTS. */
+/* Many rows from this many (of the weights sgemm_pays names). */
 #define SQ_SGEMM_MIN_ROWS 32
 
 typedef struct linear_kernel_params {
@@ -160,16 +161,23 @@ static bool weights_aligned(const sq_layer *layer) {
 }
 
 static bool one_row_fits(const sq_builder *b) {
-  return input_rows(b) == 1 && weights_aligned(b->layer) &&
-         __builtin_cpu_supports("avx512f");
+  return input_rows(b) == 1 && weights_aligned(b->layer) && sq_cpu_avx512();
+}
+
+/* Weights the caches hold run faster on oneDNN's brgemm matmul, which
+ * oneDNN 2.6 has only with AVX-512. Without it the matmul is a gemm with
+ * more overhead than dnnl_sgemm: on an AVX2 AMD EPYC, one thread, the MNIST
+ * MLP at batch 256 ran 3.90-3.92 ms as matmuls, 3.19-3.20 ms here (ONNX
+ * Runtime 2.95 ms); on two threads 2.01-2.08 against 1.55-1.62 ms. */
+static bool sgemm_pays(const sq_layer *layer) {
+  return layer->weight.count >= SQ_STREAMED_WEIGHTS || !sq_cpu_avx512();
 }
 
 /* A 2-D or 3-D layer whose step chooses its layouts (not a band's). */
 static bool many_rows_fit(const sq_builder *b) {
   const sq_layer *layer = b->layer;
   return (layer->in.rank == 2 || layer->in.rank == 3) && !b->flatten &&
-         input_rows(b) >= SQ_SGEMM_MIN_ROWS &&
-         layer->weight.count >= SQ_STREAMED_WEIGHTS &&
+         input_rows(b) >= SQ_SGEMM_MIN_ROWS && sgemm_pays(layer) &&
          b->src_tag == dnnl_format_tag_undef &&
          b->dst_tag == dnnl_format_tag_undef;
 }
@@ -241,7 +249,7 @@ seqrt_status sq_build_linear_kernel(sq_builder *b, int64_t k, int64_t n) {
   sq_dims(&layer->out, b->plan->batch, out);
   bool many = p->rows > 1;
   seqrt_status st = bind_weights(b, p);
-  if (st == SEQRT_OK && many)
+  if (st == SEQRT_OK && many && layer->weight.count >= SQ_STREAMED_WEIGHTS)
     sq_collapse_huge_pages(p->weights, (size_t)(n * k) * sizeof(float));
   if (st == SEQRT_OK)
     st = many ? feature_major_md(layer, in, &b->src_md)

@@ -569,6 +569,11 @@ static bool folds_view(const sq_plan *plan, int index) {
  * limit not measured further) a convolution ends the group. SEQRT_BANDS=0
  * turns bands off (for experiments). */
 #define SQ_BAND_MIN_ROWS 4
+bool sq_cpu_avx512(void) {
+  dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+  return (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
+}
+
 static bool bands_enabled(void) {
   const char *env = getenv("SEQRT_BANDS");
   return !env || strcmp(env, "0") != 0;

@@ -19,6 +19,15 @@ extern "C" {
 
 using namespace sqtest;
 
+// oneDNN 2.6's Winograd, brgemm and brgconv kernels, and seqrt's own
+// AVX-512 kernels, run only where oneDNN runs AVX-512 (sq_cpu_avx512);
+// elsewhere a plan is oneDNN's AVX2 one (WithoutAvx512PlansSuitAvx2).
+#define SKIP_WITHOUT_AVX512()                                                  \
+  do {                                                                         \
+    if (!sq_cpu_avx512())                                                      \
+      GTEST_SKIP() << "oneDNN runs no AVX-512 here; this plan needs it";       \
+  } while (0)
+
 namespace {
 
 struct CacheDeleter {
@@ -360,7 +369,8 @@ TEST(RuntimePerf, CacheGivesBackTheChainsWeights) {
   // weights: made from the cached copy.
   auto one_row = plan_with(chain.get(), 1, options);
   ASSERT_TRUE(one_row);
-  EXPECT_EQ(step_impl(one_row.get(), one_row->layer_step[linear]), "kernel");
+  if (sq_cpu_avx512())
+    EXPECT_EQ(step_impl(one_row.get(), one_row->layer_step[linear]), "kernel");
   expect_runs_like_reference(chain.get(), one_row.get(), 1, 1, twin.get());
 
   // Batch 40 runs the 1000-wide layer on plain [K, N] weights: a layout
@@ -481,7 +491,8 @@ TEST(RuntimePerf, FlattenOfBlockedDataFoldsIntoTheLinear) {
           << "batch " << batch;
       // At batch 1 seqrt's Linear kernel reads it reordered to plain.
       if (batch < 32)
-        EXPECT_EQ(plan->steps[step].in_reorder.prim != nullptr, batch == 1);
+        EXPECT_EQ(plan->steps[step].in_reorder.prim != nullptr,
+                  batch == 1 && sq_cpu_avx512());
       expect_runs_like_reference(chain.get(), plan.get(), batch, threads);
       options.observable = true;
       auto observable = plan_with(chain.get(), batch, options);
@@ -513,6 +524,7 @@ TEST(RuntimePerf, FlattenOfBlockedDataFoldsIntoTheLinear) {
 }
 
 TEST(RuntimePerf, WinogradWhereItPays) {
+  SKIP_WITHOUT_AVX512();
   // 3x3 stride-1 convolutions with >= 32 channels and kernels under 1 MiB
   // run as oneDNN's Winograd convolution on one thread, at batch 1 (its
   // 2x3 kernel) and from batch 2 (its 4x3 kernel, 6-7 MB of scratchpad);
@@ -538,6 +550,7 @@ TEST(RuntimePerf, WinogradWhereItPays) {
 }
 
 TEST(RuntimePerf, WinogradOnSeveralThreadsOnlyWithEnoughWork) {
+  SKIP_WITHOUT_AVX512();
   // Split over threads, a small Winograd convolution's few tiles leave
   // them idle: on 2 threads oneDNN's 4x3 kernel (batch 8 and 16) takes
   // 50 MFLOP, its 2x3 kernel (batch 1) 500 MFLOP. (At batch 1 bands would
@@ -564,6 +577,7 @@ TEST(RuntimePerf, WinogradOnSeveralThreadsOnlyWithEnoughWork) {
 }
 
 TEST(RuntimePerf, FewOutputChannelsTakeTheOlderDirectKernel) {
+  SKIP_WITHOUT_AVX512();
   // Convolutions with 6 and 16 channels out (LeNet-5's second has 6 in, 16
   // out) run faster on oneDNN's jit: direct convolution than on its first
   // choice, brgconv; 32 channels out stay on brgconv.
@@ -588,6 +602,7 @@ TEST(RuntimePerf, FewOutputChannelsTakeTheOlderDirectKernel) {
 }
 
 TEST(RuntimePerf, FewChannelConvolutionsRunTheKernel) {
+  SKIP_WITHOUT_AVX512();
   // LeNet-5's first block: in a fused plan the kernel runs the convolution,
   // its ReLU and the pool as one step, on one thread or split over two;
   // an observable plan shows the pool as its own step.
@@ -657,6 +672,7 @@ TEST(RuntimePerf, ConvolutionsOutsideTheKernelStayOnOneDnn) {
 }
 
 TEST(RuntimePerf, OneRowLinearRunsTheKernel) {
+  SKIP_WITHOUT_AVX512();
   // Batch 1: seqrt's kernel, with its ReLU in the same step and split over
   // two threads when the weights are worth it. Batch 2, and a Linear
   // whose step fuses a Sigmoid, stay on oneDNN.
@@ -695,7 +711,8 @@ TEST(RuntimePerf, ManyRowsOfBigWeightsRunTheSgemmKernel) {
   // next without a reorder, and reads the chain's weights in place (a
   // cache that takes sources keeps them), as the batch-1 kernel does:
   // plans of both share one copy. Fewer rows, smaller weights and a step
-  // that fuses a Sigmoid stay on oneDNN. Observable plans run it too.
+  // that fuses a Sigmoid stay on oneDNN; without AVX-512 (no brgemm) the
+  // small weights from 32 rows run it too. Observable plans run it too.
   const int big[] = {0, 2}, small = 3, sigmoid_fed = 5;
   const size_t big_bytes = 2 * size_t{2048 * 2048} * sizeof(float);
   std::unique_ptr<sq_chain, ChainDeleter> twin(big_mlp());
@@ -716,7 +733,10 @@ TEST(RuntimePerf, ManyRowsOfBigWeightsRunTheSgemmKernel) {
                   many)
             << printed;
       EXPECT_NE(step_impl(plan.get(), plan->layer_step[small]), "kernel");
-      EXPECT_NE(step_impl(plan.get(), plan->layer_step[sigmoid_fed]), "kernel");
+      EXPECT_EQ(step_impl(plan.get(), plan->layer_step[sigmoid_fed]) ==
+                    "kernel",
+                many && !sq_cpu_avx512())
+          << printed;
       if (many)
         EXPECT_EQ(plan->steps[plan->layer_step[2]].in_reorder.prim, nullptr)
             << printed;
@@ -893,10 +913,12 @@ TEST(RuntimePerf, SgemmKernelWeightsMoveToHugePages) {
     ASSERT_GE(expected, 0);
     ASSERT_GE(expected, 8 * (long long)SQ_HUGE_PAGE);
     long long before = process_huge_bytes();
-    auto one_row = plan_with(chain.get(), 1, one_thread_with(nullptr));
-    ASSERT_TRUE(one_row);
-    EXPECT_EQ(step_impl(one_row.get(), 0), "kernel");
-    EXPECT_EQ(process_huge_bytes(), before);
+    if (sq_cpu_avx512()) { // else batch 1 streams oneDNN's copy of them
+      auto one_row = plan_with(chain.get(), 1, one_thread_with(nullptr));
+      ASSERT_TRUE(one_row);
+      EXPECT_EQ(step_impl(one_row.get(), 0), "kernel");
+      EXPECT_EQ(process_huge_bytes(), before);
+    }
     if (refused) setenv("SEQRT_HUGE_PAGES", "0", 1);
     auto many = plan_with(chain.get(), 32, one_thread_with(nullptr));
     ASSERT_TRUE(many);
@@ -949,6 +971,7 @@ TEST(RuntimePerf, StreamedLinearWeightsMoveToHugePages) {
 }
 
 TEST(RuntimePerf, LinearKernelReadsAlignedWeightsInPlace) {
+  SKIP_WITHOUT_AVX512();
   // The kernel reads the chain's 64-byte aligned weights where they lie,
   // with or without a weight cache; an array that is not so aligned (no
   // importer makes one) runs on oneDNN instead, still right.
@@ -983,6 +1006,7 @@ TEST(RuntimePerf, LinearKernelReadsAlignedWeightsInPlace) {
 }
 
 TEST(RuntimePerf, WinogradOptionLiftsTheMemoryLimits) {
+  SKIP_WITHOUT_AVX512();
   // By default Winograd stays off where it costs memory: a 1.2 MB kernel
   // (4.7 MB as Winograd weights) and a scratchpad over 8 MiB, plus 2 MiB
   // for each thread beyond the first (its size is oneDNN's choice for the
@@ -1069,6 +1093,7 @@ sq_plan_options threads_with(int threads, bool observable = false) {
 } // namespace
 
 TEST(RuntimePerf, BatchOneConvolutionsRunInBands) {
+  SKIP_WITHOUT_AVX512();
   // On 2 threads at batch 1 the convolutions and pools run as one step of
   // two bands of rows; its output matches the reference on 2 threads and
   // on 1 (the bands then run one after the other).
@@ -1094,6 +1119,7 @@ TEST(RuntimePerf, BatchOneConvolutionsRunInBands) {
 }
 
 TEST(RuntimePerf, BandsOnlyWhereTheyPay) {
+  SKIP_WITHOUT_AVX512();
   std::unique_ptr<sq_chain, ChainDeleter> chain(
       banded_net(32, 32, {{2, 2}, {2, 2}}));
   auto has_bands = [](const sq_plan *plan) {
@@ -1119,4 +1145,48 @@ TEST(RuntimePerf, BandsOnlyWhereTheyPay) {
   EXPECT_FALSE(has_bands(plan_with(chain.get(), 1, threads_with(2)).get()));
   unsetenv("SEQRT_BANDS");
   EXPECT_TRUE(has_bands(plan_with(chain.get(), 1, threads_with(2)).get()));
+}
+
+TEST(RuntimePerf, WithoutAvx512PlansSuitAvx2) {
+  // With oneDNN held to AVX2 (as on an AVX2-only CPU): no Winograd and no
+  // bands (oneDNN 2.6 has Winograd only with AVX-512, and bands on its
+  // layouts ran its reference kernels, ~1000x slower); Linear layers from
+  // 32 rows run the sgemm kernel whatever their weights (no brgemm
+  // matmul); batch 1 and few-channel convolutions stay on oneDNN.
+  if (dnnl_set_max_cpu_isa(dnnl_cpu_isa_avx2) != dnnl_success ||
+      dnnl_get_effective_cpu_isa() != dnnl_cpu_isa_avx2)
+    GTEST_SKIP() << "oneDNN cannot be held to AVX2 here (a CPU without it, "
+                    "or an ISA fixed earlier in this process)";
+  EXPECT_FALSE(sq_cpu_avx512());
+  std::unique_ptr<sq_chain, ChainDeleter> convs(
+      banded_net(32, 32, {{2, 2}, {2, 2}}));
+  for (int threads : {1, 2}) {
+    auto plan = plan_with(convs.get(), 1, threads_with(threads));
+    ASSERT_TRUE(plan);
+    std::string printed = printed_plan(plan.get());
+    EXPECT_EQ(printed.find("bands"), std::string::npos) << printed;
+    EXPECT_EQ(printed.find("wino"), std::string::npos) << printed;
+    EXPECT_EQ(printed.find("impl=ref"), std::string::npos) << printed;
+    expect_runs_like_reference(convs.get(), plan.get(), 1, threads);
+  }
+  ChainMaker m({-1, 784});
+  m.linear(512).eltwise(SQ_RELU).linear(256).eltwise(SQ_RELU).linear(10);
+  std::unique_ptr<sq_chain, ChainDeleter> mlp(m.build());
+  for (int64_t batch : {1, 31, 32, 64}) {
+    SCOPED_TRACE(::testing::Message() << "batch " << batch);
+    auto plan = plan_with(mlp.get(), batch, threads_with(2));
+    ASSERT_TRUE(plan);
+    ASSERT_EQ(plan->n_steps, 3) << printed_plan(plan.get());
+    for (int step = 0; step < 3; step++)
+      EXPECT_EQ(step_impl(plan.get(), step) == "kernel", batch >= 32)
+          << printed_plan(plan.get());
+    expect_runs_like_reference(mlp.get(), plan.get(), batch, 2);
+  }
+  ChainMaker lenet({-1, 1, 32, 32});
+  lenet.conv(6, {{5, 5}}).eltwise(SQ_RELU).pool(SQ_MAXPOOL, {{2, 2}, {2, 2}});
+  std::unique_ptr<sq_chain, ChainDeleter> few(lenet.build());
+  auto plan = plan_with(few.get(), 1, threads_with(1));
+  ASSERT_TRUE(plan);
+  EXPECT_NE(step_impl(plan.get(), 0), "kernel") << printed_plan(plan.get());
+  expect_runs_like_reference(few.get(), plan.get(), 1, 1);
 }

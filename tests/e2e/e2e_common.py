@@ -62,6 +62,18 @@ def seqrt_binary():
     return default if os.path.exists(default) else None
 
 
+def onednn_runs_avx512():
+    """Whether oneDNN runs its AVX-512 kernels here, as seqrt's plans ask
+    (sq_cpu_avx512: Winograd, bands, seqrt's own AVX-512 kernels); the
+    CPU's flags, unless ONEDNN_MAX_CPU_ISA holds oneDNN lower."""
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
+    if limit not in ("", "ALL") and not limit.startswith("AVX512"):
+        return False
+    with open("/proc/cpuinfo") as f:
+        flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    return all(flag in flags for flag in ("avx512f", "avx512bw", "avx512vl", "avx512dq"))
+
+
 def require_seqrt(test):
     """Fail if SEQRT_BIN names a missing file; skip if nothing is built."""
     path = seqrt_binary()
