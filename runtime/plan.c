@@ -645,29 +645,51 @@ static seqrt_status try_bands(sq_plan *plan, int lo, int plan_threads,
   return SEQRT_OK;
 }
 
-/* oneDNN 2.6 has only its reference kernel for some primitives on a
- * blocked layout that it runs jitted on the plain one: a binary with a
- * per-channel constant on nChw16c (64 x 56 x 56: 9.4 ms against 30 us), an
- * eltwise on 3 channels padded to 16 (3 x 128 x 128 Sigmoid: 354 us). Such
- * a step is rebuilt on the plain layout, the reorder to it being cheap;
- * kept as it was where oneDNN has nothing better there either. */
-static seqrt_status avoid_blocked_reference(sq_plan *plan, sq_step *step,
-                                            int lo, int main,
-                                            const dnnl_memory_desc_t *in_md,
-                                            size_t owned_before,
-                                            size_t shared_before) {
-  if (step->ops || step->bands || !step->main.prim || sq_md_is_plain(in_md) ||
-      strncmp(sq_prim_impl(step->main.prim), "ref", 3) != 0)
+/* oneDNN 2.6 has only C kernels for some primitives on one layout that it
+ * runs jitted on another. On a blocked layout: a binary with a per-channel
+ * constant on nChw16c (64 x 56 x 56: 9.4 ms against 30 us), an eltwise on
+ * 3 channels padded to 16 (3 x 128 x 128 Sigmoid: 354 us). On the plain
+ * one: max pooling ("simple_nchw"), which AlexNet's first pool gets on an
+ * AVX2 CPU after a gemm convolution that writes nchw (64 x 55 x 55: 3.5 ms
+ * on an AMD EPYC). Such a step is rebuilt on the other layout, the
+ * reorder to it being cheap; kept as it was where oneDNN has nothing
+ * better there either. */
+static bool unjitted(const sq_step *step) {
+  const char *impl = sq_prim_impl(step->main.prim);
+  return strncmp(impl, "ref", 3) == 0 || strncmp(impl, "simple_nchw", 11) == 0;
+}
+
+/* The CPU's channel blocks for rank 3 to 5: what its jitted kernels read. */
+static dnnl_format_tag_t channel_blocked_tag(int ndims) {
+  bool wide = sq_cpu_avx512();
+  switch (ndims) {
+  case 3: return wide ? dnnl_nCw16c : dnnl_nCw8c;
+  case 4: return wide ? dnnl_nChw16c : dnnl_nChw8c;
+  case 5: return wide ? dnnl_nCdhw16c : dnnl_nCdhw8c;
+  default: return dnnl_format_tag_undef;
+  }
+}
+
+static seqrt_status avoid_unjitted_kernel(sq_plan *plan, sq_step *step, int lo,
+                                          int main,
+                                          const dnnl_memory_desc_t *in_md,
+                                          size_t owned_before,
+                                          size_t shared_before) {
+  if (step->ops || step->bands || !step->main.prim || !unjitted(step))
     return SEQRT_OK;
   const sq_layer *layer = &plan->chain->layers[main];
-  dnnl_memory_desc_t plain;
-  seqrt_status st = sq_md_plain(layer, in_md->ndims, in_md->dims, &plain);
+  bool plain = sq_md_is_plain(in_md);
+  dnnl_format_tag_t tag = channel_blocked_tag(in_md->ndims);
+  if (plain && tag == dnnl_format_tag_undef) return SEQRT_OK;
+  dnnl_memory_desc_t other;
+  seqrt_status st =
+      plain ? sq_md_tagged(layer, in_md->ndims, in_md->dims, tag, &other)
+            : sq_md_plain(layer, in_md->ndims, in_md->dims, &other);
   if (st != SEQRT_OK) return st;
   size_t owned = plan->owned_const_bytes, shared = plan->shared_const_bytes;
   sq_step retry = {.threads = step->threads};
-  st = build_step(plan, &retry, lo, main, step->hi - main, false, &plain);
-  if (st == SEQRT_OK && !retry.ops && retry.main.prim &&
-      strncmp(sq_prim_impl(retry.main.prim), "ref", 3) != 0) {
+  st = build_step(plan, &retry, lo, main, step->hi - main, false, &other);
+  if (st == SEQRT_OK && !retry.ops && retry.main.prim && !unjitted(&retry)) {
     sq_step_free(step);
     *step = retry;
     plan->owned_const_bytes += owned_before - owned;
@@ -718,7 +740,7 @@ static seqrt_status build_steps(sq_plan *plan) {
       st = build_step(plan, step, i, main, 0, false, &in_md);
     }
     if (st == SEQRT_OK)
-      st = avoid_blocked_reference(plan, step, i, main, &in_md, owned, shared);
+      st = avoid_unjitted_kernel(plan, step, i, main, &in_md, owned, shared);
     if (st != SEQRT_OK) break;
     for (int k = i; k <= step->hi; k++) plan->layer_step[k] = plan->n_steps - 1;
     in_md = step->dst_md;

@@ -202,6 +202,27 @@ TEST(RuntimePerf, BinaryAfterBlockedConvAvoidsTheReferenceKernel) {
 // made one 4x slower): its ConvTranspose is a step of its own. With fewer
 // output channels than a 16-channel block (32 -> 3 at 64 -> 128 pixels:
 // 0.8-1.4 ms against 0.16 ms) a ConvTranspose runs seqrt's kernel.
+// A max pool on plain data (the user's input, or what a gemm convolution
+// wrote, as AlexNet's first on an AVX2 CPU) gets only oneDNN's C kernel
+// there, "simple_nchw" (3.5 ms for AlexNet's first pool): the step reads
+// the CPU's channel blocks instead, reordered to.
+TEST(RuntimePerf, PlainMaxPoolRunsJitted) {
+  ChainMaker m({-1, 64, 55, 55});
+  m.pool(SQ_MAXPOOL, {{3, 3}, {2, 2}});
+  std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
+  for (int threads : {1, 2})
+    for (int64_t batch : {1, 3}) {
+      sq_plan_options options{};
+      options.threads = threads;
+      auto plan = plan_with(chain.get(), batch, options);
+      ASSERT_TRUE(plan);
+      std::string impl = step_impl(plan.get(), 0);
+      EXPECT_NE(impl.rfind("simple", 0), 0u) << printed_plan(plan.get());
+      EXPECT_NE(impl.rfind("ref", 0), 0u) << printed_plan(plan.get());
+      expect_runs_like_reference(chain.get(), plan.get(), batch, threads);
+    }
+}
+
 TEST(RuntimePerf, ConvTransposeAvoidsOneDnnsSlowPaths) {
   ChainMaker m({-1, 32, 16, 16});
   m.conv_transpose(16, {{4, 4}, {2, 2}, {}, {1, 1}, {}}, {});
