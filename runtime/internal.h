@@ -117,6 +117,11 @@ seqrt_status sq_build_deconv_kernel(sq_builder *b, const dnnl_dims_t in,
  * one thread (its shape and weights). */
 bool sq_conv_winograd_candidate(const sq_layer *layer);
 seqrt_status sq_build_pool(sq_builder *b);
+/* pool_kernel.c: a MaxPool reading 8-channel blocks on a CPU without
+ * AVX-512 (oneDNN's AVX2 pooling is slow): whether it runs the builder's
+ * layer, and building it. */
+bool sq_pool_kernel_fits(const sq_builder *b);
+seqrt_status sq_build_pool_kernel(sq_builder *b);
 seqrt_status sq_build_norm(sq_builder *b);
 seqrt_status sq_build_eltwise(sq_builder *b);
 seqrt_status sq_build_softmax(sq_builder *b);

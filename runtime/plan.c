@@ -654,9 +654,18 @@ static seqrt_status try_bands(sq_plan *plan, int lo, int plan_threads,
  * on an AMD EPYC). Such a step is rebuilt on the other layout, the
  * reorder to it being cheap; kept as it was where oneDNN has nothing
  * better there either. */
-static bool unjitted(const sq_step *step) {
-  const char *impl = sq_prim_impl(step->main.prim);
+static bool unjitted_prim(const_dnnl_primitive_t prim) {
+  const char *impl = sq_prim_impl(prim);
   return strncmp(impl, "ref", 3) == 0 || strncmp(impl, "simple_nchw", 11) == 0;
+}
+
+/* A step that runs one of those (seqrt's own kernels are not). */
+static bool unjitted(const sq_step *step) {
+  if (!step->ops) return step->main.prim && unjitted_prim(step->main.prim);
+  for (int i = 0; i < step->ops->n; i++)
+    if (step->ops->op[i].prim && unjitted_prim(step->ops->op[i].prim))
+      return true;
+  return false;
 }
 
 /* The CPU's channel blocks for rank 3 to 5: what its jitted kernels read. */
@@ -689,7 +698,7 @@ static seqrt_status avoid_unjitted_kernel(sq_plan *plan, sq_step *step, int lo,
   size_t owned = plan->owned_const_bytes, shared = plan->shared_const_bytes;
   sq_step retry = {.threads = step->threads};
   st = build_step(plan, &retry, lo, main, step->hi - main, false, &other);
-  if (st == SEQRT_OK && !retry.ops && retry.main.prim && !unjitted(&retry)) {
+  if (st == SEQRT_OK && !retry.bands && !unjitted(&retry)) {
     sq_step_free(step);
     *step = retry;
     plan->owned_const_bytes += owned_before - owned;

@@ -138,6 +138,7 @@ seqrt_status sq_build_pool(sq_builder *b) {
   seqrt_status st = pool_window_make(b, &w);
   if (st != SEQRT_OK) return st;
   if (layer->kind == SQ_LPPOOL) return build_lppool(b, &w);
+  if (sq_pool_kernel_fits(b)) return sq_build_pool_kernel(b);
   if (w.padded) {
     dnnl_memory_desc_t padded;
     st = add_padding(b, &w, &padded);
