@@ -554,6 +554,11 @@ static bool folds_view(const sq_plan *plan, int index) {
          sq_linear_folds_view(plan, &layers[index], &layers[index + 1]);
 }
 
+bool sq_cpu_avx512(void) {
+  dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+  return (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
+}
+
 /* Band groups (bands.c): at batch 1 on several threads, a run of 2-D
  * convolutions (with their fused eltwise layers) and max pools runs split
  * by output rows, each thread its band of every layer with one-thread
@@ -569,11 +574,6 @@ static bool folds_view(const sq_plan *plan, int index) {
  * limit not measured further) a convolution ends the group. SEQRT_BANDS=0
  * turns bands off (for experiments). */
 #define SQ_BAND_MIN_ROWS 4
-bool sq_cpu_avx512(void) {
-  dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-  return (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
-}
-
 static bool bands_enabled(void) {
   const char *env = getenv("SEQRT_BANDS");
   return !env || strcmp(env, "0") != 0;
