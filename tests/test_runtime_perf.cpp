@@ -30,6 +30,13 @@ using namespace sqtest;
 
 namespace {
 
+// Holds oneDNN to AVX2 for this process (ctest runs each test in its own):
+// false where it cannot (a CPU without AVX2, or an ISA fixed earlier).
+bool hold_onednn_to_avx2() {
+  return dnnl_set_max_cpu_isa(dnnl_cpu_isa_avx2) == dnnl_success &&
+         dnnl_get_effective_cpu_isa() == dnnl_cpu_isa_avx2;
+}
+
 struct CacheDeleter {
   void operator()(sq_weight_cache *c) const { sq_weight_cache_free(c); }
 };
@@ -1174,8 +1181,7 @@ TEST(RuntimePerf, WithoutAvx512PlansSuitAvx2) {
   // layouts ran its reference kernels, ~1000x slower); Linear layers from
   // 32 rows run the sgemm kernel whatever their weights (no brgemm
   // matmul); batch 1 and few-channel convolutions stay on oneDNN.
-  if (dnnl_set_max_cpu_isa(dnnl_cpu_isa_avx2) != dnnl_success ||
-      dnnl_get_effective_cpu_isa() != dnnl_cpu_isa_avx2)
+  if (!hold_onednn_to_avx2())
     GTEST_SKIP() << "oneDNN cannot be held to AVX2 here (a CPU without it, "
                     "or an ISA fixed earlier in this process)";
   EXPECT_FALSE(sq_cpu_avx512());
@@ -1217,8 +1223,7 @@ TEST(RuntimePerf, WithoutAvx512MaxPoolsOnBlocksRunTheKernel) {
   // there a MaxPool after a convolution that writes 8-channel blocks runs
   // seqrt's kernel, any window, padding and dilation, channels padded to
   // the block or not, split over two threads when big enough.
-  if (dnnl_set_max_cpu_isa(dnnl_cpu_isa_avx2) != dnnl_success ||
-      dnnl_get_effective_cpu_isa() != dnnl_cpu_isa_avx2)
+  if (!hold_onednn_to_avx2())
     GTEST_SKIP() << "oneDNN cannot be held to AVX2 here";
   Window same{{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}};
   struct Case {
