@@ -170,7 +170,7 @@ static seqrt_status build_part(sq_plan *plan, const sq_band_stage_span *span,
 /* Whether the stage's parts read and write layouts that split by rows,
  * the same in every band, and the input `in` (the previous stage's output
  * layout, or none yet for the first stage); and run jitted kernels: on
- * layouts the CPU has none for, oneDNN falls back to its reference ones
+ * layouts the CPU has none for, oneDNN falls back to its C ones
  * (bands of CIFAR VGG at batch 1 on an AVX2 CPU, nChw16c: 0.8-1.6 s a
  * run against 1.5 ms as plain steps). */
 static bool stage_layouts(const band_stage *stage, int n_bands, row_layout *in,
@@ -178,8 +178,7 @@ static bool stage_layouts(const band_stage *stage, int n_bands, row_layout *in,
   for (int b = 0; b < n_bands; b++) {
     const sq_step *s = &stage->part[b].step;
     row_layout src, dst;
-    if (!s->main.prim || s->ops ||
-        strncmp(sq_prim_impl(s->main.prim), "ref", 3) == 0 ||
+    if (!s->main.prim || s->ops || sq_prim_unjitted(s->main.prim) ||
         !row_layout_of(&s->main.src_md, &src) ||
         !row_layout_of(&s->main.dst_md, &dst) ||
         layout_tag(&src) == dnnl_format_tag_undef)

@@ -228,6 +228,9 @@ const dnnl_memory_desc_t *sq_pd_md(const_dnnl_primitive_desc_t pd, int arg);
  * "brgconv:avx512_core"; "?" when oneDNN cannot say. */
 const char *sq_pd_impl(const_dnnl_primitive_desc_t pd);
 const char *sq_prim_impl(const_dnnl_primitive_t prim);
+/* Whether it runs one of oneDNN's C kernels ("ref", "simple_nchw"), which
+ * it may fall back to on a layout it has no jitted kernel for. */
+bool sq_prim_unjitted(const_dnnl_primitive_t prim);
 seqrt_status sq_op_add_prim(sq_builder *b, const_dnnl_primitive_desc_t pd,
                             int n_args, const sq_op_arg *args, sq_op **out);
 /* A reorder op from `from_md` at `from` to `to_md` at `to`. */

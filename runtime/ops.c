@@ -96,6 +96,11 @@ const char *sq_prim_impl(const_dnnl_primitive_t prim) {
   return sq_pd_impl(pd);
 }
 
+bool sq_prim_unjitted(const_dnnl_primitive_t prim) {
+  const char *impl = sq_prim_impl(prim);
+  return strncmp(impl, "ref", 3) == 0 || strncmp(impl, "simple_nchw", 11) == 0;
+}
+
 seqrt_status sq_op_add_prim(sq_builder *b, const_dnnl_primitive_desc_t pd,
                             int n_args, const sq_op_arg *args, sq_op **out) {
   sq_op *op = NULL;

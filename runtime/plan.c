@@ -653,17 +653,12 @@ static seqrt_status try_bands(sq_plan *plan, int lo, int plan_threads,
  * AVX2 CPU after a gemm convolution that writes nchw (64 x 55 x 55: 3.5 ms
  * on an AMD EPYC). Such a step is rebuilt on the other layout, the
  * reorder to it being cheap; kept as it was where oneDNN has nothing
- * better there either. */
-static bool unjitted_prim(const_dnnl_primitive_t prim) {
-  const char *impl = sq_prim_impl(prim);
-  return strncmp(impl, "ref", 3) == 0 || strncmp(impl, "simple_nchw", 11) == 0;
-}
-
-/* A step that runs one of those (seqrt's own kernels are not). */
+ * better there either. A step runs one of those C kernels when any of its
+ * primitives does (seqrt's own kernels are not among them). */
 static bool unjitted(const sq_step *step) {
-  if (!step->ops) return step->main.prim && unjitted_prim(step->main.prim);
+  if (!step->ops) return step->main.prim && sq_prim_unjitted(step->main.prim);
   for (int i = 0; i < step->ops->n; i++)
-    if (step->ops->op[i].prim && unjitted_prim(step->ops->op[i].prim))
+    if (step->ops->op[i].prim && sq_prim_unjitted(step->ops->op[i].prim))
       return true;
   return false;
 }

@@ -3,10 +3,11 @@
  * position is the max of its window's 8-lane vectors. oneDNN 2.6's AVX2
  * pooling is slow there (1 thread, 2x2 stride 2, medians of 2000 runs on an
  * AVX2 AMD EPYC): 8 x 28 x 28 5.5 us, the same with 6 channels padded to 8
- * 8.5 us, 64 such maps 525 us; this kernel runs at the speed of the data.
- * With AVX-512 oneDNN's own jit:avx512_core pooling stays (not measured
- * against this kernel). Any kernel size, stride, dilation and padding:
- * padded cells never win, as in PyTorch. */
+ * 8.5 us, 64 such maps 525 us. In LeNet-5 at batch 1 (`seqrt bench
+ * --profile`) its two pools took 2.21 and 1.13 us here against 8.67 and
+ * 1.84 us on oneDNN. With AVX-512 oneDNN's own jit:avx512_core pooling stays
+ * (not measured against this kernel). Any kernel size, stride, dilation and
+ * padding: padded cells never win, as in PyTorch. */
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>

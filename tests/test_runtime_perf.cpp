@@ -30,6 +30,13 @@ using namespace sqtest;
 
 namespace {
 
+sq_plan_options threads_with(int threads, bool observable = false) {
+  sq_plan_options options{};
+  options.threads = threads;
+  options.observable = observable;
+  return options;
+}
+
 // Holds oneDNN to AVX2 for this process (ctest runs each test in its own):
 // false where it cannot (a CPU without AVX2, or an ISA fixed earlier).
 bool hold_onednn_to_avx2() {
@@ -219,9 +226,7 @@ TEST(RuntimePerf, PlainMaxPoolRunsJitted) {
   std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
   for (int threads : {1, 2})
     for (int64_t batch : {1, 3}) {
-      sq_plan_options options{};
-      options.threads = threads;
-      auto plan = plan_with(chain.get(), batch, options);
+      auto plan = plan_with(chain.get(), batch, threads_with(threads));
       ASSERT_TRUE(plan);
       std::string impl = step_impl(plan.get(), 0);
       EXPECT_NE(impl.rfind("simple", 0), 0u) << printed_plan(plan.get());
@@ -1109,13 +1114,6 @@ sq_chain *banded_net(int64_t height, int64_t width, Window first_pool) {
   m.pool(SQ_MAXPOOL, {{2, 2}, {2, 2}});
   m.flatten().linear(10);
   return m.build();
-}
-
-sq_plan_options threads_with(int threads, bool observable = false) {
-  sq_plan_options options{};
-  options.threads = threads;
-  options.observable = observable;
-  return options;
 }
 
 } // namespace
