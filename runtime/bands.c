@@ -1,10 +1,12 @@
-/* Bands: a run of 2-D convolutions and max pools at batch 1, split by
- * output rows over the threads (plan.c decides where). Each band of each
- * stage is a one-thread primitive on its own rows; between stages a band
- * gathers the input rows its window reads, its own and the border rows of
- * its neighbours, into a buffer of its own. Layouts must split by rows:
- * batch 1, dense, channels in planes (nchw, nChw8c, nChw16c) or last
- * (nhwc). The stages after the first read and write nChw16c. */
+/* Bands: a run of 1-D or 2-D convolutions and max pools at batch 1, split
+ * by output rows over the threads (plan.c decides where); a 1-D signal's
+ * rows are its samples, one column wide. Each band of each stage is a
+ * one-thread primitive on its own rows; between stages a band gathers the
+ * input rows its window reads, its own and the border rows of its
+ * neighbours, into a buffer of its own. Layouts must split by rows: batch
+ * 1, dense, channels in planes (nchw, nChw8c, nChw16c and their 1-D
+ * forms) or last (nhwc, nwc). The stages after the first read and write
+ * the CPU's channel blocks. */
 #define _GNU_SOURCE /* syscall */
 #include <immintrin.h>
 #include <limits.h>
@@ -22,6 +24,7 @@
  * blocks), each row `row_floats` floats, the planes one after another. */
 typedef struct row_layout {
   int64_t planes, row_floats, block;
+  int rank; /* 3: a 1-D signal, 4: a 2-D map */
   bool channels_last;
 } row_layout;
 
@@ -55,23 +58,30 @@ static size_t round_up(size_t n) {
 }
 
 static bool row_layout_of(const dnnl_memory_desc_t *md, row_layout *out) {
-  if (md->ndims != 4 || md->format_kind != dnnl_blocked || md->dims[0] != 1 ||
-      md->offset0 != 0 || md->padded_dims[2] != md->dims[2] ||
-      md->padded_dims[3] != md->dims[3])
+  int rank = md->ndims;
+  if ((rank != 3 && rank != 4) || md->format_kind != dnnl_blocked ||
+      md->dims[0] != 1 || md->offset0 != 0 ||
+      md->padded_dims[2] != md->dims[2] ||
+      (rank == 4 && md->padded_dims[3] != md->dims[3]))
     return false;
   const dnnl_blocking_desc_t *blk = &md->format_desc.blocking;
   const dnnl_dim_t *s = blk->strides;
-  int64_t c = md->padded_dims[1], h = md->dims[2], w = md->dims[3];
+  int64_t c = md->padded_dims[1], h = md->dims[2];
+  int64_t w = rank == 4 ? md->dims[3] : 1;
   int64_t block = 1;
   if (blk->inner_nblks > 1 ||
       (blk->inner_nblks == 1 && blk->inner_idxs[0] != 1))
     return false;
   if (blk->inner_nblks == 1) block = blk->inner_blks[0];
-  if (s[3] == block && s[2] == w * block &&
-      (c == block || s[1] == h * w * block))
-    *out = (row_layout){c / block, w * block, block, false};
-  else if (block == 1 && s[1] == 1 && s[3] == c && s[2] == w * c)
-    *out = (row_layout){1, w * c, 1, true};
+  /* A 1-D signal has no column stride to check: its rows are one wide. */
+  bool planes = (rank == 3 || s[3] == block) && s[2] == w * block &&
+                (c == block || s[1] == h * w * block);
+  bool last =
+      block == 1 && s[1] == 1 && (rank == 3 || s[3] == c) && s[2] == w * c;
+  if (planes)
+    *out = (row_layout){c / block, w * block, block, rank, false};
+  else if (last)
+    *out = (row_layout){1, w * c, 1, rank, true};
   else
     return false;
   return md_bytes(md) == (size_t)(out->planes * h * out->row_floats) * 4;
@@ -79,15 +89,17 @@ static bool row_layout_of(const dnnl_memory_desc_t *md, row_layout *out) {
 
 static bool same_layout(const row_layout *a, const row_layout *b) {
   return a->planes == b->planes && a->row_floats == b->row_floats &&
-         a->block == b->block && a->channels_last == b->channels_last;
+         a->block == b->block && a->rank == b->rank &&
+         a->channels_last == b->channels_last;
 }
 
 static dnnl_format_tag_t layout_tag(const row_layout *l) {
-  if (l->channels_last) return dnnl_nhwc;
+  bool one_d = l->rank == 3;
+  if (l->channels_last) return one_d ? dnnl_nwc : dnnl_nhwc;
   switch (l->block) {
-  case 1: return dnnl_nchw;
-  case 8: return dnnl_nChw8c;
-  case 16: return dnnl_nChw16c;
+  case 1: return one_d ? dnnl_ncw : dnnl_nchw;
+  case 8: return one_d ? dnnl_nCw8c : dnnl_nChw8c;
+  case 16: return one_d ? dnnl_nCw16c : dnnl_nChw16c;
   default: return dnnl_format_tag_undef;
   }
 }
@@ -155,16 +167,27 @@ static seqrt_status build_part(sq_plan *plan, const sq_band_stage_span *span,
       first ? dnnl_format_tag_undef : layout_tag(in_layout);
   dnnl_memory_desc_t in_md;
   dnnl_dims_t dims;
+  int rank = layer->in.rank;
   sq_dims(&band.in, 1, dims);
-  seqrt_status st = sq_md_tagged(layer, 4, dims, src_tag, &in_md);
+  seqrt_status st = sq_md_tagged(layer, rank, dims, src_tag, &in_md);
   part->step.lo = span->lo;
   part->step.hi = span->hi;
   part->step.threads = 1;
   if (st == SEQRT_OK)
     st =
         sq_build_layer(plan, &part->step, &band, layer + 1, span->hi - span->lo,
-                       NULL, &in_md, src_tag, dnnl_nChw16c);
+                       NULL, &in_md, src_tag, sq_channel_blocked_tag(rank));
   return st;
+}
+
+/* A part's step that is one seqrt kernel from its input to its output
+ * (a max pool), run instead of a primitive; NULL if it is not. */
+static const sq_op *lone_kernel(const sq_step *s) {
+  if (!s->ops || s->ops->n != 1) return NULL;
+  const sq_op *op = &s->ops->op[0];
+  bool lone = !op->prim && op->from == SQ_AT_SRC && op->to == SQ_AT_DST &&
+              op->scratch_bytes == 0;
+  return lone ? op : NULL;
 }
 
 /* Whether the stage's parts read and write layouts that split by rows,
@@ -178,7 +201,9 @@ static bool stage_layouts(const band_stage *stage, int n_bands, row_layout *in,
   for (int b = 0; b < n_bands; b++) {
     const sq_step *s = &stage->part[b].step;
     row_layout src, dst;
-    if (!s->main.prim || s->ops || sq_prim_unjitted(s->main.prim) ||
+    bool runs_prim = s->main.prim && !s->ops;
+    if ((!runs_prim && !lone_kernel(s)) ||
+        (runs_prim && sq_prim_unjitted(s->main.prim)) ||
         !row_layout_of(&s->main.src_md, &src) ||
         !row_layout_of(&s->main.dst_md, &dst) ||
         layout_tag(&src) == dnnl_format_tag_undef)
@@ -236,10 +261,11 @@ static seqrt_status whole_mds(const sq_plan *plan, const sq_bands *bands,
   dnnl_dims_t in, out;
   sq_dims(&first->in, 1, in);
   sq_dims(&last->out, 1, out);
-  seqrt_status st = sq_md_tagged(first, 4, in, layout_tag(&bands->in_layout),
-                                 &step->main.src_md);
+  seqrt_status st =
+      sq_md_tagged(first, first->in.rank, in, layout_tag(&bands->in_layout),
+                   &step->main.src_md);
   if (st == SEQRT_OK)
-    st = sq_md_tagged(last, 4, out, layout_tag(&bands->out_layout),
+    st = sq_md_tagged(last, last->out.rank, out, layout_tag(&bands->out_layout),
                       &step->main.dst_md);
   row_layout check;
   *fits = st == SEQRT_OK && row_layout_of(&step->main.src_md, &check) &&
@@ -313,10 +339,11 @@ size_t sq_bands_scratch_bytes(const sq_bands *bands) {
  * band's implementation of each stage. */
 const char *sq_bands_describe(const sq_bands *bands, char *buf, size_t size) {
   size_t used = (size_t)snprintf(buf, size, "%d bands:", bands->n_bands);
-  for (int k = 0; k < bands->n_stages && used < size; k++)
-    used +=
-        (size_t)snprintf(buf + used, size - used, "%s%s", k ? "+" : " ",
-                         sq_prim_impl(bands->stages[k].part[0].step.main.prim));
+  for (int k = 0; k < bands->n_stages && used < size; k++) {
+    const sq_prim *p = &bands->stages[k].part[0].step.main;
+    used += (size_t)snprintf(buf + used, size - used, "%s%s", k ? "+" : " ",
+                             p->prim ? sq_prim_impl(p->prim) : "kernel");
+  }
   return buf;
 }
 
@@ -475,6 +502,13 @@ static dnnl_status_t run_part(const sq_bands *bands, const sq_bands_exec *exec,
   const band_part *part = &bands->stages[k].part[b];
   const band_exec *x = &exec->band[b];
   if (!part->reads_own) gather(bands, exec, k, b, src);
+  const sq_op *kernel = lone_kernel(&part->step);
+  /* The kernel's message stays on this thread: the run reports it failed. */
+  if (kernel)
+    return kernel->kernel(kernel, part->reads_own ? x->out[(k + 1) % 2] : x->in,
+                          x->out[k % 2], NULL) == SEQRT_OK
+               ? dnnl_success
+               : dnnl_runtime_error;
   dnnl_status_t st = sq_prim_execute(&part->step.main, x->stream, x->src[k],
                                      x->dst[k], x->scratch[k]);
   return st == dnnl_success ? dnnl_stream_wait(x->stream) : st;

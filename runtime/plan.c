@@ -559,10 +559,11 @@ bool sq_cpu_avx512(void) {
   return (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
 }
 
-/* Band groups (bands.c): at batch 1 on several threads, a run of 2-D
- * convolutions (with their fused eltwise layers) and max pools runs split
- * by output rows, each thread its band of every layer with one-thread
- * primitives, exchanging only the rows a window reads across the border.
+/* Band groups (bands.c): at batch 1 on several threads, a run of 1-D or
+ * 2-D convolutions (with their fused eltwise layers) and max pools runs
+ * split by output rows (a signal's samples), each thread its band of every
+ * layer with one-thread primitives, exchanging only the rows a window
+ * reads across the border.
  * oneDNN's own 2-thread convolutions at batch 1 split badly, and its
  * Winograd ones worse (conv.c); a band's one-thread Winograd does not.
  * CIFAR VGG's convolutions, standalone, 2 threads: 32->32 at 32x32 direct
@@ -580,7 +581,8 @@ static bool bands_enabled(void) {
 }
 
 static bool band_stage_fits(const sq_layer *layer, int bands) {
-  if (layer->in.rank != 4 || layer->out.rank != 4) return false;
+  int rank = layer->in.rank;
+  if ((rank != 3 && rank != 4) || layer->out.rank != rank) return false;
   /* A pool, cheap on any band, only saves the group's end. */
   if (layer->kind == SQ_MAXPOOL) return layer->out.dims[2] >= bands;
   if (layer->out.dims[2] < SQ_BAND_MIN_ROWS * bands) return false;
@@ -592,13 +594,21 @@ static bool band_stage_fits(const sq_layer *layer, int bands) {
 
 static int fusable_after(const sq_plan *plan, int lo);
 
-/* Bands gain where their one-thread Winograd replaces a direct 2-thread
- * convolution; a band's direct convolution is no faster than oneDNN's own
- * 2-thread one (AlexNet at batch 1, all its convolutions in bands: 9.2 ->
- * 9.5-9.9 ms; VGG-11 45-49 -> 49-52 ms). So a group needs at least half
- * its convolutions' FLOPs in ones that get Winograd. */
-static bool winograd_pays_bands(const sq_chain *chain,
-                                const sq_band_stage_span *spans, int n) {
+/* 2-D bands gain where their one-thread Winograd replaces a direct
+ * 2-thread convolution; a band's direct convolution is no faster than
+ * oneDNN's own 2-thread one (AlexNet at batch 1, all its convolutions in
+ * bands: 9.2 -> 9.5-9.9 ms; VGG-11 45-49 -> 49-52 ms). So a 2-D group
+ * needs at least half its convolutions' FLOPs in ones that get Winograd.
+ * 1-D bands always gain: oneDNN splits a batch-1 1-D convolution over
+ * threads only by blocks of output channels, and the audio CNN's (32 and
+ * 64 channels) hardly at all; on 2 threads its first convolution took
+ * 138 us against 112 us on one, the model 248-307 us against 189-247 us
+ * (`seqrt bench --profile`, an AVX2 AMD EPYC). Its 9 layers of
+ * convolutions and pools in 2 bands: 108-150 us (alternating `seqrt
+ * bench` runs on a noisy host). Not measured with AVX-512. */
+static bool bands_pay(const sq_chain *chain, const sq_band_stage_span *spans,
+                      int n) {
+  if (n > 0 && chain->layers[spans[0].lo].in.rank == 3) return true;
   double all = 0.0, winograd = 0.0;
   for (int k = 0; k < n; k++) {
     const sq_layer *layer = &chain->layers[spans[k].lo];
@@ -624,7 +634,7 @@ static int band_spans(const sq_plan *plan, int lo, int bands,
     spans[n++] = (sq_band_stage_span){i, hi};
     i = hi + 1;
   }
-  return winograd_pays_bands(chain, spans, n) ? n : 0;
+  return bands_pay(chain, spans, n) ? n : 0;
 }
 
 /* Step plan->n_steps as a band group from layer lo, if one starts there
@@ -664,7 +674,7 @@ static bool unjitted(const sq_step *step) {
 }
 
 /* The CPU's channel blocks for rank 3 to 5: what its jitted kernels read. */
-static dnnl_format_tag_t channel_blocked_tag(int ndims) {
+dnnl_format_tag_t sq_channel_blocked_tag(int ndims) {
   bool wide = sq_cpu_avx512();
   switch (ndims) {
   case 3: return wide ? dnnl_nCw16c : dnnl_nCw8c;
@@ -683,7 +693,7 @@ static seqrt_status avoid_unjitted_kernel(sq_plan *plan, sq_step *step, int lo,
     return SEQRT_OK;
   const sq_layer *layer = &plan->chain->layers[main];
   bool plain = sq_md_is_plain(in_md);
-  dnnl_format_tag_t tag = channel_blocked_tag(in_md->ndims);
+  dnnl_format_tag_t tag = sq_channel_blocked_tag(in_md->ndims);
   if (plain && tag == dnnl_format_tag_undef) return SEQRT_OK;
   dnnl_memory_desc_t other;
   seqrt_status st =

@@ -5,9 +5,11 @@
  * AVX2 AMD EPYC): 8 x 28 x 28 5.5 us, the same with 6 channels padded to 8
  * 8.5 us, 64 such maps 525 us. In LeNet-5 at batch 1 (`seqrt bench
  * --profile`) its two pools took 2.21 and 1.13 us here against 8.67 and
- * 1.84 us on oneDNN. With AVX-512 oneDNN's own jit:avx512_core pooling stays
- * (not measured against this kernel). Any kernel size, stride, dilation and
- * padding: padded cells never win, as in PyTorch. */
+ * 1.84 us on oneDNN; the audio CNN's 1-D pools in bands (plan.c) took
+ * 10.5 us a band for its first against 37 us on oneDNN (half the work of
+ * a 11.8 us one-thread pool here). With AVX-512 oneDNN's own jit:avx512_core
+ * pooling stays (not measured against this kernel). Any kernel size, stride,
+ * dilation and padding: padded cells never win, as in PyTorch. */
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
@@ -72,7 +74,8 @@ bool sq_pool_kernel_fits(const sq_builder *b) {
   int rank = layer->in.rank;
   dnnl_format_tag_t tag = block_tag(rank);
   if (layer->kind != SQ_MAXPOOL || tag == dnnl_format_tag_undef ||
-      b->dst_tag != dnnl_format_tag_undef || sq_cpu_avx512())
+      (b->dst_tag != dnnl_format_tag_undef && b->dst_tag != tag) ||
+      sq_cpu_avx512())
     return false;
   dnnl_dims_t in;
   dnnl_memory_desc_t blocked;

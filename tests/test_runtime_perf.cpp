@@ -1144,6 +1144,67 @@ TEST(RuntimePerf, BatchOneConvolutionsRunInBands) {
   }
 }
 
+namespace {
+
+// An M5-like 1-D CNN at batch 1: a strided wide first convolution over
+// the raw signal, pools whose windows do not divide the length, padding
+// at both ends, 40 channels that fill part of a block, then layers that
+// are not convolutions or max pools and end the group.
+sq_chain *banded_signal_net(int64_t in_channels, int64_t samples) {
+  ChainMaker m({-1, in_channels, samples});
+  m.conv(32, {{80}, {4}}).eltwise(SQ_RELU);
+  m.pool(SQ_MAXPOOL, {{4}, {4}});
+  m.conv(40, {{3}, {1}, {1}, {1}, {1}}).eltwise(SQ_RELU);
+  m.pool(SQ_MAXPOOL, {{3}, {2}, {1}, {1}, {1}});
+  m.conv(64, {{3}, {1}, {2}, {0}, {0}}).eltwise(SQ_RELU);
+  m.pool(SQ_MAXPOOL, {{4}, {4}});
+  m.pool(SQ_AVGPOOL, {{3}, {3}});
+  m.flatten().linear(10);
+  return m.build();
+}
+
+} // namespace
+
+TEST(RuntimePerf, BatchOneSignalConvolutionsRunInBands) {
+  // oneDNN splits a batch-1 1-D convolution over threads only by blocks
+  // of output channels, and one with 32 of them not at all; in bands each
+  // thread takes its half of the samples through every convolution and
+  // max pool. The output matches the reference on 2 threads and on 1.
+  for (int64_t in_channels : {1, 3}) {
+    for (int64_t samples : {8000, 1999}) {
+      std::unique_ptr<sq_chain, ChainDeleter> chain(
+          banded_signal_net(in_channels, samples));
+      auto plan = plan_with(chain.get(), 1, threads_with(2));
+      ASSERT_TRUE(plan);
+      std::string printed = printed_plan(plan.get()),
+                  impl = step_impl(plan.get(), 0);
+      EXPECT_NE(printed.find("step 0: layers 0..8 "), std::string::npos)
+          << printed;
+      EXPECT_EQ(impl.find("2 bands:"), 0u) << printed;
+      EXPECT_EQ(printed.find("impl=ref"), std::string::npos) << printed;
+      // Without AVX-512 the pools run seqrt's kernel (pool_kernel.c).
+      if (!sq_cpu_avx512())
+        EXPECT_NE(impl.find("+kernel+"), std::string::npos) << printed;
+      for (int threads : {2, 1})
+        expect_runs_like_reference(chain.get(), plan.get(), 1, threads);
+    }
+  }
+  // Not at a larger batch, on one thread, or in an observable plan.
+  std::unique_ptr<sq_chain, ChainDeleter> chain(banded_signal_net(1, 8000));
+  struct Case {
+    int64_t batch;
+    int threads;
+    bool observable;
+  } cases[] = {{2, 2, false}, {1, 1, false}, {1, 2, true}};
+  for (const Case &c : cases) {
+    auto plan =
+        plan_with(chain.get(), c.batch, threads_with(c.threads, c.observable));
+    ASSERT_TRUE(plan);
+    std::string printed = printed_plan(plan.get());
+    EXPECT_EQ(printed.find("bands"), std::string::npos) << printed;
+  }
+}
+
 TEST(RuntimePerf, BandsOnlyWhereTheyPay) {
   SKIP_WITHOUT_AVX512();
   std::unique_ptr<sq_chain, ChainDeleter> chain(

@@ -212,6 +212,30 @@ class CliTest(unittest.TestCase):
             self.assertNotIn("impl=ref", proc.stderr, e2e.describe(proc))
         self.assertIsNone(e2e.compare(actual, e2e.torch_output(net, x)))
 
+    def test_signal_bands_match_pytorch(self):
+        # At batch 1 on 2 threads an M5-style run of 1-D convolutions and
+        # pools runs split into bands of samples, on every CPU; the output
+        # still matches PyTorch. 4001 samples: pools read across the
+        # bands' border, and the last one drops samples.
+        torch.manual_seed(8)
+        nn = torch.nn
+        net = nn.Sequential(nn.Conv1d(1, 32, 80, stride=4), nn.BatchNorm1d(32), nn.ReLU(),
+                            nn.MaxPool1d(4),
+                            nn.Conv1d(32, 40, 3, padding=1), nn.ReLU(), nn.MaxPool1d(3, 2, 1),
+                            nn.Conv1d(40, 64, 3), nn.ReLU(), nn.MaxPool1d(4),
+                            nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(64, 10))
+        e2e.randomize_batchnorm(net)
+        net.eval()
+        path = os.path.join(self.work, "signal_bands.onnx")
+        e2e.export_onnx(net, torch.zeros(1, 1, 4001), path)
+        x = e2e.seeded_input((1, 4001), 1)
+        with plans_printed():
+            proc, actual = e2e.run_model(path, x, self.work, "signal_bands", ("--threads", "2"))
+        self.assert_exit(proc, 0)
+        self.assertIn("2 bands:", proc.stderr, e2e.describe(proc))
+        self.assertNotIn("impl=ref", proc.stderr, e2e.describe(proc))
+        self.assertIsNone(e2e.compare(actual, e2e.torch_output(net, x)))
+
     def test_big_linear_layers_at_many_rows_match_pytorch(self):
         # From 32 rows, Linear layers with 16 MB of weights or more run
         # seqrt's sgemm kernel on feature-major activations (src=ba), and
