@@ -11,7 +11,16 @@
  * 571 -> 487 us; 3 -> 6 channels 5x5 at 224x224 with its pool 1.18 ->
  * 0.79 ms; 3 -> 8 3x3 at 32x32 48 -> 45 us; 2 -> 8 1-D over 4000 samples
  * 68 -> 44 us. With 16 channels out oneDNN fills its vectors and is as
- * fast or faster. CPUs without AVX-512 keep oneDNN's. */
+ * fast or faster. Without AVX-512 the same code runs on 8-lane AVX2
+ * vectors (conv_kernel_isa.h holds it once per ISA), where oneDNN's
+ * jit:avx2 kernels leave less of a vector empty but run these shapes at
+ * 15-30 GFLOP/s. Alternating `seqrt bench` runs on an AVX2 AMD EPYC, one
+ * thread, the fastest of 3-8 rounds (the host was noisy): LeNet-5 at batch
+ * 1 25.8 -> 19.7 us, at batch 64 1.27 -> 0.93 ms; 3 -> 6 channels 5x5 at
+ * 224x224 with its pool 1.43 -> 0.66 ms; 1 -> 4 3x3 at 128x128 with its
+ * pool 83 -> 35 us; 3 -> 8 3x3 at 32x32 17.9 -> 18.5 us at batch 1 but
+ * 197 -> 179 us at batch 16; 2 -> 8 1-D over 4000 samples 21.8 -> 19.8
+ * us; 4 -> 8 1x1 at 64x64 18.1 -> 17.3 us. */
 #include <immintrin.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,12 +31,12 @@
 #define SQ_CONV_KERNEL_MAX_OUT 8
 #define SQ_CONV_KERNEL_MAX_POOLED_WIDTH 256 /* a pooled row pair's buffer */
 #define SQ_CONV_KERNEL_PARALLEL_FLOP 2.0e6
-#define LANES 16
 
 typedef struct conv_kernel_params {
   int64_t batch, in_c, in_h, in_w, out_c, out_h, out_w;
   int64_t k_h, k_w, pad_t, pad_l;
-  int64_t chunks;         /* LANES-column chunks of a convolution row */
+  int64_t lanes;          /* of a vector: 16 with AVX-512, 8 with AVX2 */
+  int64_t chunks;         /* lanes-column chunks of a convolution row */
   int64_t pool_h, pool_w; /* the pooled output; 0 without a pool */
   bool relu, parallel;
   /* Flexible part: bias[out_c], weights[in_c][k_h][k_w][out_c], then per
@@ -38,120 +47,24 @@ typedef struct conv_kernel_params {
   float data[];
 } conv_kernel_params;
 
-/* NC consecutive LANES-wide chunks (from `chunk`) of convolution row `oh`
- * of one sample, for all NB output channels, into `out` (channel o's row at
- * out + o * stride), storing the lanes of `store`. NB and NC are constants
- * where this is inlined; two chunks give the FMAs enough independent
- * accumulators to hide their latency when there are few channels. */
-static inline __attribute__((always_inline, target("avx512f"))) void
-conv_chunks(const conv_kernel_params *p, const float *x, float *out,
-            int64_t stride, const uint16_t *store, int64_t oh, int64_t chunk,
-            const int nb, const int nc) {
-  __m512 acc[2][SQ_CONV_KERNEL_MAX_OUT];
-  for (int j = 0; j < nc; j++)
-    for (int o = 0; o < nb; o++) acc[j][o] = _mm512_set1_ps(p->bias[o]);
-  for (int64_t c = 0; c < p->in_c; c++)
-    for (int64_t kh = 0; kh < p->k_h; kh++) {
-      int64_t ih = oh - p->pad_t + kh;
-      if (ih < 0 || ih >= p->in_h) continue;
-      const float *row = x + (c * p->in_h + ih) * p->in_w - p->pad_l;
-      const float *w = p->weights + (c * p->k_h + kh) * p->k_w * p->out_c;
-      for (int64_t kw = 0; kw < p->k_w; kw++, w += p->out_c) {
-        __m512 v[2];
-        /* Masked-off lanes (zero padding, past the row) read nothing, not
-         * even when their addresses lie outside the buffer. */
-        for (int j = 0; j < nc; j++)
-          v[j] = _mm512_maskz_loadu_ps(p->load[(chunk + j) * p->k_w + kw],
-                                       row + (chunk + j) * LANES + kw);
-        for (int o = 0; o < nb; o++) {
-          __m512 wo = _mm512_set1_ps(w[o]);
-          for (int j = 0; j < nc; j++)
-            acc[j][o] = _mm512_fmadd_ps(wo, v[j], acc[j][o]);
-        }
-      }
-    }
-  __m512 zero = _mm512_setzero_ps();
-  for (int j = 0; j < nc; j++)
-    for (int o = 0; o < nb; o++)
-      _mm512_mask_storeu_ps(
-          out + o * stride + (chunk + j) * LANES, store[chunk + j],
-          p->relu ? _mm512_max_ps(acc[j][o], zero) : acc[j][o]);
-}
-
-/* Convolution row oh, chunks in pairs (2 x NB accumulators). */
-static inline __attribute__((always_inline, target("avx512f"))) void
-conv_row(const conv_kernel_params *p, const float *x, float *out,
-         int64_t stride, const uint16_t *store, int64_t oh, const int nb) {
-  int64_t chunk = 0;
-  for (; chunk + 2 <= p->chunks; chunk += 2)
-    conv_chunks(p, x, out, stride, store, oh, chunk, nb, 2);
-  for (; chunk < p->chunks; chunk++)
-    conv_chunks(p, x, out, stride, store, oh, chunk, nb, 1);
-}
-
-/* Pooled row ph: convolution rows 2ph and 2ph+1 into a buffer, then the
- * max of each 2x2 window (ReLU before or after the max is the same). */
-static inline __attribute__((always_inline, target("avx512f"))) void
-conv_pool_row(const conv_kernel_params *p, const float *x, float *y, int64_t ph,
-              const int nb) {
-  enum { WIDTH = SQ_CONV_KERNEL_MAX_POOLED_WIDTH };
-  float rows[SQ_CONV_KERNEL_MAX_OUT][2][WIDTH] __attribute__((aligned(64)));
-  static const uint16_t all[WIDTH / LANES] = {
-      0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff,
-      0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff};
-  for (int r = 0; r < 2; r++)
-    conv_row(p, x, &rows[0][r][0], 2 * WIDTH, all, 2 * ph + r, nb);
-  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12,
-                                        10, 8, 6, 4, 2, 0);
-  const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13,
-                                       11, 9, 7, 5, 3, 1);
-  for (int64_t col = 0; col < p->pool_w; col += LANES) {
-    int64_t left = p->pool_w - col;
-    __mmask16 store = (__mmask16)(left < LANES ? (1u << left) - 1 : 0xffff);
-    /* Convolution columns 2col..2col+31; the second half only where the
-     * rows were written. */
-    __mmask16 second = 2 * col + LANES < p->chunks * LANES ? 0xffff : 0;
-    for (int o = 0; o < nb; o++) {
-      const float *r0 = &rows[o][0][2 * col], *r1 = &rows[o][1][2 * col];
-      __m512 lo = _mm512_max_ps(_mm512_load_ps(r0), _mm512_load_ps(r1));
-      __m512 hi = _mm512_max_ps(_mm512_maskz_load_ps(second, r0 + LANES),
-                                _mm512_maskz_load_ps(second, r1 + LANES));
-      __m512 max = _mm512_max_ps(_mm512_permutex2var_ps(lo, even, hi),
-                                 _mm512_permutex2var_ps(lo, odd, hi));
-      _mm512_mask_storeu_ps(y + (o * p->pool_h + ph) * p->pool_w + col, store,
-                            max);
-    }
-  }
-}
-
-#define CONV_ROWS(NB)                                                          \
-  static __attribute__((target("avx512f"))) void conv_rows_##NB(               \
-      const conv_kernel_params *p, const float *x, float *y, int64_t row) {    \
-    if (p->pool_h)                                                             \
-      conv_pool_row(p, x, y, row, NB);                                         \
-    else                                                                       \
-      conv_row(p, x, y + row * p->out_w, p->out_h * p->out_w, p->store, row,   \
-               NB);                                                            \
-  }
-CONV_ROWS(1)
-CONV_ROWS(2)
-CONV_ROWS(3)
-CONV_ROWS(4)
-CONV_ROWS(5)
-CONV_ROWS(6)
-CONV_ROWS(7)
-CONV_ROWS(8)
-
 typedef void (*conv_rows_fn)(const conv_kernel_params *, const float *, float *,
                              int64_t);
-static const conv_rows_fn conv_rows[SQ_CONV_KERNEL_MAX_OUT + 1] = {
-    NULL,        conv_rows_1, conv_rows_2, conv_rows_3, conv_rows_4,
-    conv_rows_5, conv_rows_6, conv_rows_7, conv_rows_8};
+
+/* Store masks of a pooled row pair's chunks: every lane. */
+#define EVERY_8 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff
+static const uint16_t every_lane[SQ_CONV_KERNEL_MAX_POOLED_WIDTH / 8] = {
+    EVERY_8, EVERY_8, EVERY_8, EVERY_8};
+
+#define CK_LANES 16
+#include "conv_kernel_isa.h"
+#define CK_LANES 8
+#include "conv_kernel_isa.h"
 
 static seqrt_status conv_kernel(const sq_op *op, const void *src, void *dst,
                                 void *scratch) {
   const conv_kernel_params *p = op->params;
-  conv_rows_fn rows = conv_rows[p->out_c];
+  conv_rows_fn rows =
+      p->lanes == 16 ? conv_rows_avx512[p->out_c] : conv_rows_avx2[p->out_c];
   int64_t in_size = p->in_c * p->in_h * p->in_w;
   int64_t out_rows = p->pool_h ? p->pool_h : p->out_h;
   int64_t out_size = p->out_c * out_rows * (p->pool_h ? p->pool_w : p->out_w);
@@ -180,7 +93,7 @@ static bool kernel_shape(const sq_layer *conv) {
     return false;
   for (int i = 0; i < conv->spatial; i++)
     if (conv->stride[i] != 1 || conv->dilation[i] != 1) return false;
-  return sq_cpu_avx512();
+  return sq_cpu_avx512() || sq_cpu_avx2();
 }
 
 /* A 2x2 stride-2 MaxPool without padding of a 2-D convolution's output. */
@@ -227,9 +140,10 @@ bool sq_conv_kernel_fits(const sq_builder *b) {
 
 /* The lanes of each chunk and kernel column that read inside the row. */
 static void fill_masks(conv_kernel_params *p) {
+  int64_t lanes = p->lanes;
   for (int64_t chunk = 0; chunk < p->chunks; chunk++) {
-    int64_t ow0 = chunk * LANES;
-    int64_t valid = p->out_w - ow0 < LANES ? p->out_w - ow0 : LANES;
+    int64_t ow0 = chunk * lanes;
+    int64_t valid = p->out_w - ow0 < lanes ? p->out_w - ow0 : lanes;
     p->store[chunk] = (uint16_t)((1u << valid) - 1);
     for (int64_t kw = 0; kw < p->k_w; kw++) {
       int64_t start = ow0 - p->pad_l + kw; /* input column of lane 0 */
@@ -260,7 +174,8 @@ static conv_kernel_params *params_alloc(const sq_layer *layer,
   bool two_d = layer->in.rank == 4;
   int64_t k_h = two_d ? layer->kernel[0] : 1, k_w = layer->kernel[two_d];
   int64_t out_w = out[two_d ? 3 : 2];
-  int64_t chunks = (out_w + LANES - 1) / LANES;
+  int64_t lanes = sq_cpu_avx512() ? 16 : 8;
+  int64_t chunks = (out_w + lanes - 1) / lanes;
   int64_t floats = out[1] * (1 + in[1] * k_h * k_w);
   size_t bytes = sizeof(conv_kernel_params) + (size_t)floats * sizeof(float) +
                  (size_t)(chunks * (k_w + 1)) * sizeof(uint16_t);
@@ -277,6 +192,7 @@ static conv_kernel_params *params_alloc(const sq_layer *layer,
                             .k_w = k_w,
                             .pad_t = two_d ? layer->pad_begin[0] : 0,
                             .pad_l = layer->pad_begin[two_d],
+                            .lanes = lanes,
                             .chunks = chunks};
   p->bias = p->data;
   p->weights = p->bias + p->out_c;

@@ -170,6 +170,8 @@ bool sq_only_relus(const sq_layer *layers, int first, int last);
  * kernels follow the same switch, so an AVX2 CPU (or ONEDNN_MAX_CPU_ISA=
  * AVX2) runs the plan that suits it. */
 bool sq_cpu_avx512(void);
+/* Whether it runs at least its AVX2 kernels (AVX2 with FMA). */
+bool sq_cpu_avx2(void);
 /* The channel-blocked layout of a rank-3 to 5 tensor that oneDNN's jitted
  * kernels read on this CPU (16 channels with AVX-512, 8 without); undef
  * for other ranks. */

@@ -559,6 +559,11 @@ bool sq_cpu_avx512(void) {
   return (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
 }
 
+bool sq_cpu_avx2(void) {
+  dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+  return (isa & dnnl_cpu_isa_avx2) == dnnl_cpu_isa_avx2;
+}
+
 /* Band groups (bands.c): at batch 1 on several threads, a run of 1-D or
  * 2-D convolutions (with their fused eltwise layers) and max pools runs
  * split by output rows (a signal's samples), each thread its band of every

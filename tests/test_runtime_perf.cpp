@@ -635,7 +635,7 @@ TEST(RuntimePerf, FewOutputChannelsTakeTheOlderDirectKernel) {
 }
 
 TEST(RuntimePerf, FewChannelConvolutionsRunTheKernel) {
-  SKIP_WITHOUT_AVX512();
+  if (!sq_cpu_avx2()) GTEST_SKIP() << "the kernel needs AVX2 or AVX-512";
   // LeNet-5's first block: in a fused plan the kernel runs the convolution,
   // its ReLU and the pool as one step, on one thread or split over two;
   // an observable plan shows the pool as its own step.
@@ -1239,7 +1239,8 @@ TEST(RuntimePerf, WithoutAvx512PlansSuitAvx2) {
   // bands (oneDNN 2.6 has Winograd only with AVX-512, and bands on its
   // layouts ran its reference kernels, ~1000x slower); Linear layers from
   // 32 rows run the sgemm kernel whatever their weights (no brgemm
-  // matmul); batch 1 and few-channel convolutions stay on oneDNN.
+  // matmul), at batch 1 on oneDNN; few-channel convolutions run the AVX2
+  // form of seqrt's kernel (8-lane chunks: odd widths, padding, 1-D).
   if (!hold_onednn_to_avx2())
     GTEST_SKIP() << "oneDNN cannot be held to AVX2 here (a CPU without it, "
                     "or an ISA fixed earlier in this process)";
@@ -1270,11 +1271,22 @@ TEST(RuntimePerf, WithoutAvx512PlansSuitAvx2) {
   }
   ChainMaker lenet({-1, 1, 32, 32});
   lenet.conv(6, {{5, 5}}).eltwise(SQ_RELU).pool(SQ_MAXPOOL, {{2, 2}, {2, 2}});
-  std::unique_ptr<sq_chain, ChainDeleter> few(lenet.build());
-  auto plan = plan_with(few.get(), 1, threads_with(1));
-  ASSERT_TRUE(plan);
-  EXPECT_NE(step_impl(plan.get(), 0), "kernel") << printed_plan(plan.get());
-  expect_runs_like_reference(few.get(), plan.get(), 1, 1);
+  ChainMaker padded({-1, 3, 9, 37});
+  padded.conv(8, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}})
+      .eltwise(SQ_RELU)
+      .pool(SQ_MAXPOOL, {{2, 2}, {2, 2}});
+  ChainMaker one_d({-1, 2, 50});
+  one_d.conv(5, {{7}, {1}, {1}, {3}, {2}}).eltwise(SQ_RELU);
+  for (ChainMaker *few : {&lenet, &padded, &one_d}) {
+    std::unique_ptr<sq_chain, ChainDeleter> chain(few->build());
+    for (int64_t batch : {1, 3}) {
+      auto plan = plan_with(chain.get(), batch, threads_with(2));
+      ASSERT_TRUE(plan);
+      ASSERT_EQ(plan->n_steps, 1) << printed_plan(plan.get());
+      EXPECT_EQ(step_impl(plan.get(), 0), "kernel") << printed_plan(plan.get());
+      expect_runs_like_reference(chain.get(), plan.get(), batch, 2);
+    }
+  }
 }
 
 TEST(RuntimePerf, WithoutAvx512MaxPoolsOnBlocksRunTheKernel) {
