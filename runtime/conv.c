@@ -254,6 +254,11 @@ bool sq_conv_winograd_candidate(const sq_layer *layer) {
          layer->weight.count * (int64_t)sizeof(float) < SQ_WINOGRAD_MAX_BYTES;
 }
 
+bool sq_winograd_weights_fit(const sq_builder *b) {
+  return b->plan->winograd || b->layer->weight.count * (int64_t)sizeof(float) <
+                                  SQ_WINOGRAD_MAX_BYTES;
+}
+
 /* Before a Winograd descriptor is tried: the shape, the weights' memory,
  * and enough work per run to split over several threads. */
 static bool winograd_pays(const sq_builder *b, const dnnl_dims_t in,
@@ -263,8 +268,7 @@ static bool winograd_pays(const sq_builder *b, const dnnl_dims_t in,
   if (b->step->threads > 1 &&
       sq_layer_flop(layer, b->plan->batch) < SQ_WINOGRAD_MIN_PARALLEL_FLOP)
     return false;
-  return b->plan->winograd ||
-         layer->weight.count * (int64_t)sizeof(float) < SQ_WINOGRAD_MAX_BYTES;
+  return sq_winograd_weights_fit(b);
 }
 
 /* Once oneDNN picked its kernel (2x3: 2x2 output tiles, at batch 1 on small
@@ -352,6 +356,7 @@ seqrt_status sq_build_conv(sq_builder *b) {
   if (st != SEQRT_OK) return st;
   if (has_prepad(layer)) return build_prepadded(b, in, padded, out);
   if (sq_conv_kernel_fits(b)) return sq_build_conv_kernel(b, in, out);
+  if (sq_winograd_kernel_fits(b)) return sq_build_winograd_kernel(b, in, out);
   dnnl_memory_desc_t user_weights, bias;
   st = conv_pd(b, in, out, &user_weights, &bias);
   return st == SEQRT_OK ? add_weights(b, &user_weights, &bias) : st;

@@ -108,6 +108,15 @@ bool sq_conv_kernel_pools(const sq_plan *plan, int conv, int n_fused);
 bool sq_conv_kernel_fits(const sq_builder *b);
 seqrt_status sq_build_conv_kernel(sq_builder *b, const dnnl_dims_t in,
                                   const dnnl_dims_t out);
+/* Whether a Winograd convolution's weights may take their transformed
+ * copy beside the plain ones (conv.c: under 1 MiB, or the plan's
+ * winograd option). */
+bool sq_winograd_weights_fit(const sq_builder *b);
+/* winograd_kernel.c: 3x3 stride-1 convolutions as Winograd F(2x2, 3x3)
+ * on nChw8c, on CPUs without AVX-512. */
+bool sq_winograd_kernel_fits(const sq_builder *b);
+seqrt_status sq_build_winograd_kernel(sq_builder *b, const dnnl_dims_t in,
+                                      const dnnl_dims_t out);
 /* deconv_kernel.c: a ConvTranspose with few output channels (plain
  * layouts), as an sgemm and a gather. */
 bool sq_deconv_kernel_fits(const sq_builder *b);
@@ -417,6 +426,23 @@ seqrt_status sq_weight_cache_in_place(sq_weight_cache *cache,
                                       const dnnl_memory_desc_t *user_md,
                                       dnnl_engine_t engine,
                                       dnnl_stream_t stream, void **out);
+
+/* Makes a derived array (`bytes` of it at `out`) from a layer's plain
+ * weights. */
+typedef void (*sq_derive_fn)(const sq_layer *layer, const float *plain,
+                             void *out);
+/* *out = an array `derive` makes from `source` (in user_md) that no reorder
+ * can (Winograd-transformed weights), cached under `key` (an md of format
+ * kind undef that names the derivation) so that plans share it; *made
+ * tells whether this call made it. The plain array stays readable: it
+ * cannot be derived back. */
+seqrt_status sq_weight_cache_derived(sq_weight_cache *cache,
+                                     const sq_layer *layer, const void *source,
+                                     const dnnl_memory_desc_t *user_md,
+                                     const dnnl_memory_desc_t *key,
+                                     size_t bytes, sq_derive_fn derive,
+                                     dnnl_engine_t engine, dnnl_stream_t stream,
+                                     void **out, bool *made);
 
 /* Reorder `data` (in from_md) into `out` (in to_md) now, on `stream`. */
 seqrt_status sq_reorder_now(const sq_layer *layer, dnnl_engine_t engine,

@@ -398,3 +398,35 @@ seqrt_status sq_weight_cache_in_place(sq_weight_cache *cache,
   *out = (void *)source;
   return SEQRT_OK;
 }
+
+seqrt_status sq_weight_cache_derived(sq_weight_cache *cache,
+                                     const sq_layer *layer, const void *source,
+                                     const dnnl_memory_desc_t *user_md,
+                                     const dnnl_memory_desc_t *key,
+                                     size_t bytes, sq_derive_fn derive,
+                                     dnnl_engine_t engine, dnnl_stream_t stream,
+                                     void **out, bool *made) {
+  cached_weight *hit = find(cache, source, key);
+  *made = !hit;
+  if (hit) {
+    *out = hit->data;
+    return SEQRT_OK;
+  }
+  void *plain = NULL;
+  seqrt_status st = sq_weight_cache_in_place(cache, layer, source, user_md,
+                                             engine, stream, &plain);
+  if (st == SEQRT_OK) st = grow(cache);
+  if (st != SEQRT_OK) return st;
+  void *data = sq_aligned_alloc(bytes);
+  if (!data)
+    return sq_error(SEQRT_ERR_NOMEM,
+                    "layer '%s' (%s): out of memory for %zu bytes of "
+                    "transformed weights",
+                    layer->name, sq_kind_name(layer->kind), bytes);
+  derive(layer, plain, data);
+  cache->items[cache->count++] =
+      (cached_weight){source, *user_md, *key, data, bytes};
+  cache->bytes += bytes;
+  *out = data;
+  return SEQRT_OK;
+}

@@ -1289,6 +1289,102 @@ TEST(RuntimePerf, WithoutAvx512PlansSuitAvx2) {
   }
 }
 
+TEST(RuntimePerf, WithoutAvx512ThreeByThreeConvolutionsRunWinograd) {
+  // oneDNN 2.6 has Winograd only with AVX-512; without it 3x3 stride-1
+  // convolutions with 32+ channels in multiples of 8 run seqrt's F(2x2,
+  // 3x3) kernel on nChw8c, with the ReLUs after them: odd maps (tiles
+  // past the edge), pads of 0 to 2 on either side, no bias, batches whose
+  // tiles take several chunks, 1 and 2 threads, fused and observable.
+  if (!hold_onednn_to_avx2())
+    GTEST_SKIP() << "oneDNN cannot be held to AVX2 here";
+  struct Case {
+    int64_t in, out, height, width, batch;
+    Window window;
+    bool relu, bias;
+  } cases[] = {
+      {32, 32, 9, 7, 1, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}, true, true},
+      {40,
+       64,
+       13,
+       10,
+       3,
+       {{3, 3}, {1, 1}, {1, 1}, {0, 2}, {2, 0}},
+       false,
+       true},
+      {64,
+       32,
+       33,
+       31,
+       2,
+       {{3, 3}, {1, 1}, {1, 1}, {0, 0}, {0, 0}},
+       true,
+       false}};
+  for (const Case &c : cases) {
+    ChainMaker m({-1, c.in, c.height, c.width});
+    m.conv(c.out, c.window, 1, c.bias);
+    if (c.relu) m.eltwise(SQ_RELU);
+    m.flatten().linear(5);
+    std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
+    for (int threads : {1, 2})
+      for (bool observable : {false, true}) {
+        SCOPED_TRACE(::testing::Message()
+                     << c.in << "->" << c.out << " at " << c.height << "x"
+                     << c.width << ", batch " << c.batch << ", " << threads
+                     << " threads" << (observable ? ", observable" : ""));
+        auto plan =
+            plan_with(chain.get(), c.batch, threads_with(threads, observable));
+        ASSERT_TRUE(plan);
+        EXPECT_EQ(step_impl(plan.get(), 0), "kernel")
+            << printed_plan(plan.get());
+        EXPECT_EQ(plan->layer_step[1], c.relu && !observable ? 0 : 1);
+        expect_runs_like_reference(chain.get(), plan.get(), c.batch, threads);
+      }
+  }
+  // Outside it: 5x5, stride 2, groups, 24 channels, 36 (not a multiple of
+  // 8), a Tanh after it.
+  struct Other {
+    int64_t in, out, groups;
+    Window window;
+    sq_kind act;
+  } others[] = {{32, 32, 1, {{5, 5}, {1, 1}, {1, 1}, {2, 2}, {2, 2}}, SQ_RELU},
+                {32, 32, 1, {{3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}}, SQ_RELU},
+                {32, 32, 2, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}, SQ_RELU},
+                {24, 32, 1, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}, SQ_RELU},
+                {36, 32, 1, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}, SQ_RELU},
+                {32, 32, 1, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}, SQ_TANH}};
+  for (const Other &o : others) {
+    ChainMaker m({-1, o.in, 12, 12});
+    m.conv(o.out, o.window, o.groups).eltwise(o.act);
+    std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
+    auto plan = plan_with(chain.get(), 1, threads_with(1));
+    ASSERT_TRUE(plan);
+    EXPECT_NE(step_impl(plan.get(), 0), "kernel") << printed_plan(plan.get());
+  }
+  // Its transformed weights (16/9 of the plain ones, which stay) only under
+  // 1 MiB of weights, or with the winograd option; plans share them.
+  ChainMaker big({-1, 160, 8, 8});
+  big.conv(200, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}).eltwise(SQ_RELU);
+  std::unique_ptr<sq_chain, ChainDeleter> chain(big.build());
+  auto cache = new_cache(false);
+  sq_plan_options options = threads_with(1);
+  options.cache = cache.get();
+  auto plan = plan_with(chain.get(), 1, options);
+  ASSERT_TRUE(plan);
+  EXPECT_NE(step_impl(plan.get(), 0), "kernel") << printed_plan(plan.get());
+  options.winograd = true;
+  for (int64_t batch : {1, 2}) {
+    auto lifted = plan_with(chain.get(), batch, options);
+    ASSERT_TRUE(lifted);
+    EXPECT_EQ(step_impl(lifted.get(), 0), "kernel")
+        << printed_plan(lifted.get());
+    sq_plan_stats stats;
+    sq_plan_get_stats(lifted.get(), &stats);
+    EXPECT_EQ(stats.owned_weight_bytes,
+              batch == 1 ? (size_t)16 * 160 * 200 * sizeof(float) : 0u);
+    expect_runs_like_reference(chain.get(), lifted.get(), batch, 1);
+  }
+}
+
 TEST(RuntimePerf, WithoutAvx512MaxPoolsOnBlocksRunTheKernel) {
   // oneDNN 2.6's AVX2 pooling is slow (8 x 28 x 28, 2x2 stride 2: 5.5 us):
   // there a MaxPool after a convolution that writes 8-channel blocks runs

@@ -150,9 +150,8 @@ class CliTest(unittest.TestCase):
         # --winograd takes Winograd where the default keeps the direct
         # convolution for its memory (1.2 MB kernels; batch 4, 2 threads);
         # the output still matches PyTorch. (oneDNN 2.6 has Winograd only
-        # with AVX-512.)
-        if not e2e.onednn_runs_avx512():
-            self.skipTest("oneDNN runs no AVX-512 here, so no Winograd")
+        # with AVX-512; without it, seqrt's Winograd kernel.)
+        marker = "wino" if e2e.onednn_runs_avx512() else "(Conv) threads=2 impl=kernel"
         torch.manual_seed(5)
         net = torch.nn.Sequential(torch.nn.Conv2d(128, 256, 3, padding=1), torch.nn.ReLU(),
                                   torch.nn.Conv2d(256, 128, 3, padding=1)).eval()
@@ -164,7 +163,7 @@ class CliTest(unittest.TestCase):
                     for flag in ((), ("--winograd",))}
         for flag, (proc, actual) in runs.items():
             self.assert_exit(proc, 0)
-            self.assertEqual("wino" in proc.stderr, bool(flag), e2e.describe(proc))
+            self.assertEqual(marker in proc.stderr, bool(flag), e2e.describe(proc))
             self.assertIsNone(e2e.compare(actual, e2e.torch_output(net, x)))
 
     def test_batch_slices_option(self):
@@ -235,6 +234,36 @@ class CliTest(unittest.TestCase):
         self.assertIn("2 bands:", proc.stderr, e2e.describe(proc))
         self.assertNotIn("impl=ref", proc.stderr, e2e.describe(proc))
         self.assertIsNone(e2e.compare(actual, e2e.torch_output(net, x)))
+
+    def test_avx2_winograd_matches_pytorch(self):
+        # With oneDNN held to AVX2 (as on a CPU without AVX-512) the 3x3
+        # convolutions with 32+ channels run seqrt's Winograd F(2x2, 3x3)
+        # kernel; the output matches PyTorch's direct convolutions, with
+        # and without a ReLU, on odd maps, at batch 3 on 1 and 2 threads,
+        # and in batch slices (one-thread plans side by side).
+        torch.manual_seed(9)
+        nn = torch.nn
+        net = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(),
+                            nn.Conv2d(32, 48, 3, padding=1), nn.BatchNorm2d(48), nn.ReLU(),
+                            nn.MaxPool2d(2),
+                            nn.Conv2d(48, 64, 3), nn.ReLU(),
+                            nn.Conv2d(64, 64, 3, padding=2),
+                            nn.Flatten(), nn.Linear(64 * 15 * 11, 10))
+        e2e.randomize_batchnorm(net)
+        net.eval()
+        path = os.path.join(self.work, "winograd.onnx")
+        e2e.export_onnx(net, torch.zeros(1, 3, 30, 22), path)
+        x = e2e.seeded_input((3, 30, 22), 3)
+        expected = e2e.torch_output(net, x)
+        for args in (("--threads", "1"), ("--threads", "2"), ("--threads", "2", "--batch-slices", "on")):
+            with self.subTest(args=args), plans_printed(), environment("ONEDNN_MAX_CPU_ISA", "AVX2"):
+                proc, actual = e2e.run_model(path, x, self.work, "winograd", args)
+                self.assert_exit(proc, 0)
+                plans = proc.stderr.count("plan: batch")
+                self.assertGreater(plans, 0, e2e.describe(proc))
+                self.assertEqual(len(re.findall(r"\(Conv\) threads=\d impl=kernel", proc.stderr)), 3 * plans,
+                                 e2e.describe(proc))
+                self.assertIsNone(e2e.compare(actual, expected))
 
     def test_big_linear_layers_at_many_rows_match_pytorch(self):
         # From 32 rows, Linear layers with 16 MB of weights or more run
