@@ -8,16 +8,15 @@
  * [tiles x C] x [C x OC], one per point of the tile, and transformed back
  * (Y = At M A) with the bias and the ReLUs: 16 / 36 of the direct
  * multiplications, plus transforms that read and write 4x the maps. Tiles
- * go through in chunks whose V and M stay near the caches; the products
- * run a 6-tile x 16-channel register kernel on U packed by panels of
- * output channels, the points and panels split over the threads
- * (dnnl_sgemm per point, which packs U on every call, was 10-30% slower
- * on CIFAR VGG). On an AVX2 AMD EPYC, alternating `seqrt bench` runs
- * against oneDNN's direct convolutions: CIFAR VGG at batch 1 941-952 ->
- * 647-859 us on 1 thread, at batch 32 28.1 -> 19.3-19.6 ms on 1 thread
- * and 18.7-20.4 -> 10.4-10.7 ms on 2; VGG-11's 256->256 at 56x56 38.9 ->
- * 20.3 ms (`--profile`). Rounding differs from a direct convolution's at
- * the 1e-6 relative level. */
+ * go through in chunks whose V and M stay near the caches, each chunk
+ * whole on one thread; the products run a 6-tile x 16-channel register
+ * kernel on U packed by panels of output channels (dnnl_sgemm per point,
+ * which packs U on every call, was 10-30% slower on CIFAR VGG). On an AVX2 AMD
+ * EPYC, alternating `seqrt bench` runs against oneDNN's direct convolutions:
+ * CIFAR VGG at batch 1 941-952 -> 647-859 us on 1 thread, at batch 32 28.1
+ * -> 19.3-19.6 ms on 1 thread and 18.7-20.4 -> 10.4-10.7 ms on 2; VGG-11's
+ * 256->256 at 56x56 38.9 -> 20.3 ms (`--profile`). Rounding differs from a
+ * direct convolution's at the 1e-6 relative level. */
 #include <immintrin.h>
 #include <omp.h>
 #include <stdint.h>
@@ -37,6 +36,7 @@
 typedef struct winograd_params {
   int64_t c, oc, h, w, oh, ow, pad_t, pad_l;
   int64_t tiles_w, tiles_per_image, tiles, chunk;
+  int threads; /* the step's: each has its V and M in the scratch */
   bool relu, parallel;
   const float *u; /* packed (packed_index): the cache's, or after the bias */
   float bias[];   /* oc, then (without a cache) u */
@@ -214,77 +214,66 @@ static const product_fn products[ROWS + 1] = {
     NULL,           product_rows_1, product_rows_2, product_rows_3,
     product_rows_4, product_rows_5, product_rows_6};
 
-/* The threads running a kernel call: one outside a parallel region of
- * its own. Work is split by hand, not by `omp for`: a one-thread step may
- * run inside another region (batch slices run side by side), to which an
- * orphaned `omp for` would bind and hand it part of another slice's work. */
-typedef struct kernel_team {
-  int id, size;
-} kernel_team;
-
-/* This thread's share [*lo, *hi) of `total` iterations. */
-static void share(kernel_team t, int64_t total, int64_t *lo, int64_t *hi) {
-  *lo = total * t.id / t.size;
-  *hi = total * (t.id + 1) / t.size;
-}
-
-static void sync_team(kernel_team t) {
-  if (t.size > 1) {
-#pragma omp barrier
-  }
-}
-
-/* This thread's share of the chunk's products M = V U (n tiles), one per
- * point and panel of output channels: U's panel stays in the caches while
- * the tiles pass. */
+/* The chunk's products M = V U (n tiles), one per point and panel of
+ * output channels: U's panel stays in the caches while the tiles pass. */
 static void multiply(const winograd_params *p, const float *v, float *m,
-                     int64_t n, kernel_team team) {
-  int64_t panels = (p->oc + PANEL - 1) / PANEL, lo, hi;
-  share(team, POINTS * panels, &lo, &hi);
-  for (int64_t job = lo; job < hi; job++) {
-    int64_t point = job / panels, panel = job % panels;
-    int width = p->oc - panel * PANEL < PANEL ? 8 : PANEL;
-    const float *u = p->u + point * p->c * p->oc + panel * PANEL * p->c;
-    const float *vp = v + point * n * p->c;
-    float *mp = m + point * n * p->oc + panel * PANEL;
-    for (int64_t t = 0; t < n; t += ROWS) {
-      int nr = n - t < ROWS ? (int)(n - t) : ROWS;
-      products[nr](vp + t * p->c, u, mp + t * p->oc, p->c, p->oc, width);
+                     int64_t n) {
+  int64_t panels = (p->oc + PANEL - 1) / PANEL;
+  for (int64_t point = 0; point < POINTS; point++)
+    for (int64_t panel = 0; panel < panels; panel++) {
+      int width = p->oc - panel * PANEL < PANEL ? 8 : PANEL;
+      const float *u = p->u + point * p->c * p->oc + panel * PANEL * p->c;
+      const float *vp = v + point * n * p->c;
+      float *mp = m + point * n * p->oc + panel * PANEL;
+      for (int64_t t = 0; t < n; t += ROWS) {
+        int nr = n - t < ROWS ? (int)(n - t) : ROWS;
+        products[nr](vp + t * p->c, u, mp + t * p->oc, p->c, p->oc, width);
+      }
     }
-  }
 }
 
-/* Every chunk of tiles: its input transform, products and output
- * transform, each split over the team. */
-static void run_chunks(const winograd_params *p, const float *src, float *dst,
-                       float *v, float *m, kernel_team team) {
-  int64_t planes_in = p->c / BLOCK, planes_out = p->oc / BLOCK, lo, hi;
-  for (int64_t t0 = 0; t0 < p->tiles; t0 += p->chunk) {
-    int64_t n = p->tiles - t0 < p->chunk ? p->tiles - t0 : p->chunk;
-    share(team, n * planes_in, &lo, &hi);
-    for (int64_t job = lo; job < hi; job++)
-      transform_input(p, src, v, t0, n, job / planes_in, job % planes_in);
-    sync_team(team);
-    multiply(p, v, m, n, team);
-    sync_team(team);
-    share(team, n * planes_out, &lo, &hi);
-    for (int64_t job = lo; job < hi; job++)
-      transform_output(p, m, dst, t0, n, job / planes_out, job % planes_out);
-    sync_team(team); /* the next chunk's V and M overwrite these */
-  }
+/* Chunk `chunk` of the tiles, whole, on this thread, in its own V and M:
+ * the threads never wait for each other. (Each phase split over the
+ * threads, with a barrier after it, ran as fast: VGG-11's Winograd
+ * convolutions on 2 threads 8.3, 7.0-7.2 and 12.8-13.9 ms against 7.2-8.3,
+ * 6.5-7.1 and 12.9-13.9 ms this way, `--profile`; 1.4-1.6x their one-thread
+ * times either way.) */
+static void run_chunk(const winograd_params *p, const float *src, float *dst,
+                      float *v, float *m, int64_t chunk) {
+  int64_t t0 = chunk * p->chunk;
+  int64_t n = p->tiles - t0 < p->chunk ? p->tiles - t0 : p->chunk;
+  int64_t planes_in = p->c / BLOCK, planes_out = p->oc / BLOCK;
+  for (int64_t t = 0; t < n; t++)
+    for (int64_t cb = 0; cb < planes_in; cb++)
+      transform_input(p, src, v, t0, n, t, cb);
+  multiply(p, v, m, n);
+  for (int64_t t = 0; t < n; t++)
+    for (int64_t ob = 0; ob < planes_out; ob++)
+      transform_output(p, m, dst, t0, n, t, ob);
 }
 
 static seqrt_status winograd_kernel(const sq_op *op, const void *src, void *dst,
                                     void *scratch) {
   const winograd_params *p = op->params;
-  float *v = scratch, *m = v + POINTS * p->chunk * p->c;
+  int64_t chunks = (p->tiles + p->chunk - 1) / p->chunk;
+  size_t per_thread = (size_t)(POINTS * p->chunk * (p->c + p->oc));
+  /* Without an OpenMP region when on one thread: a one-thread step may run
+   * inside another region (batch slices side by side), and even a region
+   * of one thread costs ~1 us. */
   if (!p->parallel) {
-    run_chunks(p, src, dst, v, m, (kernel_team){0, 1});
+    float *v = scratch, *m = v + POINTS * p->chunk * p->c;
+    for (int64_t chunk = 0; chunk < chunks; chunk++)
+      run_chunk(p, src, dst, v, m, chunk);
     return SEQRT_OK;
   }
-#pragma omp parallel
-  run_chunks(p, src, dst, v, m,
-             (kernel_team){omp_get_thread_num(), omp_get_num_threads()});
+#pragma omp parallel num_threads(p->threads)
+  {
+    float *v = (float *)scratch + (size_t)omp_get_thread_num() * per_thread;
+    float *m = v + POINTS * p->chunk * p->c;
+#pragma omp for schedule(static)
+    for (int64_t chunk = 0; chunk < chunks; chunk++)
+      run_chunk(p, src, dst, v, m, chunk);
+  }
   return SEQRT_OK;
 }
 
@@ -329,12 +318,14 @@ bool sq_winograd_kernel_fits(const sq_builder *b) {
          oc >= SQ_WINOGRAD_MIN_CHANNELS && weights_fit(b) && step_fits(b);
 }
 
-/* Tiles per chunk: V and M within SQ_WINOGRAD_CHUNK_BYTES, at least 16. */
-static int64_t chunk_tiles(int64_t c, int64_t oc, int64_t tiles) {
+/* Tiles per chunk: V and M within SQ_WINOGRAD_CHUNK_BYTES, at least 16,
+ * and at most an even share of the tiles for each thread. */
+static int64_t chunk_tiles(int64_t c, int64_t oc, int64_t tiles, int threads) {
   int64_t per_tile = POINTS * (c + oc) * (int64_t)sizeof(float);
   int64_t chunk = (int64_t)SQ_WINOGRAD_CHUNK_BYTES / per_tile;
+  int64_t share = (tiles + threads - 1) / threads;
   if (chunk < 16) chunk = 16;
-  return chunk < tiles ? chunk : tiles;
+  return chunk < share ? chunk : share;
 }
 
 /* p->u: the transformed weights, from the plan's cache (shared by its
@@ -393,8 +384,9 @@ seqrt_status sq_build_winograd_kernel(sq_builder *b, const dnnl_dims_t in,
                          .tiles_per_image = tiles_h * tiles_w,
                          .tiles = in[0] * tiles_h * tiles_w,
                          .relu = b->step->hi > conv,
+                         .threads = b->step->threads,
                          .parallel = b->step->threads > 1};
-  p->chunk = chunk_tiles(c, oc, p->tiles);
+  p->chunk = chunk_tiles(c, oc, p->tiles, b->step->threads);
   for (int64_t o = 0; o < oc; o++)
     p->bias[o] = layer->bias.data ? layer->bias.data[o] : 0.0f;
   seqrt_status st = bind_weights(b, p, p->bias + u_offset);
@@ -404,7 +396,9 @@ seqrt_status sq_build_winograd_kernel(sq_builder *b, const dnnl_dims_t in,
     free(p);
     return st;
   }
-  size_t scratch = (size_t)(POINTS * p->chunk * (c + oc)) * sizeof(float);
+  /* V and M for each thread. */
+  size_t scratch =
+      (size_t)(p->threads * POINTS * p->chunk * (c + oc)) * sizeof(float);
   return sq_op_add_kernel_scratch(b, winograd_kernel, p, SQ_AT_SRC, SQ_AT_DST,
                                   scratch);
 }
