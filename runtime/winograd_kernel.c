@@ -90,20 +90,30 @@ input_rows(const __m256 x[4], __m256 y[4]) {
   y[3] = _mm256_sub_ps(x[1], x[3]);
 }
 
-/* Input tile `tile` (of the chunk from t0), channel block cb, into V
+/* A tile's image and the output position of its top-left corner. */
+typedef struct tile_at {
+  int64_t image, oh, ow;
+} tile_at;
+
+static tile_at tile_of(const winograd_params *p, int64_t tile) {
+  int64_t in_image = tile % p->tiles_per_image;
+  return (tile_at){tile / p->tiles_per_image, 2 * (in_image / p->tiles_w),
+                   2 * (in_image % p->tiles_w)};
+}
+
+/* Input tile t of the chunk from t0, channel block cb, into V
  * ([POINTS][n][c]). Taps outside the input are the zero padding. */
 static __attribute__((target("avx2,fma"))) void
 transform_input(const winograd_params *p, const float *x, float *v, int64_t t0,
                 int64_t n, int64_t t, int64_t cb) {
-  int64_t tile = t0 + t, image = tile / p->tiles_per_image;
-  int64_t ty = tile % p->tiles_per_image / p->tiles_w, tx = tile % p->tiles_w;
+  tile_at at = tile_of(p, t0 + t);
   int64_t planes = p->c / BLOCK;
-  const float *plane = x + ((image * planes + cb) * p->h) * p->w * BLOCK;
+  const float *plane = x + ((at.image * planes + cb) * p->h) * p->w * BLOCK;
   __m256 d[4][4], r[4][4];
   for (int i = 0; i < 4; i++) {
-    int64_t ih = 2 * ty - p->pad_t + i;
+    int64_t ih = at.oh - p->pad_t + i;
     for (int j = 0; j < 4; j++) {
-      int64_t iw = 2 * tx - p->pad_l + j;
+      int64_t iw = at.ow - p->pad_l + j;
       bool inside = ih >= 0 && ih < p->h && iw >= 0 && iw < p->w;
       d[i][j] = inside ? _mm256_loadu_ps(plane + (ih * p->w + iw) * BLOCK)
                        : _mm256_setzero_ps();
@@ -134,10 +144,9 @@ output_rows(const __m256 m[4], __m256 y[2]) {
 static __attribute__((target("avx2,fma"))) void
 transform_output(const winograd_params *p, const float *m, float *y, int64_t t0,
                  int64_t n, int64_t t, int64_t ob) {
-  int64_t tile = t0 + t, image = tile / p->tiles_per_image;
-  int64_t ty = tile % p->tiles_per_image / p->tiles_w, tx = tile % p->tiles_w;
+  tile_at at = tile_of(p, t0 + t);
   int64_t planes = p->oc / BLOCK;
-  float *plane = y + ((image * planes + ob) * p->oh) * p->ow * BLOCK;
+  float *plane = y + ((at.image * planes + ob) * p->oh) * p->ow * BLOCK;
   __m256 s[2][4];
   for (int j = 0; j < 4; j++) {
     __m256 col[4], out[2];
@@ -149,14 +158,14 @@ transform_output(const winograd_params *p, const float *m, float *y, int64_t t0,
   }
   __m256 bias = _mm256_loadu_ps(p->bias + ob * BLOCK);
   for (int a = 0; a < 2; a++) {
-    int64_t oh = 2 * ty + a;
+    int64_t oh = at.oh + a;
     if (oh >= p->oh) break;
     __m256 out[2];
     output_rows(s[a], out);
-    for (int b = 0; b < 2 && 2 * tx + b < p->ow; b++) {
+    for (int b = 0; b < 2 && at.ow + b < p->ow; b++) {
       __m256 value = _mm256_add_ps(out[b], bias);
       if (p->relu) value = _mm256_max_ps(value, _mm256_setzero_ps());
-      _mm256_storeu_ps(plane + (oh * p->ow + 2 * tx + b) * BLOCK, value);
+      _mm256_storeu_ps(plane + (oh * p->ow + at.ow + b) * BLOCK, value);
     }
   }
 }
