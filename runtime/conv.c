@@ -246,17 +246,20 @@ static bool winograd_shape(const sq_layer *layer, const dnnl_dims_t in,
   return in[1] >= 32 && out[1] >= 32 && sq_cpu_avx512();
 }
 
+static bool small_weights(const sq_layer *layer) {
+  return layer->weight.count * (int64_t)sizeof(float) < SQ_WINOGRAD_MAX_BYTES;
+}
+
 bool sq_conv_winograd_candidate(const sq_layer *layer) {
   dnnl_dims_t in, out;
   sq_dims(&layer->in, 1, in);
   sq_dims(&layer->out, 1, out);
   return layer->kind == SQ_CONV && winograd_shape(layer, in, out) &&
-         layer->weight.count * (int64_t)sizeof(float) < SQ_WINOGRAD_MAX_BYTES;
+         small_weights(layer);
 }
 
 bool sq_winograd_weights_fit(const sq_builder *b) {
-  return b->plan->winograd || b->layer->weight.count * (int64_t)sizeof(float) <
-                                  SQ_WINOGRAD_MAX_BYTES;
+  return b->plan->winograd || small_weights(b->layer);
 }
 
 /* Before a Winograd descriptor is tried: the shape, the weights' memory,

@@ -328,6 +328,27 @@ make_copy(sq_weight_cache *cache, const sq_layer *layer, const void *source,
   return sq_reorder_now(layer, engine, stream, user_md, source, want, data);
 }
 
+/* Room for one more item and `bytes` for its array (*data). */
+static seqrt_status new_item(sq_weight_cache *cache, const sq_layer *layer,
+                             size_t bytes, const char *what, void **data) {
+  seqrt_status st = grow(cache);
+  if (st != SEQRT_OK) return st;
+  *data = sq_aligned_alloc(bytes);
+  if (!*data)
+    return sq_error(SEQRT_ERR_NOMEM,
+                    "layer '%s' (%s): out of memory for %zu bytes of %s "
+                    "weights",
+                    layer->name, sq_kind_name(layer->kind), bytes, what);
+  return SEQRT_OK;
+}
+
+/* The item new_item made room for, now that its array is filled. */
+static void *keep_item(sq_weight_cache *cache, cached_weight item) {
+  cache->items[cache->count++] = item;
+  cache->bytes += item.bytes;
+  return item.data;
+}
+
 seqrt_status sq_weight_cache_get(sq_weight_cache *cache, const sq_layer *layer,
                                  const void *source,
                                  const dnnl_memory_desc_t *user_md,
@@ -339,24 +360,17 @@ seqrt_status sq_weight_cache_get(sq_weight_cache *cache, const sq_layer *layer,
     *out = hit->data;
     return SEQRT_OK;
   }
-  seqrt_status st = grow(cache);
-  if (st != SEQRT_OK) return st;
   size_t bytes = dnnl_memory_desc_get_size(want);
-  void *data = sq_aligned_alloc(bytes);
-  if (!data)
-    return sq_error(SEQRT_ERR_NOMEM,
-                    "layer '%s' (%s): out of memory for %zu bytes of "
-                    "reordered weights",
-                    layer->name, sq_kind_name(layer->kind), bytes);
-  st = make_copy(cache, layer, source, user_md, want, engine, stream, data);
+  void *data = NULL;
+  seqrt_status st = new_item(cache, layer, bytes, "reordered", &data);
+  if (st == SEQRT_OK)
+    st = make_copy(cache, layer, source, user_md, want, engine, stream, data);
   if (st != SEQRT_OK) {
     free(data);
     return st;
   }
-  cache->items[cache->count++] =
-      (cached_weight){source, *user_md, *want, data, bytes};
-  cache->bytes += bytes;
-  *out = data;
+  *out =
+      keep_item(cache, (cached_weight){source, *user_md, *want, data, bytes});
   return SEQRT_OK;
 }
 
@@ -412,21 +426,12 @@ seqrt_status sq_weight_cache_derived(sq_weight_cache *cache,
     *out = hit->data;
     return SEQRT_OK;
   }
-  void *plain = NULL;
+  void *plain = NULL, *data = NULL;
   seqrt_status st = sq_weight_cache_in_place(cache, layer, source, user_md,
                                              engine, stream, &plain);
-  if (st == SEQRT_OK) st = grow(cache);
+  if (st == SEQRT_OK) st = new_item(cache, layer, bytes, "transformed", &data);
   if (st != SEQRT_OK) return st;
-  void *data = sq_aligned_alloc(bytes);
-  if (!data)
-    return sq_error(SEQRT_ERR_NOMEM,
-                    "layer '%s' (%s): out of memory for %zu bytes of "
-                    "transformed weights",
-                    layer->name, sq_kind_name(layer->kind), bytes);
   derive(layer, plain, data);
-  cache->items[cache->count++] =
-      (cached_weight){source, *user_md, *key, data, bytes};
-  cache->bytes += bytes;
-  *out = data;
+  *out = keep_item(cache, (cached_weight){source, *user_md, *key, data, bytes});
   return SEQRT_OK;
 }

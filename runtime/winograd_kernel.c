@@ -11,7 +11,8 @@
  * go through in chunks whose V and M stay near the caches, each chunk
  * whole on one thread; the products run a 6-tile x 16-channel register
  * kernel on U packed by panels of output channels (dnnl_sgemm per point,
- * which packs U on every call, was 10-30% slower on CIFAR VGG). On an AVX2 AMD
+ * which packs U on every call, was 9-22% slower: CIFAR VGG at batch 1, 1
+ * thread, 704-810 against 645-665 us). On an AVX2 AMD
  * EPYC, alternating `seqrt bench` runs against oneDNN's direct convolutions:
  * CIFAR VGG at batch 1 941-952 -> 647-859 us on 1 thread, at batch 32 28.1
  * -> 19.3-19.6 ms on 1 thread and 18.7-20.4 -> 10.4-10.7 ms on 2; VGG-11's
@@ -37,7 +38,7 @@ typedef struct winograd_params {
   int64_t c, oc, h, w, oh, ow, pad_t, pad_l;
   int64_t tiles_w, tiles_per_image, tiles, chunk;
   int threads; /* the step's: each has its V and M in the scratch */
-  bool relu, parallel;
+  bool relu;
   const float *u; /* packed (packed_index): the cache's, or after the bias */
   float bias[];   /* oc, then (without a cache) u */
 } winograd_params;
@@ -269,7 +270,7 @@ static seqrt_status winograd_kernel(const sq_op *op, const void *src, void *dst,
   /* Without an OpenMP region when on one thread: a one-thread step may run
    * inside another region (batch slices side by side), and even a region
    * of one thread costs ~1 us. */
-  if (!p->parallel) {
+  if (p->threads == 1) {
     float *v = scratch, *m = v + POINTS * p->chunk * p->c;
     for (int64_t chunk = 0; chunk < chunks; chunk++)
       run_chunk(p, src, dst, v, m, chunk);
@@ -319,8 +320,7 @@ bool sq_winograd_kernel_fits(const sq_builder *b) {
     return false;
   for (int i = 0; i < 2; i++)
     if (layer->kernel[i] != 3 || layer->stride[i] != 1 ||
-        layer->dilation[i] != 1 || layer->pad_begin[i] > 2 ||
-        layer->pad_end[i] > 2)
+        layer->dilation[i] != 1)
       return false;
   int64_t c = layer->in.dims[1], oc = layer->out.dims[1];
   return c % BLOCK == 0 && oc % BLOCK == 0 && c >= SQ_WINOGRAD_MIN_CHANNELS &&
@@ -370,11 +370,10 @@ seqrt_status sq_build_winograd_kernel(sq_builder *b, const dnnl_dims_t in,
                                       const dnnl_dims_t out) {
   const sq_layer *layer = b->layer;
   int64_t c = in[1], oc = out[1];
-  /* The bias, then (without a cache) U, 64-byte aligned for the products. */
-  int64_t u_offset = (oc + 15) / 16 * 16;
+  /* The bias, then (without a cache) U. */
   int64_t u_floats = b->plan->cache ? 0 : POINTS * c * oc;
   size_t bytes =
-      sizeof(winograd_params) + (size_t)(u_offset + u_floats) * sizeof(float);
+      sizeof(winograd_params) + (size_t)(oc + u_floats) * sizeof(float);
   winograd_params *p = sq_aligned_alloc(bytes);
   if (!p)
     return sq_error(SEQRT_ERR_NOMEM, "layer '%s' (Conv): out of memory",
@@ -393,12 +392,11 @@ seqrt_status sq_build_winograd_kernel(sq_builder *b, const dnnl_dims_t in,
                          .tiles_per_image = tiles_h * tiles_w,
                          .tiles = in[0] * tiles_h * tiles_w,
                          .relu = b->step->hi > conv,
-                         .threads = b->step->threads,
-                         .parallel = b->step->threads > 1};
+                         .threads = b->step->threads};
   p->chunk = chunk_tiles(c, oc, p->tiles, b->step->threads);
   for (int64_t o = 0; o < oc; o++)
     p->bias[o] = layer->bias.data ? layer->bias.data[o] : 0.0f;
-  seqrt_status st = bind_weights(b, p, p->bias + u_offset);
+  seqrt_status st = bind_weights(b, p, p->bias + oc);
   if (st == SEQRT_OK) st = sq_md_tagged(layer, 4, in, dnnl_nChw8c, &b->src_md);
   if (st == SEQRT_OK) st = sq_md_tagged(layer, 4, out, dnnl_nChw8c, &b->dst_md);
   if (st != SEQRT_OK) {
