@@ -23,12 +23,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "gemm_tile.h"
 #include "internal.h"
 
-#define BLOCK 8   /* channels per vector (nChw8c) */
-#define POINTS 16 /* of a 4x4 transformed tile */
-#define PANEL 16  /* output channels a product's inner loop keeps */
-#define ROWS 6    /* tiles a product's inner loop keeps (12 accumulators) */
+#define BLOCK 8            /* channels per vector (nChw8c) */
+#define POINTS 16          /* of a 4x4 transformed tile */
+#define PANEL SQ_TILE_COLS /* output channels a product's inner loop keeps */
+#define ROWS SQ_TILE_ROWS  /* tiles a product's inner loop keeps */
 /* V and M of one chunk of tiles: about this many bytes (VGG-11 at batch
  * 1 ran as fast with 512 KiB to 2 MiB). */
 #define SQ_WINOGRAD_CHUNK_BYTES ((size_t)1 << 20)
@@ -172,34 +173,11 @@ transform_output(const winograd_params *p, const float *m, float *y, int64_t t0,
 }
 
 /* Tiles t..t+NR-1 of one point's product, output channels of one panel
- * (width W: 16 or 8): M[t][o] = sum over i of V[t][i] U[i][o]. NR and W
- * are constants where this is inlined: NR x W/8 accumulators, each V value
- * broadcast once for the panel row's W/8 vectors. */
+ * (width W: 16 or 8): M[t][o] = sum over i of V[t][i] U[i][o]. */
 static inline __attribute__((always_inline, target("avx2,fma"))) void
 product_rows(const float *v, const float *u, float *m, int64_t c, int64_t oc,
              const int nr, const int w) {
-  /* Named accumulators: GCC kept arrays of them in memory. */
-  __m256 l0, l1, l2, l3, l4, l5, h0, h1, h2, h3, h4, h5;
-  l0 = l1 = l2 = l3 = l4 = l5 = h0 = h1 = h2 = h3 = h4 = h5 =
-      _mm256_setzero_ps();
-  for (int64_t i = 0; i < c; i++, u += w) {
-    __m256 u0 = _mm256_loadu_ps(u), u1 = w > 8 ? _mm256_loadu_ps(u + 8) : u0;
-#define ROW(r)                                                                 \
-  if (nr > r) {                                                                \
-    __m256 x = _mm256_broadcast_ss(v + r * c + i);                             \
-    l##r = _mm256_fmadd_ps(x, u0, l##r);                                       \
-    if (w > 8) h##r = _mm256_fmadd_ps(x, u1, h##r);                            \
-  }
-    ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
-#undef ROW
-  }
-#define STORE(r)                                                               \
-  if (nr > r) {                                                                \
-    _mm256_storeu_ps(m + r * oc, l##r);                                        \
-    if (w > 8) _mm256_storeu_ps(m + r * oc + 8, h##r);                         \
-  }
-  STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5)
-#undef STORE
+  sq_gemm_tile(v, c, 1, u, c, NULL, 0, false, m, oc, nr, w);
 }
 
 #define PRODUCT_ROWS(NR)                                                       \
