@@ -100,6 +100,19 @@ bool sq_linear_folds_view(const sq_plan *plan, const sq_layer *view,
  * without AVX-512. */
 bool sq_linear_kernel_fits(const sq_builder *b);
 seqrt_status sq_build_linear_kernel(sq_builder *b, int64_t k, int64_t n);
+/* gemm_kernel.c: y = x W^T + b (then max(0, .) if relu) over `rows`
+ * plain rows, on CPUs with AVX2 and without AVX-512. */
+typedef struct sq_gemm {
+  int64_t rows, k, n;
+  const float *weights; /* [n, k] packed as sq_gemm_weights_md lays it out */
+  const float *bias;    /* n rounded up to 16 floats */
+  bool relu, parallel;  /* parallel: split over the OpenMP threads */
+} sq_gemm;
+/* The packed layout of [n, k] weights, for oneDNN's reorders. */
+seqrt_status sq_gemm_weights_md(const sq_layer *layer, int64_t n, int64_t k,
+                                dnnl_memory_desc_t *md);
+size_t sq_gemm_scratch_bytes(int64_t rows, int64_t k);
+void sq_gemm_run(const sq_gemm *g, const float *x, float *y, float *scratch);
 seqrt_status sq_build_conv(sq_builder *b);
 /* conv_kernel.c: few-channel stride-1 convolutions (plain layouts): whether
  * a fused plan's step at `conv` (with n_fused ReLUs) also takes the pool

@@ -26,7 +26,12 @@
  * caches brgemm won (784 -> 512 at 256 rows 167 -> 154 GFLOP/s), and below
  * 16 rows oneDNN's inner product did; without AVX-512, where oneDNN 2.6
  * has no brgemm, the kernel runs all weights (sgemm_pays). dnnl_sgemm
- * packs its operands into buffers it allocates on each call. The weights move
+ * packs its operands into buffers it allocates on each call; without
+ * AVX-512 the layers run instead seqrt's GEMM (gemm_kernel.c) on plain
+ * activations and weights packed once, in the cache, which gives the
+ * chain's pages back as it packs them (the wide MLP at batch 256 on an
+ * AVX2 AMD EPYC, alternating `seqrt bench`: 237-244 -> 203-209 ms on one
+ * thread, 94 GFLOP/s). The weights move
  * onto huge pages when the plan is made (sq_collapse_huge_pages): the wide MLP
  * at batch 256 ran 2-3.5% faster on them. The batch-1 kernel's weights stay
  * where they are; whether it gains too is open (the wide MLP at batch 1 ran
@@ -36,6 +41,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "gemm_tile.h"
 #include "internal.h"
 
 #define BLOCK 4 /* weight rows streamed together */
@@ -46,9 +52,11 @@
 
 typedef struct linear_kernel_params {
   int64_t rows, k, n;
-  const float *weights; /* [n][k] (bind_weights); 64-byte aligned for a row */
+  /* [n][k] (bind_weights; 64-byte aligned for a row), or packed for
+   * sq_gemm_run (bind_packed_weights) */
+  const float *weights;
   bool relu, parallel;
-  float bias[]; /* n */
+  float bias[]; /* n, then zeros up to a multiple of 16 (sq_gemm's) */
 } linear_kernel_params;
 
 /* One LANES-column chunk of NR rows from `col` under `mask`, into the
@@ -143,6 +151,14 @@ static seqrt_status many_rows_kernel(const sq_op *op, const void *src,
   return SEQRT_OK;
 }
 
+static seqrt_status packed_rows_kernel(const sq_op *op, const void *src,
+                                       void *dst, void *scratch) {
+  const linear_kernel_params *p = op->params;
+  sq_gemm g = {p->rows, p->k, p->n, p->weights, p->bias, p->relu, p->parallel};
+  sq_gemm_run(&g, src, dst, scratch);
+  return SEQRT_OK;
+}
+
 /* The rows the layer's plain input holds: its dims but the last. */
 static int64_t input_rows(const sq_builder *b) {
   const sq_layer *layer = b->layer;
@@ -167,8 +183,10 @@ static bool one_row_fits(const sq_builder *b) {
 /* Weights the caches hold run faster on oneDNN's brgemm matmul, which
  * oneDNN 2.6 has only with AVX-512. Without it the matmul is a gemm with
  * more overhead than dnnl_sgemm: on an AVX2 AMD EPYC, one thread, the MNIST
- * MLP at batch 256 ran 3.90-3.92 ms as matmuls, 3.19-3.20 ms here (ONNX
- * Runtime 2.95 ms); on two threads 2.01-2.08 against 1.55-1.62 ms. */
+ * MLP at batch 256 ran 3.90-3.92 ms as matmuls, 3.19-3.20 ms on dnnl_sgemm
+ * (ONNX Runtime 2.95 ms); on two threads 2.01-2.08 against 1.55-1.62 ms.
+ * seqrt's GEMM ran it 3.01-3.34 ms against dnnl_sgemm's 3.27-3.77 (4 of 5
+ * alternating pairs faster). */
 static bool sgemm_pays(const sq_layer *layer) {
   return layer->weight.count >= SQ_STREAMED_WEIGHTS || !sq_cpu_avx512();
 }
@@ -227,40 +245,93 @@ static seqrt_status feature_major_md(const sq_layer *layer,
   return SEQRT_OK;
 }
 
+static int64_t round_to_tile(int64_t n) {
+  return (n + SQ_TILE_COLS - 1) / SQ_TILE_COLS * SQ_TILE_COLS;
+}
+
+/* Many rows without AVX-512 run sq_gemm on weights packed once. */
+static bool packs_weights(void) { return !sq_cpu_avx512() && sq_cpu_avx2(); }
+
+/* p->weights: packed for sq_gemm_run, in the plan's cache (the chain's
+ * pages given back as the copy is made) or in `own`. */
+static seqrt_status bind_packed_weights(sq_builder *b, linear_kernel_params *p,
+                                        float *own) {
+  const sq_layer *layer = b->layer;
+  dnnl_dims_t dims = {p->n, p->k};
+  dnnl_memory_desc_t plain, packed;
+  seqrt_status st = sq_md_plain(layer, 2, dims, &plain);
+  if (st == SEQRT_OK) st = sq_gemm_weights_md(layer, p->n, p->k, &packed);
+  if (st != SEQRT_OK) return st;
+  void *weights = own;
+  if (b->plan->cache)
+    st = sq_weight_cache_get(b->plan->cache, layer, layer->weight.data, &plain,
+                             &packed, b->plan->engine, b->plan->build_stream,
+                             &weights);
+  else
+    st = sq_reorder_now(layer, b->plan->engine, b->plan->build_stream, &plain,
+                        layer->weight.data, &packed, own);
+  p->weights = weights;
+  b->plan->owned_const_bytes += dnnl_memory_desc_get_size(&packed);
+  return st;
+}
+
+/* The params with room for the bias (up to a multiple of 16 floats),
+ * then, packed without a cache, for the weights from the next 64 bytes
+ * (*own). */
+static linear_kernel_params *new_params(const sq_builder *b, int64_t n,
+                                        int64_t k, bool packed, float **own) {
+  int64_t bias = round_to_tile(n);
+  size_t head = sizeof(linear_kernel_params) + (size_t)bias * sizeof(float);
+  size_t weights = packed && !b->plan->cache
+                       ? (size_t)(bias * k) * sizeof(float) + SQ_ALIGN
+                       : 0;
+  linear_kernel_params *p = sq_aligned_alloc(head + weights);
+  uintptr_t tail = (uintptr_t)p + head;
+  *own = p && weights ? (float *)(tail + (SQ_ALIGN - tail % SQ_ALIGN)) : NULL;
+  return p;
+}
+
 seqrt_status sq_build_linear_kernel(sq_builder *b, int64_t k, int64_t n) {
   const sq_layer *layer = b->layer;
   const sq_layer *first = b->flatten ? b->flatten : layer;
   int index = (int)(layer - b->plan->chain->layers);
-  linear_kernel_params *p =
-      malloc(sizeof(linear_kernel_params) + (size_t)n * sizeof(float));
+  int64_t rows = input_rows(b);
+  bool many = rows > 1, packed = many && packs_weights();
+  float *own = NULL;
+  linear_kernel_params *p = new_params(b, n, k, packed, &own);
   if (!p)
     return sq_error(SEQRT_ERR_NOMEM, "layer '%s' (Linear): out of memory",
                     layer->name);
-  *p = (linear_kernel_params){.rows = input_rows(b),
+  *p = (linear_kernel_params){.rows = rows,
                               .k = k,
                               .n = n,
                               .relu = b->step->hi > index,
                               .parallel = b->step->threads > 1};
-  for (int64_t i = 0; i < n; i++)
-    p->bias[i] = layer->bias.data ? layer->bias.data[i] : 0.0f;
+  /* After the assignment, which may write the struct's tail padding. */
+  for (int64_t i = 0; i < round_to_tile(n); i++)
+    p->bias[i] = i < n && layer->bias.data ? layer->bias.data[i] : 0.0f;
   b->plan->owned_const_bytes += (size_t)n * sizeof(float);
   dnnl_dims_t in, out;
   sq_dims(&first->in, b->plan->batch, in);
   sq_dims(&layer->out, b->plan->batch, out);
-  bool many = p->rows > 1;
-  seqrt_status st = bind_weights(b, p);
+  seqrt_status st =
+      packed ? bind_packed_weights(b, p, own) : bind_weights(b, p);
   if (st == SEQRT_OK && many && layer->weight.count >= SQ_STREAMED_WEIGHTS)
     sq_collapse_huge_pages(p->weights, (size_t)(n * k) * sizeof(float));
+  bool feature_major = many && !packed;
   if (st == SEQRT_OK)
-    st = many ? feature_major_md(layer, in, &b->src_md)
-              : sq_md_plain(layer, first->in.rank, in, &b->src_md);
+    st = feature_major ? feature_major_md(layer, in, &b->src_md)
+                       : sq_md_plain(layer, first->in.rank, in, &b->src_md);
   if (st == SEQRT_OK)
-    st = many ? feature_major_md(layer, out, &b->dst_md)
-              : sq_md_plain(layer, layer->out.rank, out, &b->dst_md);
+    st = feature_major ? feature_major_md(layer, out, &b->dst_md)
+                       : sq_md_plain(layer, layer->out.rank, out, &b->dst_md);
   if (st != SEQRT_OK) {
     free(p);
     return st;
   }
+  if (packed)
+    return sq_op_add_kernel_scratch(b, packed_rows_kernel, p, SQ_AT_SRC,
+                                    SQ_AT_DST, sq_gemm_scratch_bytes(rows, k));
   return sq_op_add_kernel(b, many ? many_rows_kernel : one_row_kernel, p,
                           SQ_AT_SRC, SQ_AT_DST);
 }

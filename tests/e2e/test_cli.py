@@ -19,14 +19,17 @@ import export_examples
 
 @contextlib.contextmanager
 def environment(name, value):
-    """The environment variable `name` is `value` meanwhile."""
+    """The environment variable `name` is `value` meanwhile (None: unset)."""
     previous = os.environ.get(name)
-    os.environ[name] = value
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
     try:
         yield
     finally:
         if previous is None:
-            del os.environ[name]
+            os.environ.pop(name, None)
         else:
             os.environ[name] = previous
 
@@ -267,9 +270,11 @@ class CliTest(unittest.TestCase):
 
     def test_big_linear_layers_at_many_rows_match_pytorch(self):
         # From 32 rows, Linear layers with 16 MB of weights or more run
-        # seqrt's sgemm kernel on feature-major activations (src=ba), and
-        # without AVX-512 the small last one too; the output still matches
-        # PyTorch, on 1 and 2 threads.
+        # seqrt's kernel: with AVX-512 one sgemm on feature-major
+        # activations (src=ba); without it (ONEDNN_MAX_CPU_ISA=AVX2 on any
+        # CPU) seqrt's GEMM on plain ones (src=ab), the small last layer
+        # too. The output still matches PyTorch, on 1 and 2 threads and
+        # with batch slices.
         torch.manual_seed(7)
         nn = torch.nn
         net = nn.Sequential(nn.Linear(2048, 2048), nn.ReLU(), nn.Linear(2048, 2048), nn.ReLU(),
@@ -278,23 +283,31 @@ class CliTest(unittest.TestCase):
         e2e.export_onnx(net, torch.zeros(2, 2048), path)
         x = e2e.seeded_input((2048,), 40)
         expected = e2e.torch_output(net, x)
-        kernels = 2 if e2e.onednn_runs_avx512() else 3
-        for threads in ("1", "2"):
-            with self.subTest(threads=threads), plans_printed():
-                proc, actual = e2e.run_model(path, x, self.work, "big_linear_t" + threads,
-                                             ("--threads", threads))
+        path_3d = os.path.join(self.work, "big_linear_3d.onnx")
+        e2e.export_onnx(net, torch.zeros(2, 5, 2048), path_3d)
+        x_3d = e2e.seeded_input((5, 2048), 8)
+        expected_3d = e2e.torch_output(net, x_3d)
+        for isa in (None, "AVX2"):
+            avx512 = isa is None and e2e.onednn_runs_avx512()
+            kernels, layout = (2, "ba") if avx512 else (3, "ab")
+            for args in (("--threads", "1"), ("--threads", "2"), ("--threads", "2", "--batch-slices", "on")):
+                with self.subTest(isa=isa, args=args), plans_printed(), environment("ONEDNN_MAX_CPU_ISA", isa):
+                    proc, actual = e2e.run_model(path, x, self.work, "big_linear", args)
+                    self.assert_exit(proc, 0)
+                    # Batch slices of 20 rows run on oneDNN.
+                    many = [b for b in re.findall(r"plan: batch (\d+)", proc.stderr) if int(b) >= 32]
+                    self.assertGreater(len(many), 0, e2e.describe(proc))
+                    self.assertEqual(proc.stderr.count(f"impl=kernel src={layout} dst={layout}"),
+                                     kernels * len(many), e2e.describe(proc))
+                    self.assertIsNone(e2e.compare(actual, expected))
+            # On [B, T, 2048] (MatMul and Add in the graph) the rows are B x T.
+            layout = "cab" if avx512 else "abc"
+            with self.subTest(isa=isa, rank=3), plans_printed(), environment("ONEDNN_MAX_CPU_ISA", isa):
+                proc, actual = e2e.run_model(path_3d, x_3d, self.work, "big_linear_3d")
                 self.assert_exit(proc, 0)
-                self.assertEqual(proc.stderr.count("impl=kernel src=ba dst=ba"), kernels, e2e.describe(proc))
-                self.assertIsNone(e2e.compare(actual, expected))
-        # On [B, T, 2048] (MatMul and Add in the graph) the rows are B x T.
-        path = os.path.join(self.work, "big_linear_3d.onnx")
-        e2e.export_onnx(net, torch.zeros(2, 5, 2048), path)
-        x = e2e.seeded_input((5, 2048), 8)
-        with plans_printed():
-            proc, actual = e2e.run_model(path, x, self.work, "big_linear_3d")
-        self.assert_exit(proc, 0)
-        self.assertEqual(proc.stderr.count("impl=kernel src=cab dst=cab"), kernels, e2e.describe(proc))
-        self.assertIsNone(e2e.compare(actual, e2e.torch_output(net, x)))
+                self.assertEqual(proc.stderr.count(f"impl=kernel src={layout} dst={layout}"), kernels,
+                                 e2e.describe(proc))
+                self.assertIsNone(e2e.compare(actual, expected_3d))
 
     # ---- verify ----------------------------------------------------------
 
