@@ -32,10 +32,6 @@
  * many bytes, so that it stays in the last-level cache. */
 #define SQ_GEMM_ROW_BLOCK_BYTES ((int64_t)8 << 20)
 
-static int64_t round_up(int64_t x, int64_t to) {
-  return (x + to - 1) / to * to;
-}
-
 seqrt_status sq_gemm_weights_md(const sq_layer *layer, int64_t n, int64_t k,
                                 dnnl_memory_desc_t *md) {
   dnnl_dims_t dims = {n, k};
@@ -43,7 +39,7 @@ seqrt_status sq_gemm_weights_md(const sq_layer *layer, int64_t n, int64_t k,
           dnnl_memory_desc_init_by_tag(md, 2, dims, dnnl_f32, dnnl_ab));
   /* [n / 16][k][16]: oneDNN's reorders make it, zeros past n included. */
   dnnl_blocking_desc_t *blk = &md->format_desc.blocking;
-  md->padded_dims[0] = round_up(n, SQ_TILE_COLS);
+  md->padded_dims[0] = sq_round_up(n, SQ_TILE_COLS);
   blk->strides[0] = k * SQ_TILE_COLS;
   blk->strides[1] = SQ_TILE_COLS;
   blk->inner_nblks = 1;
@@ -53,7 +49,7 @@ seqrt_status sq_gemm_weights_md(const sq_layer *layer, int64_t n, int64_t k,
 }
 
 size_t sq_gemm_scratch_bytes(int64_t rows, int64_t k) {
-  return (size_t)(round_up(rows, SQ_TILE_ROWS) * k) * sizeof(float);
+  return (size_t)(sq_round_up(rows, SQ_TILE_ROWS) * k) * sizeof(float);
 }
 
 /* Rows r0.. (6, zeros past the last row) of x as [k][6]. */

@@ -94,10 +94,12 @@ bool sq_linear_folds_view(const sq_plan *plan, const sq_layer *view,
  * runs them (linear_kernel.c). */
 #define SQ_STREAMED_WEIGHTS ((int64_t)4000000)
 
-/* linear_kernel.c: a Linear with only ReLUs after it in its step, on the
- * chain's plain weights: of one row (plain layouts, CPUs with AVX-512), or
- * of many rows (2-D, feature-major layouts) and big weights, or any weights
- * without AVX-512. */
+/* linear_kernel.c: a Linear with only ReLUs after it in its step: of one
+ * row (plain layouts, the chain's weights; with AVX-512, or AVX2 and
+ * weights under SQ_STREAMED_WEIGHTS), or of many rows (2-D or 3-D) and big
+ * weights, or any weights without AVX-512 (then seqrt's GEMM on plain
+ * layouts and packed weights; else dnnl_sgemm on feature-major layouts
+ * and the chain's weights). */
 bool sq_linear_kernel_fits(const sq_builder *b);
 seqrt_status sq_build_linear_kernel(sq_builder *b, int64_t k, int64_t n);
 /* gemm_kernel.c: y = x W^T + b (then max(0, .) if relu) over `rows`
@@ -113,6 +115,9 @@ seqrt_status sq_gemm_weights_md(const sq_layer *layer, int64_t n, int64_t k,
                                 dnnl_memory_desc_t *md);
 size_t sq_gemm_scratch_bytes(int64_t rows, int64_t k);
 void sq_gemm_run(const sq_gemm *g, const float *x, float *y, float *scratch);
+static inline int64_t sq_round_up(int64_t x, int64_t to) {
+  return (x + to - 1) / to * to;
+}
 seqrt_status sq_build_conv(sq_builder *b);
 /* conv_kernel.c: few-channel stride-1 convolutions (plain layouts): whether
  * a fused plan's step at `conv` (with n_fused ReLUs) also takes the pool

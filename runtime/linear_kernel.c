@@ -1,5 +1,6 @@
 /* Linear layers on seqrt's own kernels, which read the chain's plain
- * [N, K] weights where they lie (bind_weights), with the ReLUs after them:
+ * [N, K] weights where they lie (bind_weights) or, without AVX-512 from 32
+ * rows, packed once (bind_packed_weights), with the ReLUs after them:
  *
  * One row (batch 1 of an MLP or a classifier head): y = W x + b. Such a
  * layer is a matrix-vector product whose time is the weights' streaming
@@ -10,7 +11,8 @@
  * (`seqrt bench --profile`, alternating), and matched oneDNN on one
  * thread. In-cache layers gain from its lower overhead: LeNet-5 at batch 1
  * 8.8 -> 7.8 us. A variant for 2 to 4 rows was slower than oneDNN (the wide
- * MLP at batch 4 on one thread 6.2 against 4.8 ms).
+ * MLP at batch 4 on one thread 6.2 against 4.8 ms). The kernel has an
+ * AVX-512 and an AVX2 form (linear_kernel_isa.h; one_row_fits).
  *
  * Many rows (the dims before the last) of a layer too big for the caches:
  * y^T = W x^T as one dnnl_sgemm on feature-major activations ([K][rows]
@@ -45,75 +47,31 @@
 #include "internal.h"
 
 #define BLOCK 4 /* weight rows streamed together */
-#define LANES 16
 
 /* Many rows from this many (of the weights sgemm_pays names). */
 #define SQ_SGEMM_MIN_ROWS 32
 
-typedef struct linear_kernel_params {
+typedef struct linear_kernel_params linear_kernel_params;
+/* Output rows of one block of BLOCK (linear_kernel_isa.h). */
+typedef void (*linear_block_fn)(const linear_kernel_params *p, const float *x,
+                                float *y, int64_t block);
+
+struct linear_kernel_params {
+  linear_block_fn block; /* one row: the CPU's */
   int64_t rows, k, n;
   /* [n][k] (bind_weights; 64-byte aligned for a row), or packed for
    * sq_gemm_run (bind_packed_weights) */
   const float *weights;
   bool relu, parallel;
   float bias[]; /* n, then zeros up to a multiple of 16 (sq_gemm's) */
-} linear_kernel_params;
+};
 
-/* One LANES-column chunk of NR rows from `col` under `mask`, into the
- * first accumulator of each row. Masked-off lanes read nothing, even
- * outside the arrays. */
-static inline __attribute__((always_inline, target("avx512f"))) void
-masked_chunk(const float *x, const float *w, int64_t k, int64_t col,
-             __mmask16 mask, __m512 acc[][2], const int nr) {
-  __m512 xv = _mm512_maskz_loadu_ps(mask, x + col);
-  for (int i = 0; i < nr; i++)
-    acc[i][0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, w + i * k + col),
-                                xv, acc[i][0]);
-}
-
-static inline __mmask16 lanes_below(int64_t n) {
-  return (__mmask16)(n < LANES ? (1u << n) - 1 : 0xffff);
-}
-
-/* Outputs r..r+NR-1: NR weight rows against the input, two chunks of LANES
- * columns per iteration (2 x NR independent accumulators). NR is a
- * constant where this is inlined. */
-static inline __attribute__((always_inline, target("avx512f"))) void
-dot_rows(const linear_kernel_params *p, const float *x, float *y, int64_t r,
-         const int nr) {
-  __m512 acc[BLOCK][2];
-  for (int i = 0; i < nr; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-  const float *w = p->weights + r * p->k;
-  int64_t k = p->k, col = 0;
-  for (; col + 2 * LANES <= k; col += 2 * LANES) {
-    __m512 x0 = _mm512_loadu_ps(x + col), x1 = _mm512_loadu_ps(x + col + LANES);
-    for (int i = 0; i < nr; i++) {
-      acc[i][0] =
-          _mm512_fmadd_ps(_mm512_loadu_ps(w + i * k + col), x0, acc[i][0]);
-      acc[i][1] = _mm512_fmadd_ps(_mm512_loadu_ps(w + i * k + col + LANES), x1,
-                                  acc[i][1]);
-    }
-  }
-  for (; col < k; col += LANES)
-    masked_chunk(x, w, k, col, lanes_below(k - col), acc, nr);
-  for (int i = 0; i < nr; i++) {
-    float v = _mm512_reduce_add_ps(_mm512_add_ps(acc[i][0], acc[i][1])) +
-              p->bias[r + i];
-    y[r + i] = p->relu && v < 0.0f ? 0.0f : v;
-  }
-}
-
-/* Output rows of block `block` (BLOCK weight rows, fewer at the end). */
-static __attribute__((target("avx512f"))) void
-linear_block(const linear_kernel_params *p, const float *x, float *y,
-             int64_t block) {
-  int64_t r = block * BLOCK;
-  if (r + BLOCK <= p->n) {
-    dot_rows(p, x, y, r, BLOCK);
-    return;
-  }
-  for (; r < p->n; r++) dot_rows(p, x, y, r, 1);
-}
+#define LK_LANES 16
+#include "linear_kernel_isa.h"
+#undef LK_LANES
+#define LK_LANES 8
+#include "linear_kernel_isa.h"
+#undef LK_LANES
 
 static seqrt_status one_row_kernel(const sq_op *op, const void *src, void *dst,
                                    void *scratch) {
@@ -122,14 +80,13 @@ static seqrt_status one_row_kernel(const sq_op *op, const void *src, void *dst,
   if (!p->parallel) {
     /* Without an OpenMP region: even one of a single thread costs ~1 us. */
     for (int64_t block = 0; block < blocks; block++)
-      linear_block(p, src, dst, block);
+      p->block(p, src, dst, block);
     return SEQRT_OK;
   }
   /* Contiguous ranges of rows per thread: each streams its own part of
    * the weights. */
 #pragma omp parallel for schedule(static)
-  for (int64_t block = 0; block < blocks; block++)
-    linear_block(p, src, dst, block);
+  for (int64_t block = 0; block < blocks; block++) p->block(p, src, dst, block);
   return SEQRT_OK;
 }
 
@@ -176,8 +133,17 @@ static bool weights_aligned(const sq_layer *layer) {
   return (uintptr_t)layer->weight.data % SQ_ALIGN == 0;
 }
 
+/* Without AVX-512, weights the caches hold: there the kernel's lower
+ * overhead paid (AVX2 AMD EPYC, alternating `seqrt bench` p50 against
+ * oneDNN's inner product, 3 pairs: LeNet-5 at batch 1 18.1-28.2 against
+ * 26.5-37.5 us, the MNIST MLP 37.7-40.0 against 41.8-46.4 us on 1 thread
+ * and 23.4-24.7 against 32.9-39.8 us on 2), but streaming the wide MLP's
+ * weights four rows at a time on one thread was slower than oneDNN's one
+ * blocked stream (7.08-7.32 against 6.27-7.10 ms). */
 static bool one_row_fits(const sq_builder *b) {
-  return input_rows(b) == 1 && weights_aligned(b->layer) && sq_cpu_avx512();
+  return input_rows(b) == 1 && weights_aligned(b->layer) &&
+         (sq_cpu_avx512() ||
+          (sq_cpu_avx2() && b->layer->weight.count < SQ_STREAMED_WEIGHTS));
 }
 
 /* Weights the caches hold run faster on oneDNN's brgemm matmul, which
@@ -245,10 +211,6 @@ static seqrt_status feature_major_md(const sq_layer *layer,
   return SEQRT_OK;
 }
 
-static int64_t round_to_tile(int64_t n) {
-  return (n + SQ_TILE_COLS - 1) / SQ_TILE_COLS * SQ_TILE_COLS;
-}
-
 /* Many rows without AVX-512 run sq_gemm on weights packed once. */
 static bool packs_weights(void) { return !sq_cpu_avx512() && sq_cpu_avx2(); }
 
@@ -280,7 +242,7 @@ static seqrt_status bind_packed_weights(sq_builder *b, linear_kernel_params *p,
  * (*own). */
 static linear_kernel_params *new_params(const sq_builder *b, int64_t n,
                                         int64_t k, bool packed, float **own) {
-  int64_t bias = round_to_tile(n);
+  int64_t bias = sq_round_up(n, SQ_TILE_COLS);
   size_t head = sizeof(linear_kernel_params) + (size_t)bias * sizeof(float);
   size_t weights = packed && !b->plan->cache
                        ? (size_t)(bias * k) * sizeof(float) + SQ_ALIGN
@@ -302,13 +264,15 @@ seqrt_status sq_build_linear_kernel(sq_builder *b, int64_t k, int64_t n) {
   if (!p)
     return sq_error(SEQRT_ERR_NOMEM, "layer '%s' (Linear): out of memory",
                     layer->name);
-  *p = (linear_kernel_params){.rows = rows,
+  *p = (linear_kernel_params){.block = sq_cpu_avx512() ? linear_block_avx512
+                                                       : linear_block_avx2,
+                              .rows = rows,
                               .k = k,
                               .n = n,
                               .relu = b->step->hi > index,
                               .parallel = b->step->threads > 1};
   /* After the assignment, which may write the struct's tail padding. */
-  for (int64_t i = 0; i < round_to_tile(n); i++)
+  for (int64_t i = 0; i < sq_round_up(n, SQ_TILE_COLS); i++)
     p->bias[i] = i < n && layer->bias.data ? layer->bias.data[i] : 0.0f;
   b->plan->owned_const_bytes += (size_t)n * sizeof(float);
   dnnl_dims_t in, out;

@@ -28,6 +28,15 @@ using namespace sqtest;
       GTEST_SKIP() << "oneDNN runs no AVX-512 here; this plan needs it";       \
   } while (0)
 
+// seqrt's batch-1 Linear kernel has an AVX-512 and an AVX2 form (the
+// latter for weights under 16 MB).
+static bool one_row_kernel_runs() { return sq_cpu_avx512() || sq_cpu_avx2(); }
+#define SKIP_WITHOUT_ONE_ROW_KERNEL()                                          \
+  do {                                                                         \
+    if (!one_row_kernel_runs())                                                \
+      GTEST_SKIP() << "oneDNN runs no AVX2 here; the kernel needs it";         \
+  } while (0)
+
 namespace {
 
 sq_plan_options threads_with(int threads, bool observable = false) {
@@ -402,7 +411,7 @@ TEST(RuntimePerf, CacheGivesBackTheChainsWeights) {
   // weights: made from the cached copy.
   auto one_row = plan_with(chain.get(), 1, options);
   ASSERT_TRUE(one_row);
-  if (sq_cpu_avx512())
+  if (one_row_kernel_runs())
     EXPECT_EQ(step_impl(one_row.get(), one_row->layer_step[linear]), "kernel");
   expect_runs_like_reference(chain.get(), one_row.get(), 1, 1, twin.get());
 
@@ -525,7 +534,7 @@ TEST(RuntimePerf, FlattenOfBlockedDataFoldsIntoTheLinear) {
       // At batch 1 seqrt's Linear kernel reads it reordered to plain.
       if (batch < 32)
         EXPECT_EQ(plan->steps[step].in_reorder.prim != nullptr,
-                  batch == 1 && sq_cpu_avx512());
+                  batch == 1 && one_row_kernel_runs());
       expect_runs_like_reference(chain.get(), plan.get(), batch, threads);
       options.observable = true;
       auto observable = plan_with(chain.get(), batch, options);
@@ -705,7 +714,7 @@ TEST(RuntimePerf, ConvolutionsOutsideTheKernelStayOnOneDnn) {
 }
 
 TEST(RuntimePerf, OneRowLinearRunsTheKernel) {
-  SKIP_WITHOUT_AVX512();
+  SKIP_WITHOUT_ONE_ROW_KERNEL();
   // Batch 1: seqrt's kernel, with its ReLU in the same step and split over
   // two threads when the weights are worth it. Batch 2, and a Linear
   // whose step fuses a Sigmoid, stay on oneDNN.
@@ -793,6 +802,10 @@ TEST(RuntimePerf, ManyRowsOfBigWeightsRunTheSgemmKernel) {
       }
       auto one_row = plan_with(chain.get(), 1, options);
       ASSERT_TRUE(one_row);
+      // The AVX2 one-row kernel takes only weights under 16 MB.
+      EXPECT_EQ(step_impl(one_row.get(), one_row->layer_step[0]) == "kernel",
+                sq_cpu_avx512())
+          << printed_plan(one_row.get());
       if (!packed) EXPECT_LT(sq_weight_cache_bytes(cache.get()), big_bytes / 2);
       expect_runs_like_reference(chain.get(), one_row.get(), 1, threads,
                                  twin.get());
@@ -962,7 +975,8 @@ TEST(RuntimePerf, SgemmKernelWeightsMoveToHugePages) {
     ASSERT_GE(expected, 0);
     ASSERT_GE(expected, 8 * (long long)SQ_HUGE_PAGE);
     long long before = process_huge_bytes();
-    if (sq_cpu_avx512()) { // else batch 1 streams oneDNN's copy of them
+    // Without AVX-512 batch 1 streams weights this big from oneDNN's copy.
+    if (sq_cpu_avx512()) {
       auto one_row = plan_with(chain.get(), 1, one_thread_with(nullptr));
       ASSERT_TRUE(one_row);
       EXPECT_EQ(step_impl(one_row.get(), 0), "kernel");
@@ -1026,7 +1040,7 @@ TEST(RuntimePerf, StreamedLinearWeightsMoveToHugePages) {
 }
 
 TEST(RuntimePerf, LinearKernelReadsAlignedWeightsInPlace) {
-  SKIP_WITHOUT_AVX512();
+  SKIP_WITHOUT_ONE_ROW_KERNEL();
   // The kernel reads the chain's 64-byte aligned weights where they lie,
   // with or without a weight cache; an array that is not so aligned (no
   // importer makes one) runs on oneDNN instead, still right.
@@ -1260,9 +1274,11 @@ TEST(RuntimePerf, WithoutAvx512PlansSuitAvx2) {
   // With oneDNN held to AVX2 (as on an AVX2-only CPU): no Winograd and no
   // bands (oneDNN 2.6 has Winograd only with AVX-512, and bands on its
   // layouts ran its reference kernels, ~1000x slower); Linear layers from
-  // 32 rows run the sgemm kernel whatever their weights (no brgemm
-  // matmul), at batch 1 on oneDNN; few-channel convolutions run the AVX2
-  // form of seqrt's kernel (8-lane chunks: odd widths, padding, 1-D).
+  // 32 rows run seqrt's GEMM whatever their weights (no brgemm matmul),
+  // at batch 1 the AVX2 form of seqrt's one-row kernel (37 inputs: masked
+  // last columns; 7 outputs: a block of 4 and single rows), between them
+  // oneDNN; few-channel convolutions run the AVX2 form of seqrt's kernel
+  // (8-lane chunks: odd widths, padding, 1-D).
   if (!hold_onednn_to_avx2())
     GTEST_SKIP() << "oneDNN cannot be held to AVX2 here (a CPU without it, "
                     "or an ISA fixed earlier in this process)";
@@ -1287,9 +1303,22 @@ TEST(RuntimePerf, WithoutAvx512PlansSuitAvx2) {
     ASSERT_TRUE(plan);
     ASSERT_EQ(plan->n_steps, 3) << printed_plan(plan.get());
     for (int step = 0; step < 3; step++)
-      EXPECT_EQ(step_impl(plan.get(), step) == "kernel", batch >= 32)
+      EXPECT_EQ(step_impl(plan.get(), step) == "kernel",
+                batch >= 32 || batch == 1)
           << printed_plan(plan.get());
     expect_runs_like_reference(mlp.get(), plan.get(), batch, 2);
+  }
+  ChainMaker odd({-1, 37});
+  odd.linear(7).eltwise(SQ_RELU).linear(5);
+  std::unique_ptr<sq_chain, ChainDeleter> odd_mlp(odd.build());
+  for (int threads : {1, 2}) {
+    auto plan = plan_with(odd_mlp.get(), 1, threads_with(threads));
+    ASSERT_TRUE(plan);
+    ASSERT_EQ(plan->n_steps, 2) << printed_plan(plan.get());
+    for (int step = 0; step < 2; step++)
+      EXPECT_EQ(step_impl(plan.get(), step), "kernel")
+          << printed_plan(plan.get());
+    expect_runs_like_reference(odd_mlp.get(), plan.get(), 1, threads);
   }
   ChainMaker lenet({-1, 1, 32, 32});
   lenet.conv(6, {{5, 5}}).eltwise(SQ_RELU).pool(SQ_MAXPOOL, {{2, 2}, {2, 2}});
