@@ -2,15 +2,15 @@
  * where oneDNN 2.6's matmul is a gemm and dnnl_sgemm packs W into buffers
  * it allocates on every call. Here W is packed once, when the plan is
  * made (panels of 16 of its rows, k-major), so a run streams it exactly
- * once; each run packs x into panels of 6 rows (scratch), and the
- * register kernel (gemm_tile.h) computes 6 x 16 tiles of y. The
- * 16-column panel of W stays in L2 while every row panel passes it, and
- * K is blocked only beyond 4096 (a 256 KiB panel): with 256-float blocks
- * y went through the caches 16 times and the product ran 7-10% slower.
- * One thread, best of 9 against dnnl_sgemm's own 2048^3 in the same run
- * (AMD EPYC, AVX2): 256 x 4096 x 4096 88.6 against 88.0 GFLOP/s,
- * where dnnl_sgemm ran these shapes at 64-71 GFLOP/s; on two threads
- * 178 against 172. */
+ * once; each run packs x into panels of 6 rows (scratch) or, for few
+ * columns, reads them where they lie, and the register kernel (gemm_tile.h)
+ * computes 6 x 16 tiles of y. The 16-column panel of W stays in L2 while every
+ * row panel passes it, and K is blocked only beyond 4096 (a 256 KiB panel):
+ * with 256-float blocks y went through the caches 16 times and the product ran
+ * 7-10% slower. One thread, best of 9 against dnnl_sgemm's own 2048^3 in the
+ * same run (AMD EPYC, AVX2): 256 x 4096 x 4096 88.6 against 88.0 GFLOP/s, where
+ * dnnl_sgemm ran these shapes at 64-71 GFLOP/s; on two threads 178 against 172.
+ */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,9 +57,10 @@ static void pack_rows(const sq_gemm *g, const float *x, int64_t r0,
                       float *out) {
   int64_t m = g->rows - r0 < SQ_TILE_ROWS ? g->rows - r0 : SQ_TILE_ROWS;
   for (int64_t r = 0; r < SQ_TILE_ROWS; r++) {
-    const float *row = x + (r0 + r) * g->k;
+    /* No pointer past x's last row, even unread. */
+    const float *row = r < m ? x + (r0 + r) * g->k : NULL;
     for (int64_t k = 0; k < g->k; k++)
-      out[k * SQ_TILE_ROWS + r] = r < m ? row[k] : 0.0f;
+      out[k * SQ_TILE_ROWS + r] = row ? row[k] : 0.0f;
   }
 }
 
