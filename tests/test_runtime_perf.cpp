@@ -1390,6 +1390,87 @@ TEST(RuntimePerf, WithoutAvx512ManyRowsRunTheGemmOnPackedWeights) {
       }
 }
 
+TEST(RuntimePerf, WithoutAvx512WideFewChannelConvolutionsRunThePatchKernel) {
+  // Where oneDNN 2.6 on AVX2 has no jitted kernel and falls back to im2col
+  // and a gemm (fewer than 8 channels in, padded kernels 9 and wider), the
+  // patch kernel runs with multiples of 16 channels out: strides 1 to 4,
+  // unequal kernels, strides and pads, no bias, output rows of 1 to 6
+  // tiles (tiles of 1 to 6 columns), batches, 1 and 2 threads, fused with
+  // its ReLU and observable.
+  if (!hold_onednn_to_avx2())
+    GTEST_SKIP() << "oneDNN cannot be held to AVX2 here";
+  struct Case {
+    int64_t in, out, height, width, batch;
+    Window window;
+    bool relu, bias;
+  } cases[] = {
+      {3,
+       64,
+       35,
+       29,
+       2,
+       {{11, 11}, {4, 4}, {1, 1}, {2, 2}, {2, 2}},
+       true,
+       true},
+      {1, 16, 30, 23, 1, {{9, 9}, {1, 1}, {1, 1}, {4, 4}, {4, 4}}, false, true},
+      {4,
+       32,
+       40,
+       37,
+       3,
+       {{9, 11}, {2, 3}, {1, 1}, {0, 5}, {3, 0}},
+       true,
+       false},
+      {3, 16, 5, 5, 2, {{9, 9}, {1, 1}, {1, 1}, {2, 2}, {2, 2}}, true, true}};
+  for (const Case &c : cases) {
+    ChainMaker m({-1, c.in, c.height, c.width});
+    m.conv(c.out, c.window, 1, c.bias);
+    if (c.relu) m.eltwise(SQ_RELU);
+    m.flatten().linear(5);
+    std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
+    for (int threads : {1, 2})
+      for (bool observable : {false, true}) {
+        SCOPED_TRACE(::testing::Message()
+                     << c.in << "->" << c.out << " at " << c.height << "x"
+                     << c.width << ", batch " << c.batch << ", " << threads
+                     << " threads" << (observable ? ", observable" : ""));
+        auto plan =
+            plan_with(chain.get(), c.batch, threads_with(threads, observable));
+        ASSERT_TRUE(plan);
+        EXPECT_EQ(step_impl(plan.get(), 0), "kernel")
+            << printed_plan(plan.get());
+        EXPECT_EQ(plan->layer_step[1], c.relu && !observable ? 0 : 1);
+        expect_runs_like_reference(chain.get(), plan.get(), c.batch, threads);
+      }
+  }
+  // Outside it: oneDNN's jitted kernels (3x3, or 11x11 unpadded), 24 or 8
+  // channels, groups, dilation, a Tanh after it.
+  struct Other {
+    int64_t in, out, groups;
+    Window window;
+    sq_kind act;
+  } others[] = {
+      {3, 32, 1, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}, SQ_RELU},
+      {3, 32, 1, {{11, 11}, {4, 4}, {1, 1}, {0, 0}, {0, 0}}, SQ_RELU},
+      {3, 24, 1, {{11, 11}, {4, 4}, {1, 1}, {2, 2}, {2, 2}}, SQ_RELU},
+      {8, 32, 1, {{11, 11}, {4, 4}, {1, 1}, {2, 2}, {2, 2}}, SQ_RELU},
+      {4, 32, 2, {{11, 11}, {4, 4}, {1, 1}, {2, 2}, {2, 2}}, SQ_RELU},
+      {3, 32, 1, {{5, 5}, {1, 1}, {3, 3}, {6, 6}, {6, 6}}, SQ_RELU},
+      {3, 32, 1, {{11, 11}, {4, 4}, {1, 1}, {2, 2}, {2, 2}}, SQ_TANH}};
+  for (const Other &o : others) {
+    SCOPED_TRACE(::testing::Message()
+                 << o.in << "->" << o.out << ", kernel " << o.window.kernel[0]
+                 << ", groups " << o.groups);
+    ChainMaker m({-1, o.in, 40, 40});
+    m.conv(o.out, o.window, o.groups).eltwise(o.act);
+    std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
+    auto plan = plan_with(chain.get(), 1, threads_with(1));
+    ASSERT_TRUE(plan);
+    EXPECT_NE(step_impl(plan.get(), 0), "kernel") << printed_plan(plan.get());
+    expect_runs_like_reference(chain.get(), plan.get(), 1, 1);
+  }
+}
+
 TEST(RuntimePerf, WithoutAvx512ThreeByThreeConvolutionsRunWinograd) {
   // oneDNN 2.6 has Winograd only with AVX-512; without it 3x3 stride-1
   // convolutions with 32+ channels in multiples of 8 run seqrt's F(2x2,
