@@ -135,9 +135,10 @@ bool sq_winograd_weights_fit(const sq_builder *b);
 bool sq_winograd_kernel_fits(const sq_builder *b);
 seqrt_status sq_build_winograd_kernel(sq_builder *b, const dnnl_dims_t in,
                                       const dnnl_dims_t out);
-/* patch_kernel.c: convolutions with fewer than 8 channels in and multiples
- * of 16 out, any stride (plain input, nChw8c output), on CPUs without
- * AVX-512; conv.c builds it where oneDNN's choice is its im2col gemm. */
+/* patch_kernel.c: 1-D and 2-D convolutions with fewer than 8 channels in
+ * and multiples of 16 out, any stride (plain input, channel-blocked
+ * output), on CPUs without AVX-512; conv.c builds it where oneDNN's choice
+ * is its im2col gemm. */
 bool sq_patch_kernel_fits(const sq_builder *b);
 seqrt_status sq_build_patch_kernel(sq_builder *b, const dnnl_dims_t in,
                                    const dnnl_dims_t out);

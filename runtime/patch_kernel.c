@@ -1,22 +1,26 @@
-/* Convolutions of an image's few channels with wide padded kernels on
- * CPUs with AVX2 but without AVX-512, where oneDNN 2.6 has no jitted
- * kernel and runs im2col and a gemm (x64:gemm:jit; fewer than 8 channels
- * in, kernels of 9 or more with padding, like AlexNet's 11x11 stride-4
- * first convolution): multiples of 16 channels out, any stride, with the
- * ReLUs after it; plain input, nChw8c output (what the next jit:avx2
- * convolution reads). Each output pixel's input patch, read where it lies
- * in the input (copied once per image with its zero border), meets 16
- * output channels in the 6 x 16 register kernel (gemm_tile.h): the patch's
- * k steps go channel by channel and kernel row by kernel row, a segment of
- * k_w contiguous floats each, against the weights packed once as
- * [oc / 16][c][k_h][k_w][16]. On an AVX2 AMD EPYC (`seqrt bench --profile`,
- * the step, against oneDNN's gemm): AlexNet's first convolution 3.9-4.3 ->
- * 1.7-1.9 ms on 1 thread; 3 -> 64 channels 9x9 at 112x112 12.0-12.3 ->
- * 4.2-4.4 ms; 11x11 stride 4 at batch 8 30.3-30.8 -> 13.0-13.4 ms on 1
- * thread, 16.5-17.5 -> 7.3-7.8 ms on 2. Where oneDNN has a jitted kernel
- * (3x3, 5x5, 7x7 stride 2, unpadded 11x11) this one ran as fast, not
- * faster (3 -> 64 3x3 at 224x224 3.1 ms both; VGG-11's first convolution
- * 2.1 against 2.3-2.5 ms), so it takes only what would be a gemm. */
+/* Convolutions of few channels with wide padded kernels on CPUs with AVX2
+ * but without AVX-512, where oneDNN 2.6 has no jitted kernel and runs
+ * im2col and a gemm (x64:gemm:jit; fewer than 8 channels in, kernels of 9
+ * or more with padding: AlexNet's 11x11 stride-4 first convolution, an
+ * audio network's first 1-D one with `padding=k // 2`): 1-D or 2-D,
+ * multiples of 16 channels out, any stride, with the ReLUs after it; plain
+ * input, nCw8c / nChw8c output (what the next jit:avx2 convolution reads).
+ * Each output pixel's input patch, read where it lies in the input (copied
+ * once per image with its zero border), meets 16 output channels in the 6
+ * x 16 register kernel (gemm_tile.h): the patch's k steps go channel by
+ * channel and kernel row by kernel row, a segment of k_w contiguous floats
+ * each, against the weights packed once as [oc / 16][c][k_h][k_w][16]. A
+ * 1-D convolution is a 2-D one of height 1. On an AVX2 AMD EPYC (`seqrt
+ * bench --profile`, the step, against oneDNN's gemm): AlexNet's first
+ * convolution 3.9-4.3 -> 1.7-1.9 ms on 1 thread; 3 -> 64 channels 9x9 at
+ * 112x112 12.0-12.3 -> 4.2-4.4 ms; 11x11 stride 4 at batch 8 30.3-30.8 ->
+ * 13.0-13.4 ms on 1 thread, 16.5-17.5 -> 7.3-7.8 ms on 2; over 8000
+ * samples, 1 -> 32 channels, 9 taps 1.51 ms -> 76 us, 80 taps stride 4 608
+ * -> 115 us, 3 -> 32, 11 taps stride 2 1.04 ms -> 111 us. Where oneDNN has
+ * a jitted kernel (3x3, 5x5, 7x7 stride 2, unpadded 11x11 or 80 taps) this
+ * one ran as fast, not faster (3 -> 64 3x3 at 224x224 3.1 ms both; VGG-11's
+ * first convolution 2.1 against 2.3-2.5 ms), so it takes only what would
+ * be a gemm. */
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -118,12 +122,13 @@ static seqrt_status patch_kernel(const sq_op *op, const void *src, void *dst,
  * layers are copies outside the chain). */
 bool sq_patch_kernel_fits(const sq_builder *b) {
   const sq_layer *layer = b->layer, *layers = b->plan->chain->layers;
-  if (layer->kind != SQ_CONV || layer->in.rank != 4 || layer->groups != 1 ||
-      sq_cpu_avx512() || !sq_cpu_avx2() ||
+  int rank = layer->in.rank;
+  if (layer->kind != SQ_CONV || (rank != 3 && rank != 4) ||
+      layer->groups != 1 || sq_cpu_avx512() || !sq_cpu_avx2() ||
       b->dst_tag != dnnl_format_tag_undef || layer->in.dims[1] >= BLOCK ||
       layer->out.dims[1] % PANEL != 0)
     return false;
-  for (int i = 0; i < 2; i++)
+  for (int i = 0; i < layer->spatial; i++)
     if (layer->dilation[i] != 1) return false;
   return sq_only_relus(layers, (int)(layer - layers) + 1, b->step->hi);
 }
@@ -141,54 +146,69 @@ static void fill_weights(patch_params *p, const sq_layer *layer) {
     p->seg[s] = (s / p->k_h * p->hp + s % p->k_h) * p->wp;
 }
 
+/* The window; a 1-D convolution is a 2-D one of height 1. */
+static patch_params geometry(const sq_layer *layer, const dnnl_dims_t in,
+                             const dnnl_dims_t out) {
+  bool two_d = layer->in.rank == 4;
+  int x = two_d; /* the width among the spatial dims */
+  int64_t h = two_d ? in[2] : 1, w = in[2 + x];
+  int64_t pad_t = two_d ? layer->pad_begin[0] : 0;
+  int64_t pad_b = two_d ? layer->pad_end[0] : 0;
+  return (patch_params){.batch = in[0],
+                        .c = in[1],
+                        .h = h,
+                        .w = w,
+                        .oc = out[1],
+                        .oh = two_d ? out[2] : 1,
+                        .ow = out[2 + x],
+                        .k_h = two_d ? layer->kernel[0] : 1,
+                        .k_w = layer->kernel[x],
+                        .s_h = two_d ? layer->stride[0] : 1,
+                        .s_w = layer->stride[x],
+                        .pad_t = pad_t,
+                        .pad_l = layer->pad_begin[x],
+                        .hp = h + pad_t + pad_b,
+                        .wp = w + layer->pad_begin[x] + layer->pad_end[x],
+                        .tiles =
+                            (out[2 + x] + SQ_TILE_ROWS - 1) / SQ_TILE_ROWS};
+}
+
 seqrt_status sq_build_patch_kernel(sq_builder *b, const dnnl_dims_t in,
                                    const dnnl_dims_t out) {
   const sq_layer *layer = b->layer;
-  int64_t c = in[1], oc = out[1], k = c * layer->kernel[0] * layer->kernel[1];
+  patch_params g = geometry(layer, in, out);
+  int64_t k = g.c * g.k_h * g.k_w;
   /* oc floats of bias and k * oc of weights keep the offsets 64-byte
    * aligned (oc a multiple of 16). */
-  size_t bytes = sizeof(patch_params) + (size_t)(oc * (1 + k)) * sizeof(float) +
-                 (size_t)(c * layer->kernel[0]) * sizeof(int64_t);
+  size_t bytes = sizeof(patch_params) +
+                 (size_t)(g.oc * (1 + k)) * sizeof(float) +
+                 (size_t)(g.c * g.k_h) * sizeof(int64_t);
   patch_params *p = sq_aligned_alloc(bytes);
   if (!p)
     return sq_error(SEQRT_ERR_NOMEM, "layer '%s' (Conv): out of memory",
                     layer->name);
   int conv = (int)(layer - b->plan->chain->layers);
-  bool bordered = layer->pad_begin[0] || layer->pad_begin[1] ||
-                  layer->pad_end[0] || layer->pad_end[1];
-  *p = (patch_params){.batch = in[0],
-                      .c = c,
-                      .h = in[2],
-                      .w = in[3],
-                      .oc = oc,
-                      .oh = out[2],
-                      .ow = out[3],
-                      .k_h = layer->kernel[0],
-                      .k_w = layer->kernel[1],
-                      .s_h = layer->stride[0],
-                      .s_w = layer->stride[1],
-                      .pad_t = layer->pad_begin[0],
-                      .pad_l = layer->pad_begin[1],
-                      .hp = in[2] + layer->pad_begin[0] + layer->pad_end[0],
-                      .wp = in[3] + layer->pad_begin[1] + layer->pad_end[1],
-                      .tiles = (out[3] + SQ_TILE_ROWS - 1) / SQ_TILE_ROWS,
-                      .relu = b->step->hi > conv,
-                      .bordered = bordered,
-                      .threads = b->step->threads};
+  *p = g;
+  p->relu = b->step->hi > conv;
+  p->bordered = g.hp != g.h || g.wp != g.w;
+  p->threads = b->step->threads;
   /* After the struct assignment, which may write its tail padding. */
   p->bias = p->data;
-  p->weights = p->bias + oc;
-  p->seg = (int64_t *)(p->weights + oc * k);
+  p->weights = p->bias + g.oc;
+  p->seg = (int64_t *)(p->weights + g.oc * k);
   fill_weights(p, layer);
-  b->plan->owned_const_bytes += (size_t)(oc * (1 + k)) * sizeof(float);
-  seqrt_status st = sq_md_plain(layer, 4, in, &b->src_md);
-  if (st == SEQRT_OK) st = sq_md_tagged(layer, 4, out, dnnl_nChw8c, &b->dst_md);
+  b->plan->owned_const_bytes += (size_t)(g.oc * (1 + k)) * sizeof(float);
+  int rank = layer->in.rank;
+  seqrt_status st = sq_md_plain(layer, rank, in, &b->src_md);
+  if (st == SEQRT_OK)
+    st = sq_md_tagged(layer, rank, out, sq_channel_blocked_tag(rank),
+                      &b->dst_md);
   if (st != SEQRT_OK) {
     free(p);
     return st;
   }
   size_t scratch =
-      bordered ? (size_t)(c * p->hp * p->wp) * sizeof(float) : (size_t)0;
+      p->bordered ? (size_t)(g.c * g.hp * g.wp) * sizeof(float) : (size_t)0;
   return sq_op_add_kernel_scratch(b, patch_kernel, p, SQ_AT_SRC, SQ_AT_DST,
                                   scratch);
 }

@@ -1390,85 +1390,115 @@ TEST(RuntimePerf, WithoutAvx512ManyRowsRunTheGemmOnPackedWeights) {
       }
 }
 
+// A convolution (with a ReLU after it or not) that one of seqrt's kernels
+// runs as the first step, fused or observable, on 1 and 2 threads.
+struct KernelConv {
+  Dims input;
+  int64_t out, batch;
+  Window window;
+  bool relu, bias;
+};
+
+void expect_kernel_runs(const KernelConv &c) {
+  ChainMaker m(c.input);
+  m.conv(c.out, c.window, 1, c.bias);
+  if (c.relu) m.eltwise(SQ_RELU);
+  m.flatten().linear(5);
+  std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
+  for (int threads : {1, 2})
+    for (bool observable : {false, true}) {
+      SCOPED_TRACE(::testing::Message()
+                   << c.input[1] << "->" << c.out << ", rank " << c.input.size()
+                   << ", width " << c.input.back() << ", batch " << c.batch
+                   << ", " << threads << " threads"
+                   << (observable ? ", observable" : ""));
+      auto plan =
+          plan_with(chain.get(), c.batch, threads_with(threads, observable));
+      ASSERT_TRUE(plan);
+      EXPECT_EQ(step_impl(plan.get(), 0), "kernel") << printed_plan(plan.get());
+      EXPECT_EQ(plan->layer_step[1], c.relu && !observable ? 0 : 1);
+      expect_runs_like_reference(chain.get(), plan.get(), c.batch, threads);
+    }
+}
+
+// A convolution and an activation after it that stay on oneDNN.
+struct OneDnnConv {
+  Dims input;
+  int64_t out, groups;
+  Window window;
+  sq_kind act;
+};
+
+void expect_onednn_runs(const OneDnnConv &o) {
+  SCOPED_TRACE(::testing::Message()
+               << o.input[1] << "->" << o.out << ", kernel "
+               << o.window.kernel[0] << ", groups " << o.groups);
+  ChainMaker m(o.input);
+  m.conv(o.out, o.window, o.groups).eltwise(o.act);
+  std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
+  auto plan = plan_with(chain.get(), 1, threads_with(1));
+  ASSERT_TRUE(plan);
+  EXPECT_NE(step_impl(plan.get(), 0), "kernel") << printed_plan(plan.get());
+  expect_runs_like_reference(chain.get(), plan.get(), 1, 1);
+}
+
 TEST(RuntimePerf, WithoutAvx512WideFewChannelConvolutionsRunThePatchKernel) {
   // Where oneDNN 2.6 on AVX2 has no jitted kernel and falls back to im2col
   // and a gemm (fewer than 8 channels in, padded kernels 9 and wider), the
-  // patch kernel runs with multiples of 16 channels out: strides 1 to 4,
-  // unequal kernels, strides and pads, no bias, output rows of 1 to 6
-  // tiles (tiles of 1 to 6 columns), batches, 1 and 2 threads, fused with
-  // its ReLU and observable.
+  // patch kernel runs with multiples of 16 channels out: 2-D and 1-D,
+  // strides 1 to 4, unequal kernels, strides and pads, no bias, output rows
+  // of 1 to 50 tiles (tiles of 1 to 6 columns), batches, 1 and 2 threads,
+  // fused with its ReLU and observable.
   if (!hold_onednn_to_avx2())
     GTEST_SKIP() << "oneDNN cannot be held to AVX2 here";
-  struct Case {
-    int64_t in, out, height, width, batch;
-    Window window;
-    bool relu, bias;
-  } cases[] = {
-      {3,
+  const KernelConv cases[] = {
+      {{-1, 3, 35, 29},
        64,
-       35,
-       29,
        2,
        {{11, 11}, {4, 4}, {1, 1}, {2, 2}, {2, 2}},
        true,
        true},
-      {1, 16, 30, 23, 1, {{9, 9}, {1, 1}, {1, 1}, {4, 4}, {4, 4}}, false, true},
-      {4,
+      {{-1, 1, 30, 23},
+       16,
+       1,
+       {{9, 9}, {1, 1}, {1, 1}, {4, 4}, {4, 4}},
+       false,
+       true},
+      {{-1, 4, 40, 37},
        32,
-       40,
-       37,
        3,
        {{9, 11}, {2, 3}, {1, 1}, {0, 5}, {3, 0}},
        true,
        false},
-      {3, 16, 5, 5, 2, {{9, 9}, {1, 1}, {1, 1}, {2, 2}, {2, 2}}, true, true}};
-  for (const Case &c : cases) {
-    ChainMaker m({-1, c.in, c.height, c.width});
-    m.conv(c.out, c.window, 1, c.bias);
-    if (c.relu) m.eltwise(SQ_RELU);
-    m.flatten().linear(5);
-    std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
-    for (int threads : {1, 2})
-      for (bool observable : {false, true}) {
-        SCOPED_TRACE(::testing::Message()
-                     << c.in << "->" << c.out << " at " << c.height << "x"
-                     << c.width << ", batch " << c.batch << ", " << threads
-                     << " threads" << (observable ? ", observable" : ""));
-        auto plan =
-            plan_with(chain.get(), c.batch, threads_with(threads, observable));
-        ASSERT_TRUE(plan);
-        EXPECT_EQ(step_impl(plan.get(), 0), "kernel")
-            << printed_plan(plan.get());
-        EXPECT_EQ(plan->layer_step[1], c.relu && !observable ? 0 : 1);
-        expect_runs_like_reference(chain.get(), plan.get(), c.batch, threads);
-      }
-  }
+      {{-1, 3, 5, 5},
+       16,
+       2,
+       {{9, 9}, {1, 1}, {1, 1}, {2, 2}, {2, 2}},
+       true,
+       true},
+      {{-1, 1, 300}, 32, 2, {{9}, {1}, {1}, {4}, {4}}, true, true},
+      {{-1, 3, 250}, 16, 1, {{11}, {2}, {1}, {5}, {3}}, false, true}};
+  for (const KernelConv &c : cases) expect_kernel_runs(c);
   // Outside it: oneDNN's jitted kernels (3x3, or 11x11 unpadded), 24 or 8
   // channels, groups, dilation, a Tanh after it.
-  struct Other {
-    int64_t in, out, groups;
-    Window window;
-    sq_kind act;
-  } others[] = {
-      {3, 32, 1, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}, SQ_RELU},
-      {3, 32, 1, {{11, 11}, {4, 4}, {1, 1}, {0, 0}, {0, 0}}, SQ_RELU},
-      {3, 24, 1, {{11, 11}, {4, 4}, {1, 1}, {2, 2}, {2, 2}}, SQ_RELU},
-      {8, 32, 1, {{11, 11}, {4, 4}, {1, 1}, {2, 2}, {2, 2}}, SQ_RELU},
-      {4, 32, 2, {{11, 11}, {4, 4}, {1, 1}, {2, 2}, {2, 2}}, SQ_RELU},
-      {3, 32, 1, {{5, 5}, {1, 1}, {3, 3}, {6, 6}, {6, 6}}, SQ_RELU},
-      {3, 32, 1, {{11, 11}, {4, 4}, {1, 1}, {2, 2}, {2, 2}}, SQ_TANH}};
-  for (const Other &o : others) {
-    SCOPED_TRACE(::testing::Message()
-                 << o.in << "->" << o.out << ", kernel " << o.window.kernel[0]
-                 << ", groups " << o.groups);
-    ChainMaker m({-1, o.in, 40, 40});
-    m.conv(o.out, o.window, o.groups).eltwise(o.act);
-    std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
-    auto plan = plan_with(chain.get(), 1, threads_with(1));
-    ASSERT_TRUE(plan);
-    EXPECT_NE(step_impl(plan.get(), 0), "kernel") << printed_plan(plan.get());
-    expect_runs_like_reference(chain.get(), plan.get(), 1, 1);
-  }
+  const Dims image = {-1, 3, 40, 40};
+  const OneDnnConv others[] = {
+      {image, 32, 1, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}, SQ_RELU},
+      {image, 32, 1, {{11, 11}, {4, 4}, {1, 1}, {0, 0}, {0, 0}}, SQ_RELU},
+      {image, 24, 1, {{11, 11}, {4, 4}, {1, 1}, {2, 2}, {2, 2}}, SQ_RELU},
+      {{-1, 8, 40, 40},
+       32,
+       1,
+       {{11, 11}, {4, 4}, {1, 1}, {2, 2}, {2, 2}},
+       SQ_RELU},
+      {{-1, 4, 40, 40},
+       32,
+       2,
+       {{11, 11}, {4, 4}, {1, 1}, {2, 2}, {2, 2}},
+       SQ_RELU},
+      {image, 32, 1, {{5, 5}, {1, 1}, {3, 3}, {6, 6}, {6, 6}}, SQ_RELU},
+      {image, 32, 1, {{11, 11}, {4, 4}, {1, 1}, {2, 2}, {2, 2}}, SQ_TANH}};
+  for (const OneDnnConv &o : others) expect_onednn_runs(o);
 }
 
 TEST(RuntimePerf, WithoutAvx512ThreeByThreeConvolutionsRunWinograd) {
@@ -1479,69 +1509,58 @@ TEST(RuntimePerf, WithoutAvx512ThreeByThreeConvolutionsRunWinograd) {
   // tiles take several chunks, 1 and 2 threads, fused and observable.
   if (!hold_onednn_to_avx2())
     GTEST_SKIP() << "oneDNN cannot be held to AVX2 here";
-  struct Case {
-    int64_t in, out, height, width, batch;
-    Window window;
-    bool relu, bias;
-  } cases[] = {
-      {32, 32, 9, 7, 1, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}, true, true},
-      {40,
-       64,
-       13,
-       10,
-       3,
-       {{3, 3}, {1, 1}, {1, 1}, {0, 2}, {2, 0}},
-       false,
-       true},
-      {64,
-       32,
-       33,
-       31,
-       2,
-       {{3, 3}, {1, 1}, {1, 1}, {0, 0}, {0, 0}},
-       true,
-       false}};
-  for (const Case &c : cases) {
-    ChainMaker m({-1, c.in, c.height, c.width});
-    m.conv(c.out, c.window, 1, c.bias);
-    if (c.relu) m.eltwise(SQ_RELU);
-    m.flatten().linear(5);
-    std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
-    for (int threads : {1, 2})
-      for (bool observable : {false, true}) {
-        SCOPED_TRACE(::testing::Message()
-                     << c.in << "->" << c.out << " at " << c.height << "x"
-                     << c.width << ", batch " << c.batch << ", " << threads
-                     << " threads" << (observable ? ", observable" : ""));
-        auto plan =
-            plan_with(chain.get(), c.batch, threads_with(threads, observable));
-        ASSERT_TRUE(plan);
-        EXPECT_EQ(step_impl(plan.get(), 0), "kernel")
-            << printed_plan(plan.get());
-        EXPECT_EQ(plan->layer_step[1], c.relu && !observable ? 0 : 1);
-        expect_runs_like_reference(chain.get(), plan.get(), c.batch, threads);
-      }
-  }
+  const KernelConv cases[] = {{{-1, 32, 9, 7},
+                               32,
+                               1,
+                               {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}},
+                               true,
+                               true},
+                              {{-1, 40, 13, 10},
+                               64,
+                               3,
+                               {{3, 3}, {1, 1}, {1, 1}, {0, 2}, {2, 0}},
+                               false,
+                               true},
+                              {{-1, 64, 33, 31},
+                               32,
+                               2,
+                               {{3, 3}, {1, 1}, {1, 1}, {0, 0}, {0, 0}},
+                               true,
+                               false}};
+  for (const KernelConv &c : cases) expect_kernel_runs(c);
   // Outside it: 5x5, stride 2, groups, 24 channels, 36 (not a multiple of
   // 8), a Tanh after it.
-  struct Other {
-    int64_t in, out, groups;
-    Window window;
-    sq_kind act;
-  } others[] = {{32, 32, 1, {{5, 5}, {1, 1}, {1, 1}, {2, 2}, {2, 2}}, SQ_RELU},
-                {32, 32, 1, {{3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}}, SQ_RELU},
-                {32, 32, 2, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}, SQ_RELU},
-                {24, 32, 1, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}, SQ_RELU},
-                {36, 32, 1, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}, SQ_RELU},
-                {32, 32, 1, {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}, SQ_TANH}};
-  for (const Other &o : others) {
-    ChainMaker m({-1, o.in, 12, 12});
-    m.conv(o.out, o.window, o.groups).eltwise(o.act);
-    std::unique_ptr<sq_chain, ChainDeleter> chain(m.build());
-    auto plan = plan_with(chain.get(), 1, threads_with(1));
-    ASSERT_TRUE(plan);
-    EXPECT_NE(step_impl(plan.get(), 0), "kernel") << printed_plan(plan.get());
-  }
+  const OneDnnConv others[] = {{{-1, 32, 12, 12},
+                                32,
+                                1,
+                                {{5, 5}, {1, 1}, {1, 1}, {2, 2}, {2, 2}},
+                                SQ_RELU},
+                               {{-1, 32, 12, 12},
+                                32,
+                                1,
+                                {{3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}},
+                                SQ_RELU},
+                               {{-1, 32, 12, 12},
+                                32,
+                                2,
+                                {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}},
+                                SQ_RELU},
+                               {{-1, 24, 12, 12},
+                                32,
+                                1,
+                                {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}},
+                                SQ_RELU},
+                               {{-1, 36, 12, 12},
+                                32,
+                                1,
+                                {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}},
+                                SQ_RELU},
+                               {{-1, 32, 12, 12},
+                                32,
+                                1,
+                                {{3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}},
+                                SQ_TANH}};
+  for (const OneDnnConv &o : others) expect_onednn_runs(o);
   // Its transformed weights (16/9 of the plain ones, which stay) only under
   // 1 MiB of weights, or with the winograd option; plans share them.
   ChainMaker big({-1, 160, 8, 8});

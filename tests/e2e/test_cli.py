@@ -240,30 +240,35 @@ class CliTest(unittest.TestCase):
 
     def test_avx2_wide_few_channel_convolutions_match_pytorch(self):
         # With oneDNN held to AVX2, convolutions of few channels with padded
-        # kernels of 9 and wider (AlexNet's 11x11 stride-4 first one), where
-        # oneDNN falls back to im2col and a gemm, run seqrt's patch kernel;
-        # the output matches PyTorch's at batch 3 on 1 and 2 threads and in
-        # batch slices (one-thread plans side by side).
+        # kernels of 9 and wider (AlexNet's 11x11 stride-4 first one, a 1-D
+        # audio stem), where oneDNN falls back to im2col and a gemm, run
+        # seqrt's patch kernel; the output matches PyTorch's at batch 3 on 1
+        # and 2 threads and in batch slices (one-thread plans side by side).
         torch.manual_seed(11)
         nn = torch.nn
-        net = nn.Sequential(nn.Conv2d(3, 64, 11, stride=4, padding=2), nn.ReLU(),
-                            nn.MaxPool2d(3, 2),
-                            nn.Conv2d(64, 4, 1),
-                            nn.Conv2d(4, 16, 9, padding=4), nn.ReLU(),
-                            nn.Flatten(), nn.Linear(16 * 7 * 8, 10)).eval()
-        path = os.path.join(self.work, "patch.onnx")
-        e2e.export_onnx(net, torch.zeros(1, 3, 63, 71), path)
-        x = e2e.seeded_input((3, 63, 71), 3)
-        expected = e2e.torch_output(net, x)
-        for args in (("--threads", "1"), ("--threads", "2"), ("--threads", "2", "--batch-slices", "on")):
-            with self.subTest(args=args), plans_printed(), environment("ONEDNN_MAX_CPU_ISA", "AVX2"):
-                proc, actual = e2e.run_model(path, x, self.work, "patch", args)
-                self.assert_exit(proc, 0)
-                plans = proc.stderr.count("plan: batch")
-                self.assertGreater(plans, 0, e2e.describe(proc))
-                self.assertEqual(len(re.findall(r"\(Conv\) threads=\d impl=kernel", proc.stderr)), 2 * plans,
-                                 e2e.describe(proc))
-                self.assertIsNone(e2e.compare(actual, expected))
+        image = nn.Sequential(nn.Conv2d(3, 64, 11, stride=4, padding=2), nn.ReLU(),
+                              nn.MaxPool2d(3, 2),
+                              nn.Conv2d(64, 4, 1),
+                              nn.Conv2d(4, 16, 9, padding=4), nn.ReLU(),
+                              nn.Flatten(), nn.Linear(16 * 7 * 8, 10)).eval()
+        audio = nn.Sequential(nn.Conv1d(1, 32, 9, padding=4), nn.ReLU(), nn.MaxPool1d(4),
+                              nn.Conv1d(32, 16, 3), nn.ReLU(),
+                              nn.Flatten(), nn.Linear(16 * 98, 10)).eval()
+        for name, net, shape, kernels in (("image", image, (3, 63, 71), 2), ("audio", audio, (1, 400), 1)):
+            path = os.path.join(self.work, "patch_%s.onnx" % name)
+            e2e.export_onnx(net, torch.zeros((1,) + shape), path)
+            x = e2e.seeded_input(shape, 3)
+            expected = e2e.torch_output(net, x)
+            for args in (("--threads", "1"), ("--threads", "2"), ("--threads", "2", "--batch-slices", "on")):
+                with self.subTest(model=name, args=args), plans_printed(), \
+                        environment("ONEDNN_MAX_CPU_ISA", "AVX2"):
+                    proc, actual = e2e.run_model(path, x, self.work, "patch_" + name, args)
+                    self.assert_exit(proc, 0)
+                    plans = proc.stderr.count("plan: batch")
+                    self.assertGreater(plans, 0, e2e.describe(proc))
+                    found = re.findall(r"\(Conv\) threads=\d impl=kernel", proc.stderr)
+                    self.assertEqual(len(found), kernels * plans, e2e.describe(proc))
+                    self.assertIsNone(e2e.compare(actual, expected))
 
     def test_avx2_winograd_matches_pytorch(self):
         # With oneDNN held to AVX2 (as on a CPU without AVX-512) the 3x3
