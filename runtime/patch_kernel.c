@@ -35,7 +35,7 @@
 typedef struct patch_params {
   int64_t batch, c, h, w, oc, oh, ow, k_h, k_w, s_h, s_w, pad_t, pad_l;
   int64_t hp, wp; /* the input with its zero border (h, w without one) */
-  int64_t tiles;  /* of an output row: 6 columns or one fewer */
+  int64_t tiles;  /* of an output row, of at most 6 columns each */
   bool relu, bordered;
   int threads;
   /* Flexible part: bias[oc], weights[oc / 16][c][k_h][k_w][16], then the
@@ -178,8 +178,8 @@ seqrt_status sq_build_patch_kernel(sq_builder *b, const dnnl_dims_t in,
   const sq_layer *layer = b->layer;
   patch_params g = geometry(layer, in, out);
   int64_t k = g.c * g.k_h * g.k_w;
-  /* oc floats of bias and k * oc of weights keep the offsets 64-byte
-   * aligned (oc a multiple of 16). */
+  /* The offsets follow oc * (1 + k) floats, a multiple of 64 bytes (oc is
+   * one of 16). */
   size_t bytes = sizeof(patch_params) +
                  (size_t)(g.oc * (1 + k)) * sizeof(float) +
                  (size_t)(g.c * g.k_h) * sizeof(int64_t);
