@@ -80,7 +80,7 @@ sq_gemm_tile_segments(const float *a, int64_t a_row, int64_t a_k,
 }
 
 /* The same over kc steps, A's element (r, k) at a[r * a_row + k * a_k],
- * C's rows whole (16 or w floats). */
+ * each row of C contiguous. */
 static inline __attribute__((always_inline, target("avx2,fma"))) void
 sq_gemm_tile(const float *a, int64_t a_row, int64_t a_k, const float *b,
              int64_t kc, const float *start, int64_t start_ld, bool relu,
